@@ -1,0 +1,95 @@
+package config
+
+import (
+	"text/template"
+)
+
+// Defaults applied by Load to fields the file leaves empty.
+const (
+	DefaultSchedule = "@every 1m"
+	DefaultStateDir = "/var/lib/imagebutler"
+	DefaultListen   = ":8080"
+	DefaultUsername = "git"
+)
+
+// Config is a validated configuration file.
+type Config struct {
+	// Schedule is a robfig/cron spec (five fields) or descriptor such as "@every 1m".
+	Schedule string `yaml:"schedule"`
+	// StateDir holds one working copy per repository.
+	StateDir string `yaml:"stateDir"`
+	// Listen is the HTTP address for health, metrics and status; empty turns HTTP off.
+	Listen *string `yaml:"listen"`
+	// AWS says how ECR is reached.
+	AWS AWS `yaml:"aws"`
+	// Git holds settings shared by every repository.
+	Git Git `yaml:"git"`
+	// Repositories are the git repositories the butler keeps up to date.
+	Repositories []Repository `yaml:"repositories"`
+
+	// File is the path the configuration was loaded from.
+	File string `yaml:"-"`
+	// CommitTemplate is Git.CommitMessage parsed, or nil for the default message.
+	CommitTemplate *template.Template `yaml:"-"`
+}
+
+// AWS configures the ECR clients.
+type AWS struct {
+	// Region is the default region for annotations that give only an account id.
+	// Empty means the SDK's own default (AWS_REGION, profile).
+	Region string `yaml:"region"`
+	// Endpoint overrides the ECR endpoint (LocalStack, moto). AWS_ENDPOINT_URL_ECR also works.
+	Endpoint string `yaml:"endpoint"`
+	// Accounts maps a 12-digit account id to the role assumed to read its ECR.
+	Accounts map[string]Account `yaml:"accounts"`
+}
+
+// Account is how another AWS account's ECR is read.
+type Account struct {
+	// RoleARN is the IAM role assumed to read that account's ECR.
+	RoleARN string `yaml:"roleARN"`
+}
+
+// Git holds commit settings shared by every repository.
+type Git struct {
+	// Author is the author and committer of the butler's commits.
+	Author Author `yaml:"author"`
+	// CommitMessage is a Go text/template for commit messages; empty selects the default.
+	CommitMessage string `yaml:"commitMessage"`
+}
+
+// Author is a git identity.
+type Author struct {
+	Name  string `yaml:"name"`
+	Email string `yaml:"email"`
+}
+
+// Repository is one git repository to keep up to date.
+type Repository struct {
+	// URL is https://, http://, ssh://, git@host:path, file:// or a local path.
+	URL string `yaml:"url"`
+	// Branch is the branch read.
+	Branch string `yaml:"branch"`
+	// PushBranch is the branch pushed to; it defaults to Branch.
+	PushBranch string `yaml:"pushBranch"`
+	// Paths are the folders scanned, relative to the repository root; default ["."].
+	Paths []string `yaml:"paths"`
+	// Namespace is the fallback namespace of annotated objects.
+	Namespace string `yaml:"namespace"`
+	// Auth holds the credentials used to fetch and push.
+	Auth Auth `yaml:"auth"`
+}
+
+// Auth holds references to credentials, never the credentials themselves.
+type Auth struct {
+	// Username is sent with the HTTPS token; default "git".
+	Username string `yaml:"username"`
+	// TokenFile holds an HTTPS token (password), read at every cycle.
+	TokenFile string `yaml:"tokenFile"`
+	// SSHKeyFile holds a private key for SSH URLs.
+	SSHKeyFile string `yaml:"sshKeyFile"`
+	// KnownHostsFile holds the host keys SSH servers are checked against.
+	KnownHostsFile string `yaml:"knownHostsFile"`
+	// InsecureSkipHostKeyCheck turns off SSH host key verification.
+	InsecureSkipHostKeyCheck bool `yaml:"insecureSkipHostKeyCheck"`
+}

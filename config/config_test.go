@@ -1,0 +1,115 @@
+package config
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadGood(t *testing.T) {
+	c, err := Load("testdata/good.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := []Repository{
+		{
+			URL: "https://github.com/example/apps.git", Branch: "main", PushBranch: "main", Paths: []string{"."},
+			Auth: Auth{Username: "git", TokenFile: "/etc/imagebutler/token"},
+		},
+		{
+			URL: "git@github.com:example/infra.git", Branch: "main", PushBranch: "butler",
+			Paths: []string{"clusters/prod", "apps"}, Namespace: "platform",
+			Auth: Auth{Username: "git", SSHKeyFile: "/etc/imagebutler/id_ed25519", KnownHostsFile: "/etc/imagebutler/known_hosts"},
+		},
+	}
+	if diff := cmp.Diff(want, c.Repositories); diff != "" {
+		t.Errorf("repositories (-want +got):\n%s", diff)
+	}
+	if c.Schedule != "*/5 * * * *" || c.StateDir != "/tmp/imagebutler" || *c.Listen != DefaultListen {
+		t.Errorf("schedule, stateDir, listen = %q, %q, %q", c.Schedule, c.StateDir, *c.Listen)
+	}
+	if got := c.AWS.Accounts["408787358807"].RoleARN; got != "arn:aws:iam::408787358807:role/imagebutler-ecr-read" {
+		t.Errorf("role ARN = %q", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("min.yaml", []byte("listen: \"\"\ngit: {author: {name: b, email: b@x}}\nrepositories: [{url: /srv/git/apps, branch: main}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Schedule != DefaultSchedule || c.StateDir != DefaultStateDir || *c.Listen != "" || c.CommitTemplate != nil {
+		t.Errorf("defaults: schedule %q stateDir %q listen %q template %v", c.Schedule, c.StateDir, *c.Listen, c.CommitTemplate)
+	}
+}
+
+func TestLoadBadConfigs(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"unknown-field.yaml", "testdata/unknown-field.yaml:6: repositories[0].brnach: unknown field"},
+		{"missing-branch.yaml", "testdata/missing-branch.yaml:6: repositories[1].branch: must not be empty"},
+		{"many-problems.yaml", `testdata/many-problems.yaml:1: schedule: "every minute" is not a cron spec or descriptor: expected exactly 5 fields, found 2: [every minute]
+testdata/many-problems.yaml:3: git.author.name: must not be empty
+testdata/many-problems.yaml:5: repositories[0].url: must not be empty
+testdata/many-problems.yaml:7: repositories[0].paths[0]: "../outside" must be a relative path inside the repository`},
+		{"no-repositories.yaml", "testdata/no-repositories.yaml: repositories: must list at least one repository"},
+		{"ssh-without-known-hosts.yaml", "testdata/ssh-without-known-hosts.yaml:6: repositories[0].auth.knownHostsFile: must be set for an SSH URL (or set insecureSkipHostKeyCheck: true)"},
+		{"token-on-ssh.yaml", "testdata/token-on-ssh.yaml:7: repositories[0].auth.tokenFile: is for HTTPS URLs; this URL uses SSH"},
+		{"bad-account.yaml", `testdata/bad-account.yaml:3: aws.accounts["4087873588"]: account id must be 12 digits
+testdata/bad-account.yaml:3: aws.accounts["4087873588"].roleARN: must be an IAM role ARN (arn:...), got "imagebutler-ecr-read"`},
+		{"bad-template.yaml", `testdata/bad-template.yaml:3: git.commitMessage: template: commitMessage:1: unclosed action`},
+		{"wrong-type.yaml", "testdata/wrong-type.yaml:6: cannot unmarshal !!str `apps` into []string"},
+		{"duplicate-push.yaml", "testdata/duplicate-push.yaml:6: repositories[1]: pushes to the same URL and branch as repositories[0]"},
+		{"not-yaml.yaml", "testdata/not-yaml.yaml:1: did not find expected ',' or ']'"},
+		{"bad-endpoint.yaml", `testdata/bad-endpoint.yaml:2: aws.endpoint: "localhost:5000" is not an http:// or https:// URL`},
+		{"empty.yaml", "testdata/empty.yaml: file is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", tt.file))
+			if err == nil {
+				t.Fatalf("Load(%q) = nil error, want %q", tt.file, tt.want)
+			}
+			if diff := cmp.Diff(tt.want, err.Error()); diff != "" {
+				t.Errorf("Load(%q) error (-want +got):\n%s", tt.file, diff)
+			}
+		})
+	}
+}
+
+func TestScheme(t *testing.T) {
+	tests := map[string]string{
+		"https://github.com/example/apps.git": "https",
+		"http://127.0.0.1:8080/apps.git":      "http",
+		"ssh://git@github.com/example/apps":   "ssh",
+		"git@github.com:example/apps.git":     "ssh",
+		"github.com:example/apps.git":         "ssh",
+		"file:///srv/git/apps":                "file",
+		"/srv/git/apps":                       "file",
+		"./apps":                              "file",
+		"ftp://example.com/apps":              "",
+		"":                                    "",
+	}
+	for url, want := range tests {
+		if got := (Repository{URL: url}).Scheme(); got != want {
+			t.Errorf("Scheme(%q) = %q, want %q", url, got, want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	tests := map[string]string{
+		"https://butler:s3cr3t@github.com/example/apps.git": "https://butler:xxxxx@github.com/example/apps.git",
+		"https://github.com/example/apps.git":               "https://github.com/example/apps.git",
+		"https://u:p%zz@github.com/x":                       "https://xxxxx@github.com/x",
+		"git@github.com:example/apps.git":                   "git@github.com:example/apps.git",
+	}
+	for in, want := range tests {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,34 @@
+package config
+
+import (
+	"fmt"
+)
+
+// FieldError is one problem in a configuration file.
+type FieldError struct {
+	File  string // path of the configuration file
+	Line  int    // 1-based line, or 0 when the field is absent
+	Field string // field path such as "repositories[1].branch"; empty for the whole file
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Field == "" {
+		return loc + ": " + e.Msg
+	}
+	return loc + ": " + e.Field + ": " + e.Msg
+}
+
+// problems collects FieldErrors for one file.
+type problems struct {
+	file string
+	list []error
+}
+
+func (p *problems) add(line int, field, format string, args ...any) {
+	p.list = append(p.list, &FieldError{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}

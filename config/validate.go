@@ -1,0 +1,163 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+)
+
+func (c *Config) applyDefaults() {
+	if c.Schedule == "" {
+		c.Schedule = DefaultSchedule
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.Listen == nil {
+		l := DefaultListen
+		c.Listen = &l
+	}
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		if r.PushBranch == "" {
+			r.PushBranch = r.Branch
+		}
+		if len(r.Paths) == 0 {
+			r.Paths = []string{"."}
+		}
+		if r.Auth.Username == "" {
+			r.Auth.Username = DefaultUsername
+		}
+	}
+}
+
+var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+
+// ScheduleParser parses the schedule field: five-field specs and descriptors such as "@every 1m".
+var ScheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func (c *Config) validate(p *problems, doc *yaml.Node) {
+	at := func(keys ...any) int { return lineOf(doc, keys...) }
+
+	if _, err := ScheduleParser.Parse(c.Schedule); err != nil {
+		p.add(at("schedule"), "schedule", "%q is not a cron spec or descriptor: %v", c.Schedule, err)
+	}
+	if c.AWS.Endpoint != "" {
+		if u, err := url.Parse(c.AWS.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add(at("aws", "endpoint"), "aws.endpoint", "%q is not an http:// or https:// URL", c.AWS.Endpoint)
+		}
+	}
+	for id, a := range c.AWS.Accounts {
+		field := fmt.Sprintf("aws.accounts[%q]", id)
+		if !accountRE.MatchString(id) {
+			p.add(at("aws", "accounts", id), field, "account id must be 12 digits")
+		}
+		if !strings.HasPrefix(a.RoleARN, "arn:") {
+			p.add(at("aws", "accounts", id, "roleARN"), field+".roleARN", "must be an IAM role ARN (arn:...), got %q", a.RoleARN)
+		}
+	}
+	if strings.TrimSpace(c.Git.Author.Name) == "" {
+		p.add(at("git", "author", "name"), "git.author.name", "must not be empty")
+	}
+	if strings.TrimSpace(c.Git.Author.Email) == "" {
+		p.add(at("git", "author", "email"), "git.author.email", "must not be empty")
+	}
+	if c.Git.CommitMessage != "" {
+		t, err := template.New("commitMessage").Option("missingkey=error").Parse(c.Git.CommitMessage)
+		if err != nil {
+			p.add(at("git", "commitMessage"), "git.commitMessage", "%v", err)
+		}
+		c.CommitTemplate = t
+	}
+	if len(c.Repositories) == 0 {
+		p.add(at("repositories"), "repositories", "must list at least one repository")
+	}
+	pushTargets := map[string]int{}
+	for i, r := range c.Repositories {
+		field := fmt.Sprintf("repositories[%d]", i)
+		line := func(keys ...any) int { return at(append([]any{"repositories", i}, keys...)...) }
+		scheme := r.Scheme()
+		switch {
+		case r.URL == "":
+			p.add(line("url"), field+".url", "must not be empty")
+		case scheme == "":
+			p.add(line("url"), field+".url", "%q is not a git URL (https://, http://, ssh://, git@host:path, file:// or a path)", Redact(r.URL))
+		}
+		if r.Branch == "" {
+			p.add(line("branch"), field+".branch", "must not be empty")
+		}
+		for j, dir := range r.Paths {
+			if dir == "" || path.IsAbs(dir) || dir != "." && (path.Clean(dir) == ".." || strings.HasPrefix(path.Clean(dir), "../")) {
+				p.add(line("paths", j), fmt.Sprintf("%s.paths[%d]", field, j), "%q must be a relative path inside the repository", dir)
+			}
+		}
+		if r.URL != "" && scheme != "" {
+			key := strings.TrimSuffix(Redact(r.URL), "/") + "#" + r.PushBranch
+			if prev, ok := pushTargets[key]; ok {
+				p.add(line("url"), field, "pushes to the same URL and branch as repositories[%d]", prev)
+			} else {
+				pushTargets[key] = i
+			}
+		}
+		a := r.Auth
+		switch scheme {
+		case "ssh":
+			if a.TokenFile != "" {
+				p.add(line("auth", "tokenFile"), field+".auth.tokenFile", "is for HTTPS URLs; this URL uses SSH")
+			}
+			if a.SSHKeyFile == "" {
+				p.add(line("auth"), field+".auth.sshKeyFile", "must be set for an SSH URL")
+			}
+			if a.KnownHostsFile == "" && !a.InsecureSkipHostKeyCheck {
+				p.add(line("auth"), field+".auth.knownHostsFile", "must be set for an SSH URL (or set insecureSkipHostKeyCheck: true)")
+			}
+		case "https", "http":
+			if a.SSHKeyFile != "" {
+				p.add(line("auth", "sshKeyFile"), field+".auth.sshKeyFile", "is for SSH URLs; this URL uses %s", scheme)
+			}
+			if a.KnownHostsFile != "" {
+				p.add(line("auth", "knownHostsFile"), field+".auth.knownHostsFile", "is for SSH URLs; this URL uses %s", scheme)
+			}
+		case "file":
+			if a.TokenFile != "" || a.SSHKeyFile != "" {
+				p.add(line("auth"), field+".auth", "must be empty for a local repository")
+			}
+		}
+	}
+}
+
+// lineOf returns the line of the node at keys (strings index mappings, ints
+// sequences), or of the deepest node found on the way, or 0.
+func lineOf(n *yaml.Node, keys ...any) int {
+	line := 0
+	for _, k := range keys {
+		if n == nil {
+			break
+		}
+		var next *yaml.Node
+		switch k := k.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						line = n.Content[i].Line
+						next = n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+				line = next.Line
+			}
+		}
+		n = next
+	}
+	return line
+}
