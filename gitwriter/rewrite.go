@@ -1,0 +1,129 @@
+package gitwriter
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Resolution is what a policy resolved to, as markers need it.
+type Resolution struct {
+	Image  string // image name, <host>/<repository>
+	Tag    string
+	Digest string // may be empty when unknown
+	// Err, when set, says why the policy has no result; its markers are left alone.
+	Err error
+}
+
+// Change is one value the butler rewrote.
+type Change struct {
+	File   string
+	Line   int
+	Policy string
+	Setter Setter
+	Old    string
+	New    string
+	Object ObjectRef
+}
+
+// ErrUnknownPolicy marks a marker that names a policy no annotation defines.
+var ErrUnknownPolicy = errors.New("no annotation defines this policy")
+
+func (r Resolution) value(s Setter) string {
+	switch s {
+	case SetTag:
+		return r.Tag
+	case SetName:
+		return r.Image
+	case SetDigest:
+		return r.Digest
+	}
+	return r.Image + ":" + r.Tag
+}
+
+// Apply rewrites every marker whose policy resolved, writes the changed
+// files back into the working copy, and returns the changes in file and
+// line order. Markers naming an unknown policy, or one without a result,
+// are left alone and reported as problems. Apply may be called once per
+// Tree: discover again to rewrite again.
+func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
+	var (
+		changes  []Change
+		problems []error
+		edits    = map[string][]edit{}
+	)
+	for _, m := range t.Markers {
+		r, ok := resolved[m.Policy]
+		switch {
+		case !ok:
+			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: %w", m.Policy, ErrUnknownPolicy)})
+			continue
+		case r.Err != nil:
+			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: left unchanged: %w", m.Policy, r.Err)})
+			continue
+		}
+		v := r.value(m.Setter)
+		if m.Setter == SetDigest && r.Digest == "" {
+			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s:digest: no digest known; left unchanged", m.Policy)})
+			continue
+		}
+		if v == m.Value {
+			continue
+		}
+		edits[m.File] = append(edits[m.File], edit{start: m.start, end: m.end, text: encodeScalar(v, m.style)})
+		changes = append(changes, Change{File: m.File, Line: m.Line, Policy: m.Policy, Setter: m.Setter, Old: m.Value, New: v, Object: m.Object})
+	}
+	files := make([]string, 0, len(edits))
+	for f := range edits {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	var written []Change
+	for _, f := range files {
+		if err := t.write(f, splice(t.sources[f], edits[f])); err != nil {
+			problems = append(problems, &FileError{File: f, Err: fmt.Errorf("writing: %w", err)})
+			continue
+		}
+		for _, c := range changes {
+			if c.File == f {
+				written = append(written, c)
+			}
+		}
+	}
+	return written, problems
+}
+
+type edit struct {
+	start, end int
+	text       []byte
+}
+
+// splice replaces the edited spans of src, which do not overlap.
+func splice(src []byte, edits []edit) []byte {
+	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	out := make([]byte, 0, len(src)+64)
+	prev := 0
+	for _, e := range edits {
+		if e.start < prev {
+			continue // two markers on one value: the first wins
+		}
+		out = append(out, src[prev:e.start]...)
+		out = append(out, e.text...)
+		prev = e.end
+	}
+	return append(out, src[prev:]...)
+}
+
+func (t *Tree) write(name string, data []byte) error {
+	info, err := t.root.Lstat(name)
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file")
+	}
+	if err := t.root.WriteFile(name, data, info.Mode().Perm()); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package gitwriter
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// style is how a scalar is written.
+type style int
+
+const (
+	plain style = iota
+	singleQuoted
+	doubleQuoted
+)
+
+// valueSpan finds the bytes of the scalar that starts at the 1-based line and
+// column (counted in characters, as yaml.v3 reports them) and checks that
+// they decode to want. lineStarts holds the offset of each line.
+func valueSpan(src []byte, lineStarts []int, line, column int, st style, want string) (start, end int, err error) {
+	if line < 1 || line > len(lineStarts) {
+		return 0, 0, fmt.Errorf("line %d is outside the file", line)
+	}
+	lineEnd := len(src)
+	if line < len(lineStarts) {
+		lineEnd = lineStarts[line]
+	}
+	text := src[lineStarts[line-1]:lineEnd]
+	text = bytes.TrimRight(text, "\r\n")
+	off := 0
+	for c := 1; c < column && off < len(text); c++ {
+		_, size := utf8.DecodeRune(text[off:])
+		off += size
+	}
+	rest := text[off:]
+	var n int
+	switch st {
+	case doubleQuoted:
+		n = closingDouble(rest)
+	case singleQuoted:
+		n = closingSingle(rest)
+	default:
+		n = plainEnd(rest)
+	}
+	if n <= 0 {
+		return 0, 0, fmt.Errorf("value does not end on its line")
+	}
+	start = lineStarts[line-1] + off
+	end = start + n
+	got, ok := decodeScalar(src[start:end], st)
+	if !ok || got != want {
+		return 0, 0, fmt.Errorf("value spans more than one line or is written in a form the butler does not rewrite")
+	}
+	return start, end, nil
+}
+
+func closingDouble(b []byte) int {
+	if len(b) == 0 || b[0] != '"' {
+		return -1
+	}
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+func closingSingle(b []byte) int {
+	if len(b) == 0 || b[0] != '\'' {
+		return -1
+	}
+	for i := 1; i < len(b); i++ {
+		if b[i] == '\'' {
+			if i+1 < len(b) && b[i+1] == '\'' {
+				i++
+				continue
+			}
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// plainEnd is the length of a plain scalar: up to " #" or the end of the
+// line, trailing blanks dropped.
+func plainEnd(b []byte) int {
+	n := len(b)
+	for i := 1; i < len(b); i++ {
+		if b[i] == '#' && (b[i-1] == ' ' || b[i-1] == '\t') {
+			n = i
+			break
+		}
+	}
+	return len(bytes.TrimRight(b[:n], " \t"))
+}
+
+// decodeScalar reads one written scalar the way YAML would.
+func decodeScalar(b []byte, st style) (string, bool) {
+	switch st {
+	case singleQuoted:
+		if len(b) < 2 {
+			return "", false
+		}
+		return strings.ReplaceAll(string(b[1:len(b)-1]), "''", "'"), true
+	case doubleQuoted:
+		var n yaml.Node
+		if err := yaml.Unmarshal(b, &n); err != nil || len(n.Content) != 1 {
+			return "", false
+		}
+		return n.Content[0].Value, true
+	}
+	return string(b), true
+}
+
+// encodeScalar writes value in the style the old value had. A plain value
+// that YAML would read as something other than that string is double-quoted.
+func encodeScalar(value string, st style) []byte {
+	switch st {
+	case singleQuoted:
+		return []byte("'" + strings.ReplaceAll(value, "'", "''") + "'")
+	case doubleQuoted:
+		return []byte(strconv.Quote(value))
+	}
+	if !plainSafe(value) {
+		return []byte(strconv.Quote(value))
+	}
+	return []byte(value)
+}
+
+// plainSafe reports whether value, written plain, reads back as the same string.
+func plainSafe(value string) bool {
+	if value == "" || strings.ContainsAny(value, "\n\r\t#") || strings.Contains(value, ": ") || strings.HasSuffix(value, ":") {
+		return false
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte("v: "+value), &n); err != nil || len(n.Content) != 1 || len(n.Content[0].Content) != 2 {
+		return false
+	}
+	v := n.Content[0].Content[1]
+	return v.Kind == yaml.ScalarNode && v.Tag == "!!str" && v.Style == 0 && v.Value == value
+}
+
+func lineOffsets(src []byte) []int {
+	starts := []int{0}
+	for i, c := range src {
+		if c == '\n' && i+1 < len(src) {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
