@@ -1,0 +1,110 @@
+// Command imagebutler keeps Kubernetes manifests in git pointed at the
+// newest matching image in AWS ECR.
+//
+// Usage:
+//
+//	imagebutler once --config FILE   run one cycle and exit
+//	imagebutler version              print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/scanner"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// exitError carries a process exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		if ee == nil || ee.err != errFailed {
+			fmt.Fprintln(os.Stderr, "imagebutler:", err)
+		}
+		os.Exit(code)
+	}
+}
+
+// errFailed says repositories failed; their summaries already said why.
+var errFailed = errors.New("one or more repositories failed")
+
+const usage = `usage:
+  imagebutler once --config FILE   run one cycle: sync, select, rewrite, commit, push
+  imagebutler version              print the version and commit`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &exitError{2, errors.New(usage)}
+	}
+	switch args[0] {
+	case "once":
+		return once(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "imagebutler %s (commit %s)\n", version, commit)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return &exitError{2, fmt.Errorf("unknown command %q\n%s", args[0], usage)}
+}
+
+func once(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("once", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "imagebutler.yaml", "configuration `file`")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{2, err}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return &exitError{2, fmt.Errorf("--log-level: %w", err)}
+	}
+	cfg, err := config.Load(*configFile)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	lister, err := scanner.NewECR(ctx, cfg.AWS)
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, r := range scanner.New(cfg, lister, log).RunOnce(ctx) {
+		fmt.Fprintln(stdout, r.Summary())
+		failed = failed || r.Err != nil
+	}
+	if failed {
+		return &exitError{1, errFailed}
+	}
+	return nil
+}

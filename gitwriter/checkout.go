@@ -1,0 +1,199 @@
+package gitwriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/imagebutler/imagebutler/config"
+)
+
+// ErrRejected marks a push the remote refused, such as a non-fast-forward
+// update or a server hook's veto. The caller syncs, re-applies and pushes again.
+var ErrRejected = errors.New("push rejected")
+
+// Checkout is the persistent working copy of one repository.
+type Checkout struct {
+	// Dir is the working tree.
+	Dir string
+	// Head is the commit the working tree was last reset to or committed.
+	Head plumbing.Hash
+
+	repo config.Repository
+	git  *git.Repository
+	auth transport.AuthMethod
+	log  *slog.Logger
+}
+
+// Open returns the working copy of repo in dir, cloning it when dir holds
+// none and fetching otherwise, and hard-resets it to the remote branch: the
+// push branch when the remote has it, else the branch. A copy that cannot be
+// opened or points at another URL is removed and cloned again, with a warning.
+func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Logger) (*Checkout, error) {
+	auth, err := authFor(repo, log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkout{Dir: dir, repo: repo, auth: auth, log: log}
+	if err := c.open(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Checkout) open(ctx context.Context) error {
+	if _, err := os.Stat(c.Dir); err == nil {
+		r, err := git.PlainOpen(c.Dir)
+		if err == nil {
+			if origin, rerr := r.Remote("origin"); rerr == nil && len(origin.Config().URLs) > 0 && origin.Config().URLs[0] == c.repo.URL {
+				c.git = r
+				return nil
+			}
+			err = errors.New("its origin is not the configured URL")
+		}
+		c.log.Warn("working copy unusable; cloning again", "dir", c.Dir, "reason", scrub(err, c.auth, c.repo.URL).Error())
+		if err := os.RemoveAll(c.Dir); err != nil {
+			return fmt.Errorf("removing broken working copy: %w", err)
+		}
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return fmt.Errorf("creating working copy: %w", err)
+	}
+	r, err := git.PlainCloneContext(ctx, c.Dir, false, &git.CloneOptions{
+		URL:           c.repo.URL,
+		Auth:          c.auth,
+		ReferenceName: plumbing.NewBranchReferenceName(c.repo.Branch),
+		SingleBranch:  true,
+		Tags:          git.NoTags,
+	})
+	if err != nil {
+		os.RemoveAll(c.Dir)
+		return fmt.Errorf("cloning %s: %w", config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
+	}
+	c.git = r
+	return nil
+}
+
+// Sync fetches the remote branches and hard-resets the working tree to the
+// push branch's remote head (or the branch's, when the push branch does not
+// exist yet). Local changes are discarded: the working copy is a cache.
+func (c *Checkout) Sync(ctx context.Context) error {
+	if err := c.fetch(ctx, c.repo.Branch); err != nil {
+		return err
+	}
+	base, err := c.git.Reference(remoteRef(c.repo.Branch), true)
+	if err != nil {
+		return fmt.Errorf("branch %q not found on the remote: %w", c.repo.Branch, err)
+	}
+	if c.repo.PushBranch != c.repo.Branch {
+		if err := c.fetch(ctx, c.repo.PushBranch); err != nil && !errors.Is(err, errNoRemoteBranch) {
+			return err
+		}
+		if push, err := c.git.Reference(remoteRef(c.repo.PushBranch), true); err == nil {
+			base = push
+		}
+	}
+	local := plumbing.NewBranchReferenceName(c.repo.PushBranch)
+	if err := c.git.Storer.SetReference(plumbing.NewHashReference(local, base.Hash())); err != nil {
+		return fmt.Errorf("setting %s: %w", local, err)
+	}
+	wt, err := c.git.Worktree()
+	if err != nil {
+		return fmt.Errorf("opening worktree: %w", err)
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Branch: local, Force: true}); err != nil {
+		return fmt.Errorf("checking out %s: %w", local, err)
+	}
+	if err := wt.Reset(&git.ResetOptions{Commit: base.Hash(), Mode: git.HardReset}); err != nil {
+		return fmt.Errorf("resetting to %s: %w", base.Hash(), err)
+	}
+	if err := wt.Clean(&git.CleanOptions{Dir: true}); err != nil {
+		return fmt.Errorf("cleaning worktree: %w", err)
+	}
+	c.Head = base.Hash()
+	return nil
+}
+
+var errNoRemoteBranch = errors.New("no such branch on the remote")
+
+func remoteRef(branch string) plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName("origin", branch)
+}
+
+func (c *Checkout) fetch(ctx context.Context, branch string) error {
+	spec := gitconfig.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), remoteRef(branch)))
+	err := c.git.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []gitconfig.RefSpec{spec},
+		Auth:       c.auth,
+		Tags:       git.NoTags,
+	})
+	var noMatch git.NoMatchingRefSpecError
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case errors.As(err, &noMatch):
+		return fmt.Errorf("fetching %s: %w", branch, errNoRemoteBranch)
+	}
+	return fmt.Errorf("fetching %s from %s: %w", branch, config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
+}
+
+// Commit stages files (relative to Dir) and commits them as author.
+func (c *Checkout) Commit(files []string, message string, author config.Author) (plumbing.Hash, error) {
+	wt, err := c.git.Worktree()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("opening worktree: %w", err)
+	}
+	for _, f := range files {
+		if _, err := wt.Add(f); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("staging %s: %w", f, err)
+		}
+	}
+	sig := &object.Signature{Name: author.Name, Email: author.Email, When: time.Now()}
+	h, err := wt.Commit(message, &git.CommitOptions{Author: sig, Committer: sig})
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("committing: %w", err)
+	}
+	c.Head = h
+	return h, nil
+}
+
+// Push pushes the push branch, never forcing. A refusal by the remote is
+// returned wrapping ErrRejected.
+func (c *Checkout) Push(ctx context.Context) error {
+	ref := plumbing.NewBranchReferenceName(c.repo.PushBranch)
+	err := c.git.PushContext(ctx, &git.PushOptions{
+		RemoteName: "origin",
+		RefSpecs:   []gitconfig.RefSpec{gitconfig.RefSpec(ref + ":" + ref)},
+		Auth:       c.auth,
+		Force:      false,
+	})
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case isRejection(err):
+		return fmt.Errorf("pushing %s to %s: %w: %w", c.repo.PushBranch, config.Redact(c.repo.URL), ErrRejected, scrub(err, c.auth, c.repo.URL))
+	}
+	return fmt.Errorf("pushing %s to %s: %w", c.repo.PushBranch, config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
+}
+
+// isRejection recognises go-git's refusals, which errors.Is cannot: a
+// client-side "non-fast-forward update: <ref>" and a server's
+// "command error on <ref>: <reason>".
+func isRejection(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "non-fast-forward update") || strings.Contains(msg, "command error on")
+}

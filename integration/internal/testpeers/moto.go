@@ -1,0 +1,150 @@
+package testpeers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+)
+
+// MotoAvailable reports why moto cannot run here, or nil when it can.
+func MotoAvailable() error {
+	out, err := exec.Command("python3", "-c", "import moto.server").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("python3 cannot import moto (it ships with this machine's Python 3.11): %v: %s", err, out)
+	}
+	return nil
+}
+
+// Moto is a moto server process.
+type Moto struct {
+	// Endpoint is the server's base URL, such as http://127.0.0.1:41234.
+	Endpoint string
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// StartMoto starts `python3 -m moto.server` on a free loopback port in its
+// own process group and waits until it answers. extraEnv is added to its
+// environment (MOTO_ACCOUNT_ID, say).
+func StartMoto(ctx context.Context, extraEnv ...string) (*Moto, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	// moto runs botocore, which must not see the caller's AWS settings.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, extraEnv...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logFile, err := os.CreateTemp("", "moto-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting moto: %w", err)
+	}
+	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(m.done) }()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(m.Endpoint + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			return m, nil
+		}
+		select {
+		case <-m.done:
+			log, _ := os.ReadFile(logFile.Name())
+			return nil, fmt.Errorf("moto exited before answering: %s", log)
+		case <-ctx.Done():
+			m.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			m.Stop()
+			return nil, errors.New("moto did not answer within 60s")
+		}
+	}
+}
+
+// Stop kills the server's process group and waits for it.
+func (m *Moto) Stop() {
+	if m == nil || m.cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+	<-m.done
+}
+
+// Credentials are the static keys tests use against moto.
+var Credentials = credentials.NewStaticCredentialsProvider("testing", "testing", "")
+
+// ECR returns a client of the server's ECR in region.
+func (m *Moto) ECR(region string) *ecr.Client {
+	return ecr.New(ecr.Options{
+		Region:       region,
+		Credentials:  Credentials,
+		BaseEndpoint: aws.String(m.Endpoint),
+	})
+}
+
+// CreateRepository creates an ECR repository under registryID.
+func CreateRepository(ctx context.Context, c *ecr.Client, registryID, name string) error {
+	_, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name), RegistryId: aws.String(registryID)})
+	if err != nil {
+		return fmt.Errorf("creating ECR repository %s: %w", name, err)
+	}
+	return nil
+}
+
+// PushImage puts an image manifest with its own layer (so its digest is
+// unique) into the repository, tagged tag, and returns its digest.
+func PushImage(ctx context.Context, c *ecr.Client, registryID, repo, tag string) (string, error) {
+	layer := sha256.Sum256([]byte(repo + "/" + tag))
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",`+
+		`"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":"sha256:%s"},`+
+		`"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":32654,"digest":"sha256:%s"}]}`,
+		hex.EncodeToString(layer[:]), hex.EncodeToString(layer[:]))
+	out, err := c.PutImage(ctx, &ecr.PutImageInput{
+		RepositoryName: aws.String(repo),
+		RegistryId:     aws.String(registryID),
+		ImageManifest:  aws.String(manifest),
+		ImageTag:       aws.String(tag),
+	})
+	if err != nil {
+		return "", fmt.Errorf("pushing %s:%s: %w", repo, tag, err)
+	}
+	return aws.ToString(out.Image.ImageId.ImageDigest), nil
+}
+
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,70 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
+)
+
+var (
+	moto      *testpeers.Moto
+	binary    string // the imagebutler command, built for the tests
+	skipCause string // why the tests cannot run here
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if err := testpeers.MotoAvailable(); err != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "integration: CI=true but", err)
+			return 1
+		}
+		skipCause = err.Error()
+		return m.Run()
+	}
+	// The SDK's default chain must find these, and nothing of the developer's.
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "",
+		"AWS_REGION": testpeers.SeedRegion, "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		if v == "" {
+			os.Unsetenv(k)
+		} else {
+			os.Setenv(k, v)
+		}
+	}
+	dir, err := os.MkdirTemp("", "imagebutler-bin-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "imagebutler")
+	if out, err := exec.Command("go", "build", "-o", binary, "../cmd/imagebutler").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building imagebutler: %v\n%s", err, out)
+		return 1
+	}
+	moto, err = testpeers.StartMoto(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	defer moto.Stop()
+	return m.Run()
+}
+
+func needPeers(t *testing.T) {
+	t.Helper()
+	if skipCause != "" {
+		t.Skip(skipCause)
+	}
+}
