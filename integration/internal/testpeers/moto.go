@@ -139,7 +139,6 @@ func PushImage(ctx context.Context, c *ecr.Client, registryID, repo, tag string)
 	return aws.ToString(out.Image.ImageId.ImageDigest), nil
 }
 
-
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
