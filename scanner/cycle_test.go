@@ -1,0 +1,242 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/policy"
+)
+
+// fakeLister serves fixed images per ECR repository and counts calls.
+type fakeLister struct {
+	mu     sync.Mutex
+	images map[string][]policy.Image
+	calls  map[policy.ImageRef]int
+	// during runs inside List, standing in for someone pushing meanwhile.
+	during func()
+}
+
+func (f *fakeLister) List(_ context.Context, ref policy.ImageRef) ([]policy.Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[ref]++
+	if f.during != nil {
+		f.during()
+		f.during = nil
+	}
+	imgs, ok := f.images[ref.Repository]
+	if !ok {
+		return nil, errors.New("RepositoryNotFoundException on " + ref.String())
+	}
+	return imgs, nil
+}
+
+func pushed(sec int) time.Time { return time.Unix(int64(1_700_000_000+sec), 0).UTC() }
+
+const manifest = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  annotations:
+    app.lilly.com/flux.automated: "true"
+    app.lilly.com/flux.simple.web: "283234040926;shop_web;glob:sha-*"
+    app.lilly.com/flux.simple.api: "283234040926;shop_api;glob:sha-*"
+spec:
+  template:
+    spec:
+      containers:
+        - image: 283234040926.dkr.ecr.us-east-2.amazonaws.com/shop_web:sha-old # {"$imagepolicy": "shop:web"}
+        - image: 283234040926.dkr.ecr.us-east-2.amazonaws.com/shop_api:sha-old # {"$imagepolicy": "shop:api"}
+`
+
+var person = &object.Signature{Name: "A Person", Email: "person@example.com"}
+
+// newRemote creates a bare repository holding files on main, and returns its path.
+func newRemote(t *testing.T, files map[string]string) string {
+	t.Helper()
+	bare := filepath.Join(t.TempDir(), "remote.git")
+	if _, err := git.PlainInitWithOptions(bare, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}}); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(t.TempDir(), "seed")
+	r, err := git.PlainInitWithOptions(work, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{bare}}); err != nil {
+		t.Fatal(err)
+	}
+	commitFiles(t, r, work, files)
+	if err := r.Push(&git.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return bare
+}
+
+func commitFiles(t *testing.T, r *git.Repository, work string, files map[string]string) {
+	t.Helper()
+	wt, _ := r.Worktree()
+	for name, content := range files {
+		full := filepath.Join(work, name)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		wt.Add(name)
+	}
+	sig := *person
+	sig.When = time.Now()
+	if _, err := wt.Commit("person's change", &git.CommitOptions{Author: &sig}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// personPushes clones bare, commits files and pushes, as a person would.
+func personPushes(t *testing.T, bare string, files map[string]string) plumbing.Hash {
+	t.Helper()
+	work := filepath.Join(t.TempDir(), "person")
+	r, err := git.PlainClone(work, false, &git.CloneOptions{URL: bare})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitFiles(t, r, work, files)
+	if err := r.Push(&git.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := r.Head()
+	return h.Hash()
+}
+
+func testConfig(t *testing.T, urls ...string) *config.Config {
+	c := &config.Config{
+		StateDir: t.TempDir(),
+		AWS:      config.AWS{Region: "us-east-2"},
+		Git:      config.Git{Author: config.Author{Name: "Butler", Email: "butler@example.com"}},
+	}
+	for _, u := range urls {
+		c.Repositories = append(c.Repositories, config.Repository{URL: u, Branch: "main", PushBranch: "main", Paths: []string{"."}})
+	}
+	return c
+}
+
+func newTestScanner(cfg *config.Config, l Lister) *Scanner {
+	s := New(cfg, l, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.backoff = func(int) time.Duration { return time.Millisecond }
+	return s
+}
+
+func headFile(t *testing.T, bare, name string) (string, *object.Commit) {
+	t.Helper()
+	r, err := git.PlainOpen(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := r.Reference(plumbing.NewBranchReferenceName("main"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.CommitObject(ref.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.File(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := f.Contents()
+	return s, c
+}
+
+func TestRunOnceListsEachECRRepositoryOnce(t *testing.T) {
+	a := newRemote(t, map[string]string{"web.yaml": manifest})
+	b := newRemote(t, map[string]string{"deploy/web.yaml": manifest})
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-1"}, PushedAt: pushed(1)}, {Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+		"shop_api": {{Tags: []string{"sha-9"}, PushedAt: pushed(1)}},
+	}}
+	results := newTestScanner(testConfig(t, a, b), l).RunOnce(context.Background())
+	for _, r := range results {
+		if r.Err != nil || r.Commit == "" || len(r.Changes) != 2 {
+			t.Errorf("%s: err %v, commit %q, %d changes", r.Repository, r.Err, r.Commit, len(r.Changes))
+		}
+	}
+	if len(l.calls) != 2 {
+		t.Errorf("listed %d ECR repositories, want 2: %v", len(l.calls), l.calls)
+	}
+	for ref, n := range l.calls {
+		if n != 1 {
+			t.Errorf("%s listed %d times, want once", ref, n)
+		}
+	}
+	got, c := headFile(t, a, "web.yaml")
+	want := strings.NewReplacer("shop_web:sha-old", "shop_web:sha-2", "shop_api:sha-old", "shop_api:sha-9").Replace(manifest)
+	if got != want {
+		t.Errorf("web.yaml:\n%s\nwant:\n%s", got, want)
+	}
+	if c.Author.Name != "Butler" || c.Committer.Email != "butler@example.com" || c.NumParents() != 1 {
+		t.Errorf("commit by %s / %s with %d parents", c.Author, c.Committer, c.NumParents())
+	}
+}
+
+func TestRunOnceRetriesRejectedPushKeepingPersonsCommit(t *testing.T) {
+	bare := newRemote(t, map[string]string{"web.yaml": manifest})
+	var theirs plumbing.Hash
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+		"shop_api": {{Tags: []string{"sha-9"}, PushedAt: pushed(1)}},
+	}}
+	// Someone pushes after the butler synced and before it pushes.
+	l.during = func() { theirs = personPushes(t, bare, map[string]string{"README.md": "hello\n"}) }
+
+	r := newTestScanner(testConfig(t, bare), l).RunOnce(context.Background())[0]
+	if r.Err != nil || r.Commit == "" {
+		t.Fatalf("RunOnce: err %v, commit %q", r.Err, r.Commit)
+	}
+	_, head := headFile(t, bare, "web.yaml")
+	if head.Hash.String() != r.Commit {
+		t.Errorf("remote head %s, want the butler's %s", head.Hash, r.Commit)
+	}
+	if len(head.ParentHashes) != 1 || head.ParentHashes[0] != theirs {
+		t.Errorf("butler's commit parents %v, want the person's %s", head.ParentHashes, theirs)
+	}
+	if got, _ := headFile(t, bare, "README.md"); got != "hello\n" {
+		t.Errorf("person's README.md = %q", got)
+	}
+}
+
+func TestRunOnceListingFailureFailsOnlyThatPolicy(t *testing.T) {
+	bare := newRemote(t, map[string]string{"web.yaml": manifest})
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+	}}
+	r := newTestScanner(testConfig(t, bare), l).RunOnce(context.Background())[0]
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "policy shop:api: RepositoryNotFoundException on 283234040926/shop_api in us-east-2") {
+		t.Errorf("err = %v, want the api listing failure", r.Err)
+	}
+	if r.Commit == "" || len(r.Changes) != 1 || r.Changes[0].Policy != "shop:web" {
+		t.Errorf("commit %q, changes %+v; want shop:web still updated", r.Commit, r.Changes)
+	}
+}
+
+func TestWorkDir(t *testing.T) {
+	a := WorkDir("/state", config.Repository{URL: "https://u:secret@github.com/example/apps.git", PushBranch: "main"})
+	b := WorkDir("/state", config.Repository{URL: "https://u:secret@github.com/example/apps.git", PushBranch: "butler"})
+	if a == b || !strings.HasPrefix(a, "/state/apps-") || strings.Contains(a, "secret") {
+		t.Errorf("WorkDir = %q and %q", a, b)
+	}
+}
