@@ -72,3 +72,23 @@ func checkRepository(s string) error {
 	}
 	return nil
 }
+
+// ParseImageRef reads an ECR image reference without tag or digest:
+// <account>.dkr.ecr.<region>.amazonaws.com/<repository>.
+func ParseImageRef(s string) (ImageRef, error) {
+	host, repo, ok := strings.Cut(s, "/")
+	if !ok {
+		return ImageRef{}, fmt.Errorf("image %q is not an ECR reference (<account>.dkr.ecr.<region>.amazonaws.com/<repository>)", s)
+	}
+	m := hostRE.FindStringSubmatch(host)
+	if m == nil {
+		return ImageRef{}, fmt.Errorf("image %q is not an ECR reference (<account>.dkr.ecr.<region>.amazonaws.com/<repository>)", s)
+	}
+	if strings.ContainsAny(repo, ":@") {
+		return ImageRef{}, fmt.Errorf("image %q must not carry a tag or digest", s)
+	}
+	if err := checkRepository(repo); err != nil {
+		return ImageRef{}, fmt.Errorf("image %q: %w", s, err)
+	}
+	return ImageRef{Account: m[1], Region: m[2], Repository: repo}, nil
+}

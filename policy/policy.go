@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -13,18 +15,22 @@ const (
 	SimplePrefix    = "app.lilly.com/flux.simple."
 	CustomReposKey  = "app.lilly.com/flux.v2.repos"
 	CustomPolicyKey = "app.lilly.com/flux.v2.policies"
+	keyPrefix       = "app.lilly.com/flux."
 )
 
-// DefaultExclusion drops signature, attestation and SBOM tags before any filter.
-var DefaultExclusion = regexp.MustCompile(`^.*\.(sig|att|sbom)$`)
+// DefaultExclusion is the exclusion list used when none is given: it drops
+// signature, attestation and SBOM tags before any filter.
+const DefaultExclusion = `^.*\.(sig|att|sbom)$`
 
 // Order says how the candidates of a policy are ranked.
 type Order string
 
 // Orders a policy can use.
 const (
-	Newest Order = "newest" // most recent imagePushedAt
-	Semver Order = "semver" // highest version within the range
+	Newest       Order = "newest"       // most recent imagePushedAt
+	Alphabetical Order = "alphabetical" // byte-wise; asc picks the greatest
+	Numerical    Order = "numerical"    // exact decimal; asc picks the greatest
+	Semver       Order = "semver"       // highest version within Range
 )
 
 // Policy is one image policy: which ECR repository to list, which tags to
@@ -34,14 +40,121 @@ type Policy struct {
 	Namespace string
 	Name      string
 	Image     ImageRef
-	Filter    string // the filter as written, such as "glob:sha-.*"
 	Order     Order
+	// Desc reverses alphabetical and numerical orders: the smallest value wins.
+	Desc bool
+	// Range is the semver constraint of a Semver order.
+	Range string
+	// Pattern is the RE2 filter (a custom policy's filterTags.pattern or a
+	// simple regexp:); empty matches every tag.
+	Pattern string
+	// Glob is the glob filter of a simple annotation; empty when not a glob.
+	Glob string
+	// Extract expands the pattern's groups into the value that is ordered.
+	Extract string
+	// InjectCreatedAt offers each tag's push time to Extract as $createdAt.
+	InjectCreatedAt bool
+	// Exclusions are the RE2 patterns whose tags are dropped first.
+	Exclusions []string
 	// Key is the annotation that defined the policy.
 	Key string
 
-	exclude []*regexp.Regexp
-	match   *regexp.Regexp      // tags must match; nil matches all
-	semver  *semver.Constraints // for Order Semver
+	exclude    []*regexp.Regexp
+	defaultEx  bool // exclude is DefaultExclusion alone
+	glob       *Glob
+	re         *regexp.Regexp
+	extract    extractor
+	constraint *semver.Constraints
+}
+
+// Filter describes the tag filter for people: "glob:qa-sha-.*",
+// "regexp:^v1" or "pattern ^dev-(?P<ts>\d+)$ extract $ts".
+func (p *Policy) Filter() string {
+	switch {
+	case p.Glob != "":
+		return "glob:" + p.Glob
+	case p.Pattern != "" && p.Extract != "":
+		return "pattern " + p.Pattern + " extract " + p.Extract
+	case p.Pattern != "":
+		return "regexp:" + p.Pattern
+	case p.Order == Semver && p.Key != CustomPolicyKey:
+		return "semver:" + p.Range
+	}
+	return "all tags"
+}
+
+// Ordering describes the order for people: "newest", "numerical desc", "semver >=1.0.0".
+func (p *Policy) Ordering() string {
+	switch p.Order {
+	case Alphabetical, Numerical:
+		if p.Desc {
+			return string(p.Order) + " desc"
+		}
+		return string(p.Order) + " asc"
+	case Semver:
+		return "semver " + p.Range
+	}
+	return string(p.Order)
+}
+
+// Same reports whether p and q select the same way from the same repository,
+// so that two definitions of one policy id do not conflict.
+func (p *Policy) Same(q *Policy) bool {
+	return p.ID == q.ID && p.Image == q.Image && p.Fingerprint() == q.Fingerprint()
+}
+
+// Fingerprint is everything that makes a tag qualify and rank, as a string:
+// policies with equal fingerprints over one ECR repository choose alike and
+// may share a Memo.
+func (p *Policy) Fingerprint() string {
+	return fmt.Sprintf("%s|%t|%s|%q|%q|%q|%t|%q", p.Order, p.Desc, p.Range, p.Pattern, p.Glob, p.Extract, p.InjectCreatedAt, strings.Join(p.Exclusions, "\x00"))
+}
+
+// compile builds the matchers from the exported fields.
+func (p *Policy) compile() error {
+	if p.Order == "" {
+		p.Order = Newest
+	}
+	if len(p.Exclusions) == 0 {
+		p.Exclusions = []string{DefaultExclusion}
+	}
+	p.exclude = p.exclude[:0]
+	for _, ex := range p.Exclusions {
+		re, err := regexp.Compile(ex)
+		if err != nil {
+			return fmt.Errorf("invalid exclusion pattern %q: %w", ex, err)
+		}
+		p.exclude = append(p.exclude, re)
+	}
+	p.defaultEx = len(p.Exclusions) == 1 && p.Exclusions[0] == DefaultExclusion
+	if p.Glob != "" {
+		p.glob = CompileGlob(p.Glob)
+	}
+	if p.Pattern != "" {
+		re, err := regexp.Compile(p.Pattern)
+		if err != nil {
+			return fmt.Errorf("invalid regexp %q: %w", p.Pattern, err)
+		}
+		p.re = re
+	}
+	if p.Extract != "" {
+		if p.re == nil {
+			return fmt.Errorf("extract %q needs a pattern", p.Extract)
+		}
+		x, err := compileExtract(p.re, p.Extract, p.InjectCreatedAt)
+		if err != nil {
+			return err
+		}
+		p.extract = x
+	}
+	if p.Order == Semver {
+		c, err := semver.NewConstraint(p.Range)
+		if err != nil {
+			return fmt.Errorf("invalid semver range %q: %w", p.Range, err)
+		}
+		p.constraint = c
+	}
+	return nil
 }
 
 // Result is the outcome of Select, explaining itself.
@@ -49,11 +162,13 @@ type Result struct {
 	Tag      string // chosen tag; empty when nothing qualified
 	Digest   string
 	PushedAt time.Time
+	// Value is what was ordered: the extracted value, or the tag.
+	Value string
 
 	Seen       int // tags listed
 	Excluded   int // dropped by the exclusion list
-	Filtered   int // dropped by the filter
-	Unparsable int // matched, but not a version the order understands
+	Filtered   int // dropped by the filter (or outside the semver range)
+	Unparsable int // matched, but not a number or version the order understands
 }
 
 // OK reports whether a tag was chosen.

@@ -1,13 +1,14 @@
 package policy
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestCompileGlob(t *testing.T) {
+func TestGlob(t *testing.T) {
 	tests := []struct {
 		glob, tag string
 		want      bool
@@ -21,69 +22,146 @@ func TestCompileGlob(t *testing.T) {
 		{"v?.0", "v10.0", false},
 		{"v1.0", "v1x0", false}, // '.' is literal
 		{"1.2.*", "1.2.3", true},
-		{"1.2.*", "1x2.3", false}, // the first "." is literal
+		{"1.2.*", "1x2.3", false}, // the first '.' is literal
 		{"a+b", "a+b", true},
 		{"a+b", "aab", false},
 		{"*", "", true},
 		{"sha-.*", "sha-", true},
+		{"*-*-rc", "a-b-c-rc", true},
+		{"*-*-rc", "a-rc", false},
+		{"**a", "bba", true},
+		{"a*b*c", "abxbxc", true},
+		{"a*b*c", "abxbxcd", false},
+		{"?", "é", true}, // one character, not one byte
+		{"[a]", "[a]", true},
 	}
 	for _, tt := range tests {
-		if got := CompileGlob(tt.glob).MatchString(tt.tag); got != tt.want {
-			t.Errorf("CompileGlob(%q).MatchString(%q) = %v, want %v", tt.glob, tt.tag, got, tt.want)
+		if got := CompileGlob(tt.glob).Match(tt.tag); got != tt.want {
+			t.Errorf("CompileGlob(%q).Match(%q) = %v, want %v", tt.glob, tt.tag, got, tt.want)
 		}
 	}
 }
 
 func at(sec int) time.Time { return time.Unix(1_700_000_000+int64(sec), 0).UTC() }
 
-func mustParse(t *testing.T, filter string) *Policy {
-	t.Helper()
-	ps, errs := Parse(map[string]string{AutomatedKey: "true", SimplePrefix + "p": "283234040926;lrl_x;" + filter}, "ns", "us-east-2")
-	if len(errs) > 0 {
-		t.Fatal(errs)
+// tags makes one image per tag, pushed a second apart in order.
+func tags(ts ...string) []Image {
+	var out []Image
+	for i, t := range ts {
+		out = append(out, Image{Tags: []string{t}, Digest: fmt.Sprintf("sha256:%02d", i), PushedAt: at(i)})
 	}
-	return ps[0]
+	return out
+}
+
+func compiled(t *testing.T, p Policy) *Policy {
+	t.Helper()
+	p.ID = "ns:p"
+	if err := p.compile(); err != nil {
+		t.Fatal(err)
+	}
+	return &p
 }
 
 func TestSelect(t *testing.T) {
-	images := []Image{
-		{Tags: []string{"qa-sha-aaaaaaa"}, Digest: "sha256:01", PushedAt: at(1)},
-		{Tags: []string{"qa-sha-ccccccc", "latest"}, Digest: "sha256:03", PushedAt: at(3)},
-		{Tags: []string{"sha-bbbbbbb"}, Digest: "sha256:02", PushedAt: at(2)},
-		{Tags: []string{"sha256-03.sig"}, Digest: "sha256:04", PushedAt: at(9)},
-		{Tags: []string{"v1.2.0", "v1.10.0-rc.1"}, Digest: "sha256:05", PushedAt: at(0)},
-		{Tags: []string{"1.9.3"}, Digest: "sha256:06", PushedAt: at(0)},
-	}
 	tests := []struct {
-		filter string
-		want   Result
+		name   string
+		policy Policy
+		images []Image
+		want   string // chosen tag
+		counts [4]int // seen, excluded, filtered, unparsable
 	}{
-		{"glob:qa-sha-.*", Result{Tag: "qa-sha-ccccccc", Digest: "sha256:03", PushedAt: at(3), Seen: 8, Excluded: 1, Filtered: 5}},
-		{"glob:sha-*", Result{Tag: "sha-bbbbbbb", Digest: "sha256:02", PushedAt: at(2), Seen: 8, Excluded: 1, Filtered: 6}},
-		{"glob:*", Result{Tag: "qa-sha-ccccccc", Digest: "sha256:03", PushedAt: at(3), Seen: 8, Excluded: 1}}, // tie at(3): greatest tag
-		{"regexp:sha-b", Result{Tag: "sha-bbbbbbb", Digest: "sha256:02", PushedAt: at(2), Seen: 8, Excluded: 1, Filtered: 6}},
-		{"semver:>=1.0.0", Result{Tag: "1.9.3", Digest: "sha256:06", PushedAt: at(0), Seen: 8, Excluded: 1, Filtered: 1, Unparsable: 4}},
-		{"semver:>=1.0.0-0", Result{Tag: "v1.10.0-rc.1", Digest: "sha256:05", PushedAt: at(0), Seen: 8, Excluded: 1, Unparsable: 4}},
-		{"glob:prod-*", Result{Seen: 8, Excluded: 1, Filtered: 7}},
+		// Newest by push time (simple glob and regexp).
+		{"glob newest", Policy{Glob: "qa-sha-.*"}, tags("qa-sha-fff", "sha-aaa", "qa-sha-111", "other"), "qa-sha-111", [4]int{4, 0, 2, 0}},
+		{"glob excludes signatures", Policy{Glob: "*"}, tags("sha-1", "sha256-abc.sig", "sha256-abc.att", "x.sbom"), "sha-1", [4]int{4, 3, 0, 0}},
+		{"regexp is unanchored", Policy{Pattern: "rc"}, tags("v1-rc1", "main", "rc2-x"), "rc2-x", [4]int{3, 0, 1, 0}},
+		{"newest tie goes to greatest tag", Policy{Glob: "*"}, []Image{{Tags: []string{"b", "c", "a"}, PushedAt: at(1)}}, "c", [4]int{3, 0, 0, 0}},
+
+		// Alphabetical, as Flux: asc picks the greatest, desc the smallest.
+		{"alphabetical asc", Policy{Order: Alphabetical}, tags("A", "Z", "M"), "Z", [4]int{3, 0, 0, 0}},
+		{"alphabetical desc", Policy{Order: Alphabetical, Desc: true}, tags("M", "A", "Z"), "A", [4]int{3, 0, 0, 0}},
+		{"alphabetical is byte-wise", Policy{Order: Alphabetical}, tags("a", "B", "_"), "a", [4]int{3, 0, 0, 0}},
+		{"alphabetical extract", Policy{Order: Alphabetical, Pattern: `^dev-(?P<ts>\d+)$`, Extract: "$ts"},
+			tags("dev-20230101", "dev-20241231", "main", "dev-2024"), "dev-20241231", [4]int{4, 0, 1, 0}},
+		{"extract tie goes to greatest tag", Policy{Order: Alphabetical, Pattern: `^(?:dev|qa)-(\d+)$`, Extract: "$1"},
+			tags("qa-5", "dev-5", "dev-4"), "qa-5", [4]int{3, 0, 0, 0}},
+
+		// Numerical: exact decimals, non-numbers skipped and counted.
+		{"numerical picks 10", Policy{Order: Numerical}, tags("1", "10", "9", "latest"), "10", [4]int{4, 0, 0, 1}},
+		{"numerical desc", Policy{Order: Numerical, Desc: true}, tags("1", "10", "9", "latest"), "1", [4]int{4, 0, 0, 1}},
+		{"numerical 17 digits", Policy{Order: Numerical}, tags("20240101123456789", "20240101123456790", "20240101123456788"), "20240101123456790", [4]int{3, 0, 0, 0}},
+		{"numerical decimals", Policy{Order: Numerical}, tags("1.5", "1.10", "1.05", "-3", "+2e-1"), "1.5", [4]int{5, 0, 0, 0}},
+		{"numerical negatives", Policy{Order: Numerical}, tags("-10", "-2", "-2.5"), "-2", [4]int{3, 0, 0, 0}},
+		{"numerical equal values tie to greatest tag", Policy{Order: Numerical}, tags("1.0", "1", "01"), "1.0", [4]int{3, 0, 0, 0}},
+		{"numerical rejects hex, inf, nan", Policy{Order: Numerical}, tags("0x10", "Inf", "NaN", "3"), "3", [4]int{4, 0, 0, 3}},
+		{"numerical over extract", Policy{Order: Numerical, Pattern: `^build-(\d+)$`, Extract: "$1"}, tags("build-9", "build-10", "build-x"), "build-10", [4]int{3, 0, 1, 0}},
+		{"numerical nothing numeric", Policy{Order: Numerical}, tags("latest", "main"), "", [4]int{2, 0, 0, 2}},
+
+		// Semver: Masterminds v3 rules, strict versions with an optional v, tag written back as found.
+		{"semver ignores prerelease", Policy{Order: Semver, Range: ">=1.0.0"}, tags("1.0.0", "1.1.0-rc.1", "0.9.0"), "1.0.0", [4]int{3, 0, 2, 0}},
+		{"semver takes prerelease with -0", Policy{Order: Semver, Range: ">=1.0.0-0"}, tags("1.0.0", "1.1.0-rc.1", "0.9.0"), "1.1.0-rc.1", [4]int{3, 0, 1, 0}},
+		{"semver v prefix written back", Policy{Order: Semver, Range: ">=1.0.0 <3.0.0"}, tags("v2.1.0", "1.4.17", "v3.0.0", "latest", "main-abc1234"), "v2.1.0", [4]int{5, 0, 1, 2}},
+		{"semver is strict", Policy{Order: Semver, Range: "*"}, tags("1.2", "20240101", "1.0.0", "v"), "1.0.0", [4]int{4, 0, 0, 3}},
+		{"semver equal versions tie to greatest tag", Policy{Order: Semver, Range: "*"}, tags("v1.0.0", "1.0.0"), "v1.0.0", [4]int{2, 0, 0, 0}},
+		{"semver over extract", Policy{Order: Semver, Range: "^1", Pattern: `^(?P<v>.*)-linux$`, Extract: "$v"}, tags("1.2.0-linux", "1.3.0-windows", "1.1.0-linux"), "1.2.0-linux", [4]int{3, 0, 1, 0}},
+
+		// Exclusion lists replace the default.
+		{"exclusion list replaces default", Policy{Glob: "*", Exclusions: []string{"^latest$"}}, tags("latest", "a", "b.sig"), "b.sig", [4]int{3, 1, 0, 0}},
+
+		// $createdAt, when injected.
+		{"createdAt ordered numerically", Policy{Order: Numerical, Pattern: "^qa-", Extract: "$createdAt", InjectCreatedAt: true},
+			[]Image{{Tags: []string{"qa-b"}, PushedAt: at(9)}, {Tags: []string{"qa-a"}, PushedAt: at(10)}, {Tags: []string{"dev-z"}, PushedAt: at(11)}}, "qa-a", [4]int{3, 0, 1, 0}},
+		{"createdAt in a template", Policy{Order: Alphabetical, Pattern: "^qa-(.)$", Extract: "${createdAt}-$1", InjectCreatedAt: true},
+			[]Image{{Tags: []string{"qa-b"}, PushedAt: at(9)}, {Tags: []string{"qa-a"}, PushedAt: at(9)}}, "qa-b", [4]int{2, 0, 0, 0}},
+
+		{"empty repository", Policy{Glob: "*"}, nil, "", [4]int{0, 0, 0, 0}},
 	}
 	for _, tt := range tests {
-		got := mustParse(t, tt.filter).Select(images)
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("Select with %s (-want +got):\n%s", tt.filter, diff)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			p := compiled(t, tt.policy)
+			for _, memo := range []*Memo{nil, NewMemo()} {
+				for pass := range 2 { // a warm memo must agree with a cold one
+					r := p.SelectMemo(tt.images, memo)
+					got := [4]int{r.Seen, r.Excluded, r.Filtered, r.Unparsable}
+					if r.Tag != tt.want || got != tt.counts {
+						t.Errorf("memo %v pass %d: Select = %q %v, want %q %v", memo != nil, pass, r.Tag, got, tt.want, tt.counts)
+					}
+					if memo == nil {
+						break
+					}
+				}
+			}
+		})
 	}
 }
 
-func TestSelectTieGoesToGreatestTag(t *testing.T) {
-	p := mustParse(t, "glob:*")
-	for _, images := range [][]Image{
-		{{Tags: []string{"b"}, PushedAt: at(1)}, {Tags: []string{"a"}, PushedAt: at(1)}},
-		{{Tags: []string{"a"}, PushedAt: at(1)}, {Tags: []string{"b"}, PushedAt: at(1)}},
-		{{Tags: []string{"a", "b"}, PushedAt: at(1)}},
-	} {
-		if got := p.Select(images).Tag; got != "b" {
-			t.Errorf("Select(%v) = %q, want b", images, got)
-		}
+func TestSelectResultExplainsItself(t *testing.T) {
+	p := compiled(t, Policy{Order: Numerical, Pattern: `^dev-(?P<ts>\d+)$`, Extract: "$ts"})
+	images := []Image{
+		{Tags: []string{"dev-100", "latest"}, Digest: "sha256:aa", PushedAt: at(1)},
+		{Tags: []string{"dev-99"}, Digest: "sha256:bb", PushedAt: at(2)},
+		{Tags: []string{"dev-100.sig"}, Digest: "sha256:cc", PushedAt: at(3)},
+	}
+	want := Result{Tag: "dev-100", Digest: "sha256:aa", PushedAt: at(1), Value: "100", Seen: 4, Excluded: 1, Filtered: 1}
+	if diff := cmp.Diff(want, p.Select(images)); diff != "" {
+		t.Errorf("Select (-want +got):\n%s", diff)
+	}
+}
+
+func TestMemoForgetsAndResets(t *testing.T) {
+	m := NewMemo()
+	a := compiled(t, Policy{Glob: "a*"})
+	a.SelectMemo(tags("a1", "a2", "b1"), m)
+	if m.Len() != 3 {
+		t.Fatalf("memo holds %d tags, want 3", m.Len())
+	}
+	a.SelectMemo(tags("a2"), m)
+	if m.Len() != 1 {
+		t.Errorf("memo holds %d tags after they went away, want 1", m.Len())
+	}
+	// Another policy's signature resets the memo rather than reusing verdicts.
+	b := compiled(t, Policy{Glob: "b*"})
+	if r := b.SelectMemo(tags("a2", "b1"), m); r.Tag != "b1" {
+		t.Errorf("with a memo of another policy, Select = %q, want b1", r.Tag)
 	}
 }
 
@@ -94,11 +172,38 @@ func TestReason(t *testing.T) {
 	}{
 		{Result{Tag: "x"}, ""},
 		{Result{}, "the ECR repository has no tagged images"},
-		{Result{Seen: 8, Excluded: 1, Filtered: 7}, "no tag qualified: of 8 tags, 1 excluded, 7 did not match the filter"},
+		{Result{Seen: 8, Excluded: 1, Filtered: 6, Unparsable: 1}, "no tag qualified: of 8 tags, 1 excluded, 6 filtered out, 1 not parsable by the order"},
 	}
 	for _, tt := range tests {
 		if got := tt.r.Reason(); got != tt.want {
 			t.Errorf("%+v.Reason() = %q, want %q", tt.r, got, tt.want)
+		}
+	}
+}
+
+func TestDecimal(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"1", "1.0", 0}, {"-0", "0", 0}, {"0.5", "0.45", 1}, {"1e3", "999", 1}, {"1E-2", "0.01", 0},
+		{"-1", "1", -1}, {"-1.5", "-1.25", -1}, {".5", "0.5", 0}, {"5.", "5", 0},
+		{"20240101123456789", "20240101123456788", 1}, {"00012", "12", 0},
+	}
+	for _, tt := range tests {
+		a, aok := parseDecimal(tt.a)
+		b, bok := parseDecimal(tt.b)
+		if !aok || !bok {
+			t.Errorf("parseDecimal(%q, %q) = %v, %v", tt.a, tt.b, aok, bok)
+			continue
+		}
+		if got := a.cmp(b); got != tt.want {
+			t.Errorf("cmp(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "-", ".", "1e", "1e+", "1.2.3", "0x1", "Inf", "1e99999", " 1", "1_000"} {
+		if _, ok := parseDecimal(bad); ok {
+			t.Errorf("parseDecimal(%q) accepted", bad)
 		}
 	}
 }

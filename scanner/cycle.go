@@ -39,11 +39,22 @@ type Scanner struct {
 	log    *slog.Logger
 	// backoff is the wait before push attempt n (n >= 1); tests shorten it.
 	backoff func(n int) time.Duration
+
+	memoMu sync.Mutex
+	memos  map[string]*memo // by ECR repository and policy fingerprint, across cycles
+	cycle  int
+}
+
+// memo is a policy.Memo kept across cycles, with the cycle that last used it.
+type memo struct {
+	mu       sync.Mutex
+	m        *policy.Memo
+	lastUsed int
 }
 
 // New returns a Scanner for cfg that reads ECR through lister and logs to log.
 func New(cfg *config.Config, lister Lister, log *slog.Logger) *Scanner {
-	return &Scanner{cfg: cfg, lister: lister, log: log, backoff: jitteredBackoff}
+	return &Scanner{cfg: cfg, lister: lister, log: log, backoff: jitteredBackoff, memos: map[string]*memo{}}
 }
 
 func jitteredBackoff(n int) time.Duration {
@@ -85,6 +96,9 @@ func (r RepoResult) Summary() string {
 // configuration order. One failing repository never stops the others.
 func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 	listings := &listings{lister: s.lister, m: map[policy.ImageRef]*listing{}}
+	s.memoMu.Lock()
+	s.cycle++
+	s.memoMu.Unlock()
 	results := make([]RepoResult, len(s.cfg.Repositories))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
@@ -110,7 +124,31 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 		}()
 	}
 	wg.Wait()
+	s.memoMu.Lock()
+	for k, m := range s.memos {
+		if m.lastUsed != s.cycle {
+			delete(s.memos, k) // no policy uses it any more
+		}
+	}
+	s.memoMu.Unlock()
 	return results
+}
+
+// selectTag runs p's selection with the memo kept for its ECR repository
+// and fingerprint, so tags seen in earlier cycles cost a lookup.
+func (s *Scanner) selectTag(p *policy.Policy, images []policy.Image) policy.Result {
+	key := p.Image.String() + "|" + p.Fingerprint()
+	s.memoMu.Lock()
+	m, ok := s.memos[key]
+	if !ok {
+		m = &memo{m: policy.NewMemo()}
+		s.memos[key] = m
+	}
+	m.lastUsed = s.cycle
+	s.memoMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return p.SelectMemo(images, m.m)
 }
 
 // WorkDir is the working copy directory of repo under stateDir.
@@ -206,8 +244,8 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 				policies[p.ID] = p
 				continue
 			}
-			if prev.Image != p.Image || prev.Filter != p.Filter {
-				err := fmt.Errorf("%s: %s: annotation %s: policy %s is already defined differently (%s;%s)", obj.File, obj.ObjectRef, p.Key, p.ID, prev.Image, prev.Filter)
+			if !prev.Same(p) {
+				err := fmt.Errorf("%s: %s: annotation %s: policy %s is already defined differently (%s, %s, %s)", obj.File, obj.ObjectRef, p.Key, p.ID, prev.Image, prev.Filter(), prev.Ordering())
 				out.problems = append(out.problems, err)
 				conflicting[p.ID] = fmt.Errorf("policy is defined twice, differently")
 			}
@@ -233,7 +271,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 			listErrs = append(listErrs, fmt.Errorf("policy %s: %w", id, err))
 			continue
 		}
-		res := p.Select(images)
+		res := s.selectTag(p, images)
 		if !res.OK() {
 			resolved[id] = gitwriter.Resolution{Err: errors.New(res.Reason())}
 			out.problems = append(out.problems, fmt.Errorf("%s: policy %s: %s", p.Key, id, res.Reason()))
