@@ -70,7 +70,9 @@ func parseCustom(reposText, policiesText string, hasRepos, hasPolicies bool, nam
 		defs   []customPolicy
 		failed = map[string]bool{} // policy names that must not be emitted
 	)
-	repoErr := func(err error) { errs = append(errs, &AnnotationError{Key: CustomReposKey, Value: reposText, Err: err}) }
+	repoErr := func(err error) {
+		errs = append(errs, &AnnotationError{Key: CustomReposKey, Value: reposText, Err: err})
+	}
 	policyErr := func(err error, warning bool) {
 		errs = append(errs, &AnnotationError{Key: CustomPolicyKey, Value: policiesText, Err: err, Warning: warning})
 	}
