@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -16,17 +18,18 @@ func (p *Policy) Select(images []Image) Result {
 
 // Memo remembers the work that depends only on a tag (exclusion, filter,
 // extracted value, parsed number or version) between calls of SelectMemo for
-// one policy over one ECR repository. Tags do not change between cycles,
-// so a warm memo makes selection cost a map lookup per tag. It forgets
-// tags that stopped appearing. A Memo is not safe for concurrent use.
+// one policy over one ECR repository. It remembers tags by position: the
+// scanner lists images oldest first, so a cycle after a push finds the
+// earlier tags where they were and judges only the new ones. A Memo is not
+// safe for concurrent use.
 type Memo struct {
-	sig  string
-	gen  uint32
-	tags map[string]*verdict
+	sig      string
+	tags     []string
+	verdicts []verdict
 }
 
 // NewMemo returns an empty Memo.
-func NewMemo() *Memo { return &Memo{tags: map[string]*verdict{}} }
+func NewMemo() *Memo { return &Memo{} }
 
 // Len reports how many tags the memo holds.
 func (m *Memo) Len() int { return len(m.tags) }
@@ -43,79 +46,196 @@ const (
 
 // verdict is the outcome for one tag.
 type verdict struct {
-	gen   uint32
 	state state
-	value string
+	value string // what is ordered: the extracted value, or the tag
 	dec   decimal
 	ver   *semver.Version
 }
 
+// parallelMin is the number of tags from which selection is split across
+// the processors.
+const parallelMin = 8192
+
 // SelectMemo is Select, remembering per-tag work in memo (which may be nil).
 func (p *Policy) SelectMemo(images []Image, memo *Memo) Result {
-	if p.extract.usesCreatedAt() {
-		memo = nil // values depend on push times, not tags alone
+	if memo == nil || p.extract.usesCreatedAt() {
+		// Values may depend on push times, not on tags alone: nothing to remember.
+		return p.selectCold(images)
 	}
-	if memo != nil {
-		if sig := p.Fingerprint(); memo.sig != sig {
-			memo.sig, memo.tags = sig, map[string]*verdict{}
+	if sig := p.Fingerprint(); memo.sig != sig {
+		*memo = Memo{sig: sig}
+	}
+	tags, verdicts := p.remember(images, memo)
+	var c chooser
+	c.p = p
+	k := 0
+	for i := range images {
+		img := &images[i]
+		for range img.Tags {
+			c.offer(&verdicts[k], tags[k], img)
+			k++
 		}
-		memo.gen++
 	}
+	return c.result()
+}
+
+// remember returns every tag of images in order with its verdict, reusing
+// the memo's verdicts for the leading tags that are where they were.
+func (p *Policy) remember(images []Image, memo *Memo) ([]string, []verdict) {
+	n, same := 0, 0
+	aligned := true
+	for i := range images {
+		for _, tag := range images[i].Tags {
+			if aligned && n < len(memo.tags) && memo.tags[n] == tag {
+				same++
+			} else {
+				aligned = false
+			}
+			n++
+		}
+	}
+	if same == n && n == len(memo.tags) {
+		return memo.tags, memo.verdicts
+	}
+	tags := make([]string, 0, n)
+	for i := range images {
+		tags = append(tags, images[i].Tags...)
+	}
+	verdicts := make([]verdict, n)
+	copy(verdicts, memo.verdicts[:same])
+	parallel(n-same, func(lo, hi int) {
+		var buf []byte
+		for k := same + lo; k < same+hi; k++ {
+			buf = p.judge(&verdicts[k], tags[k], time.Time{}, buf)
+		}
+	})
+	memo.tags, memo.verdicts = tags, verdicts
+	return tags, verdicts
+}
+
+// selectCold judges every tag afresh, splitting the images across the
+// processors when there are many.
+func (p *Policy) selectCold(images []Image) Result {
+	n := 0
+	for i := range images {
+		n += len(images[i].Tags)
+	}
+	workers := chunks(n)
+	if workers == 1 {
+		return p.chooseRange(images).result()
+	}
+	parts := make([]chooser, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(images)/workers, (w+1)*len(images)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parts[w] = p.chooseRange(images[lo:hi])
+		}()
+	}
+	wg.Wait()
+	total := parts[0]
+	for _, part := range parts[1:] {
+		total.merge(&part)
+	}
+	return total.result()
+}
+
+func (p *Policy) chooseRange(images []Image) chooser {
+	c := chooser{p: p}
 	var (
-		r       Result
-		best    verdict
-		bestImg *Image
-		bestTag string
-		buf     []byte
-		scratch verdict
+		buf []byte
+		v   verdict
 	)
 	for i := range images {
 		img := &images[i]
 		for _, tag := range img.Tags {
-			r.Seen++
-			var v *verdict
-			if memo != nil {
-				v = memo.tags[tag]
-				if v == nil {
-					v = &verdict{}
-					buf = p.judge(v, tag, img.PushedAt, buf)
-					memo.tags[tag] = v
-				}
-				v.gen = memo.gen
-			} else {
-				scratch = verdict{}
-				buf = p.judge(&scratch, tag, img.PushedAt, buf)
-				v = &scratch
-			}
-			switch v.state {
-			case excluded:
-				r.Excluded++
-				continue
-			case filtered:
-				r.Filtered++
-				continue
-			case unparsable:
-				r.Unparsable++
-				continue
-			}
-			if bestImg != nil {
-				c := p.compare(v, &best, img, bestImg)
-				if c < 0 || c == 0 && tag <= bestTag {
-					continue
-				}
-			}
-			best, bestImg, bestTag = *v, img, tag
+			v = verdict{}
+			buf = p.judge(&v, tag, img.PushedAt, buf)
+			c.offer(&v, tag, img)
 		}
 	}
-	if memo != nil && len(memo.tags) > r.Seen {
-		for tag, v := range memo.tags {
-			if v.gen != memo.gen {
-				delete(memo.tags, tag)
-			}
+	return c
+}
+
+// chunks is how many parts n tags are split into.
+func chunks(n int) int {
+	if n < parallelMin {
+		return 1
+	}
+	return max(1, min(runtime.GOMAXPROCS(0), n/(parallelMin/2)))
+}
+
+// parallel calls f over [0, n) in contiguous parts, one per processor when
+// n is large.
+func parallel(n int, f func(lo, hi int)) {
+	workers := chunks(n)
+	if workers == 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(w*n/workers, (w+1)*n/workers)
+		}()
+	}
+	wg.Wait()
+}
+
+// chooser keeps the best candidate seen and the counts.
+type chooser struct {
+	p       *Policy
+	r       Result
+	best    verdict
+	bestImg *Image
+	bestTag string
+}
+
+func (c *chooser) offer(v *verdict, tag string, img *Image) {
+	c.r.Seen++
+	switch v.state {
+	case excluded:
+		c.r.Excluded++
+		return
+	case filtered:
+		c.r.Filtered++
+		return
+	case unparsable:
+		c.r.Unparsable++
+		return
+	}
+	c.consider(v, tag, img)
+}
+
+func (c *chooser) consider(v *verdict, tag string, img *Image) {
+	if c.bestImg != nil {
+		d := c.p.compare(v, &c.best, img, c.bestImg)
+		if d < 0 || d == 0 && tag <= c.bestTag {
+			return
 		}
 	}
-	if bestImg != nil {
-		r.Tag, r.Digest, r.PushedAt, r.Value = bestTag, bestImg.Digest, bestImg.PushedAt, best.value
+	c.best, c.bestImg, c.bestTag = *v, img, tag
+}
+
+// merge folds in the chooser of a later part of the images.
+func (c *chooser) merge(o *chooser) {
+	c.r.Seen += o.r.Seen
+	c.r.Excluded += o.r.Excluded
+	c.r.Filtered += o.r.Filtered
+	c.r.Unparsable += o.r.Unparsable
+	if o.bestImg != nil {
+		c.consider(&o.best, o.bestTag, o.bestImg)
+	}
+}
+
+func (c chooser) result() Result {
+	r := c.r
+	if c.bestImg != nil {
+		r.Tag, r.Digest, r.PushedAt, r.Value = c.bestTag, c.bestImg.Digest, c.bestImg.PushedAt, c.best.value
 	}
 	return r
 }

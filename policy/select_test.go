@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -204,6 +205,50 @@ func TestDecimal(t *testing.T) {
 	for _, bad := range []string{"", "-", ".", "1e", "1e+", "1.2.3", "0x1", "Inf", "1e99999", " 1", "1_000"} {
 		if _, ok := parseDecimal(bad); ok {
 			t.Errorf("parseDecimal(%q) accepted", bad)
+		}
+	}
+}
+
+// TestSelectLarge checks the parallel and remembered paths against a plain
+// sequential pass, over enough tags to split, as the listing grows and shifts.
+func TestSelectLarge(t *testing.T) {
+	policies := []Policy{
+		{Order: Numerical, Pattern: `^dev-(?P<ts>[0-9]+)$`, Extract: "$ts"},
+		{Order: Semver, Range: ">=1.0.0 <3.0.0"},
+		{Glob: "qa-sha-.*"},
+		{Order: Alphabetical, Desc: true},
+	}
+	images := benchImages(3*parallelMin, func(r *rand.Rand, i int) string {
+		switch i % 5 {
+		case 0:
+			return fmt.Sprintf("dev-%d", 20240101000000000+r.Int64N(1e12))
+		case 1:
+			return fmt.Sprintf("%d.%d.%d", r.IntN(4), r.IntN(20), r.IntN(30))
+		case 2:
+			return fmt.Sprintf("qa-sha-%07x-%d", r.Uint32()>>4, i)
+		}
+		return fmt.Sprintf("main-%07x-%d", r.Uint32()>>4, i)
+	})
+	for _, pol := range policies {
+		p := compiled(t, pol)
+		m := NewMemo()
+		for step, list := range [][]Image{
+			images[:len(images)-100], // first listing
+			images[:len(images)-100], // unchanged: all remembered
+			images,                   // 100 pushed: a remembered prefix
+			images[50:],              // 50 expired: nothing where it was
+			append([]Image{}, images[50:]...),
+		} {
+			want := p.chooseRange(list).result()
+			if got := p.Select(list); got != want {
+				t.Errorf("%s step %d: cold Select = %+v, want %+v", p.Ordering(), step, got, want)
+			}
+			if got := p.SelectMemo(list, m); got != want {
+				t.Errorf("%s step %d: SelectMemo = %+v, want %+v", p.Ordering(), step, got, want)
+			}
+			if m.Len() != len(list) {
+				t.Errorf("%s step %d: memo holds %d tags, want %d", p.Ordering(), step, m.Len(), len(list))
+			}
 		}
 	}
 }

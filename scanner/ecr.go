@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -112,6 +114,14 @@ func listImages(ctx context.Context, c ecr.DescribeImagesAPIClient, ref policy.I
 			images = append(images, img)
 		}
 	}
+	// Oldest first: a new push lands at the end, so a policy.Memo finds the
+	// earlier tags where they were.
+	slices.SortStableFunc(images, func(a, b policy.Image) int {
+		if c := a.PushedAt.Compare(b.PushedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Digest, b.Digest)
+	})
 	return images, nil
 }
 

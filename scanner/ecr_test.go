@@ -45,9 +45,9 @@ func detail(digest string, pushed int, status types.ImageStatus, tags ...string)
 
 func TestListImagesPagesAndFilters(t *testing.T) {
 	f := &pagedECR{pages: [][]types.ImageDetail{
-		{detail("sha256:a", 1, types.ImageStatusActive, "a"), detail("sha256:u", 2, "")},
+		{detail("sha256:c", 5, types.ImageStatusActive, "c"), detail("sha256:u", 2, "")},
 		{detail("sha256:b", 3, "", "b", "b2"), detail("sha256:old", 4, types.ImageStatusArchived, "archived")},
-		{detail("sha256:c", 5, types.ImageStatusActive, "c")},
+		{detail("sha256:a", 1, types.ImageStatusActive, "a")},
 	}}
 	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "team/app"}
 	got, err := listImages(context.Background(), f, ref)

@@ -1,0 +1,98 @@
+package policy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// benchImages makes n images as the ECR lister returns them (oldest first):
+// one tag each in the shape tag(i) gives, every tenth a signature tag.
+func benchImages(n int, tag func(r *rand.Rand, i int) string) []Image {
+	r := rand.New(rand.NewPCG(1, 2))
+	images := make([]Image, 0, n)
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		var t string
+		if i%10 == 9 {
+			t = fmt.Sprintf("sha256-%064x.sig", r.Uint64())
+		} else {
+			t = tag(r, i)
+		}
+		images = append(images, Image{
+			Tags:     []string{t},
+			Digest:   fmt.Sprintf("sha256:%064x", r.Uint64()),
+			PushedAt: base.Add(time.Duration(r.IntN(n*10)) * time.Second),
+		})
+	}
+	slices.SortStableFunc(images, func(a, b Image) int { return a.PushedAt.Compare(b.PushedAt) })
+	return images
+}
+
+func BenchmarkSelect(b *testing.B) {
+	const n = 100_000
+	cases := []struct {
+		name   string
+		policy Policy
+		tag    func(r *rand.Rand, i int) string
+	}{
+		{"a_regex_extract_numerical", Policy{Order: Numerical, Pattern: `^dev-(?P<ts>[0-9]+)$`, Extract: "$ts"},
+			func(r *rand.Rand, i int) string {
+				if i%7 == 0 {
+					return fmt.Sprintf("main-%07x", r.Uint32()>>4)
+				}
+				return fmt.Sprintf("dev-%d", 20240101000000000+r.Int64N(1e12))
+			}},
+		{"b_semver_range", Policy{Order: Semver, Range: ">=1.0.0 <3.0.0"},
+			func(r *rand.Rand, i int) string {
+				switch i % 4 {
+				case 0:
+					return fmt.Sprintf("%d.%d.%d", r.IntN(4), r.IntN(20), r.IntN(30))
+				case 1:
+					return fmt.Sprintf("v%d.%d.%d-rc.%d", r.IntN(4), r.IntN(20), r.IntN(30), r.IntN(5))
+				case 2:
+					return fmt.Sprintf("latest-%d", i)
+				}
+				return fmt.Sprintf("main-%07x", r.Uint32()>>4)
+			}},
+		{"c_newest_glob", Policy{Glob: "qa-sha-.*"},
+			func(r *rand.Rand, i int) string {
+				if i%3 == 0 {
+					return fmt.Sprintf("sha-%07x-%d", r.Uint32()>>4, i)
+				}
+				return fmt.Sprintf("qa-sha-%07x-%d", r.Uint32()>>4, i)
+			}},
+	}
+	for _, c := range cases {
+		p := c.policy
+		p.ID = "ns:bench"
+		if err := p.compile(); err != nil {
+			b.Fatal(err)
+		}
+		images := benchImages(n, c.tag)
+		want := p.Select(images)
+		if !want.OK() {
+			b.Fatalf("%s: nothing selected: %s", c.name, want.Reason())
+		}
+		b.Run(c.name+"/cold", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if r := p.Select(images); r.Tag != want.Tag {
+					b.Fatalf("Select = %q, want %q", r.Tag, want.Tag)
+				}
+			}
+		})
+		b.Run(c.name+"/warm", func(b *testing.B) {
+			m := NewMemo()
+			p.SelectMemo(images, m)
+			b.ReportAllocs()
+			for b.Loop() {
+				if r := p.SelectMemo(images, m); r.Tag != want.Tag {
+					b.Fatalf("SelectMemo = %q, want %q", r.Tag, want.Tag)
+				}
+			}
+		})
+	}
+}

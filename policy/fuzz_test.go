@@ -1,0 +1,94 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParseSimple: any annotation value parses or fails cleanly, and a
+// parsed policy selects without panicking.
+func FuzzParseSimple(f *testing.F) {
+	for _, s := range []string{
+		"283234040926;lrl_falcon_bartender;glob:qa-sha-.*",
+		"408787358807.dkr.ecr.eu-west-1.amazonaws.com;team/web;regexp:^v[0-9]+$",
+		" 474366589702 ; lrl_web ; semver:>=1.0.0-0 ",
+		"283234040926;lrl_x;wildcard:*", ";;", "a;b;c;d",
+	} {
+		f.Add(s, "qa-sha-1234567")
+	}
+	f.Fuzz(func(t *testing.T, value, tag string) {
+		ps, errs := Parse(map[string]string{AutomatedKey: "true", SimplePrefix + "p": value}, "ns", "us-east-2")
+		if len(ps)+len(errs) != 1 {
+			t.Fatalf("Parse(%q) = %d policies, %d errors; want exactly one of either", value, len(ps), len(errs))
+		}
+		for _, p := range ps {
+			r := p.Select([]Image{{Tags: []string{tag, tag + ".sig"}}})
+			if r.Seen != 2 || r.Excluded+r.Filtered+r.Unparsable+btoi(r.OK()) != 2 {
+				t.Fatalf("Select counts do not add up: %+v", r)
+			}
+		}
+	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// FuzzCustom: any pair of custom annotations parses or fails cleanly;
+// errors that name a position name one inside the text.
+func FuzzCustom(f *testing.F) {
+	f.Add(`[{"name": "repo-1", "image": "408787358807.dkr.ecr.us-east-2.amazonaws.com/flux-testing", "injectCreatedAt": "true", "provider": "aws", "policies": ["policy-1"]}]`,
+		`[{"name": "policy-1", "policy": {"alphabetical": {"order": "asc"}}, "filterTags": {"pattern": "^dev-(?P<timestamp>\d+)$", "extract": "$timestamp"}}]`)
+	f.Add(`[{"name": "a", "image": "474366589702.dkr.ecr.us-east-1.amazonaws.com/a", "policies": ["p"], "exclusionList": ["^x$"]}]`,
+		`[{"name": "p", "policy": {"numerical": {"order": "desc"}}, "filterTags": {"pattern": "(\d+)", "extract": "$1-$createdAt"}}]`)
+	f.Add(`[{"provider": "aws", optional}]`, `[`)
+	f.Fuzz(func(t *testing.T, repos, policies string) {
+		ps, _ := Parse(map[string]string{AutomatedKey: "true", CustomReposKey: repos, CustomPolicyKey: policies}, "ns", "")
+		for _, p := range ps {
+			p.Select([]Image{{Tags: []string{"dev-1", "1.0.0", "v2"}}})
+		}
+	})
+}
+
+// FuzzDecodeLenient: the lenient reader never panics, and the line and
+// column it reports fall inside the text.
+func FuzzDecodeLenient(f *testing.F) {
+	f.Add(`["a\d", "b\\", "c\u0041"]`)
+	f.Add("[\n  {\"x\": 1}, optional\n]")
+	f.Add(`"\`)
+	f.Fuzz(func(t *testing.T, text string) {
+		var v any
+		_, err := decodeLenient(text, &v, nil)
+		if err == nil {
+			return
+		}
+		var line, col int
+		if n, _ := sscanPosition(err.Error(), &line, &col); n == 2 {
+			lines := strings.Split(text, "\n")
+			if line < 1 || line > len(lines) || col < 1 || col > len([]rune(lines[line-1]))+1 {
+				t.Fatalf("error %q points outside the text %q", err, text)
+			}
+		}
+	})
+}
+
+// FuzzGlob: a glob never panics and agrees with its regexp translation.
+func FuzzGlob(f *testing.F) {
+	f.Add("sha-.*", "sha-06c5953")
+	f.Add("*-*-rc?", "a-b-c-rc1")
+	f.Add("**.*?", "")
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		if !utf8.ValidString(pattern) || !utf8.ValidString(s) {
+			t.Skip("regexp reads invalid UTF-8 as U+FFFD; tags are ASCII")
+		}
+		got := CompileGlob(pattern).Match(s)
+		want := globRegexp(pattern).MatchString(s)
+		if got != want {
+			t.Fatalf("CompileGlob(%q).Match(%q) = %v, regexp says %v", pattern, s, got, want)
+		}
+	})
+}
