@@ -25,6 +25,8 @@ type FileError struct {
 	File string
 	Line int
 	Err  error
+	// Warning is set for files skipped on purpose (symlinks, large files).
+	Warning bool
 }
 
 func (e *FileError) Error() string {
@@ -91,7 +93,7 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 			}
 			seen[name] = true
 			if e.Type()&fs.ModeSymlink != 0 {
-				t.problem(name, 0, errors.New("is a symlink; not followed"))
+				t.warn(name, errors.New("is a symlink; not followed"))
 				return nil
 			}
 			if !e.Type().IsRegular() {
@@ -113,6 +115,10 @@ func (t *Tree) Close() error { return t.root.Close() }
 
 func isYAML(name string) bool {
 	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
+func (t *Tree) warn(file string, err error) {
+	t.Problems = append(t.Problems, &FileError{File: file, Err: err, Warning: true})
 }
 
 func (t *Tree) problem(file string, line int, err error) {
@@ -145,7 +151,7 @@ func (d *discoverer) file(name string) {
 		return
 	}
 	if len(src) > MaxFileSize {
-		t.problem(name, 0, fmt.Errorf("larger than %d MiB; skipped", MaxFileSize>>20))
+		t.warn(name, fmt.Errorf("larger than %d MiB; skipped", MaxFileSize>>20))
 		return
 	}
 	hasMarker := bytes.Contains(src, flagMarker)

@@ -263,6 +263,10 @@ func (p *Policy) compare(v, w *verdict, a, b *Image) int {
 // judge decides the fate of one tag into v. buf is scratch space for
 // expanding, returned for reuse; v.value never points into it.
 func (p *Policy) judge(v *verdict, tag string, pushed time.Time, buf []byte) []byte {
+	if tag == "" {
+		v.state = filtered // ECR has no empty tags; never choose one
+		return buf
+	}
 	if p.isExcluded(tag) {
 		v.state = excluded
 		return buf

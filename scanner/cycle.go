@@ -231,26 +231,8 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	defer tree.Close()
 	out.problems = append(out.problems, tree.Problems...)
 
-	policies := map[string]*policy.Policy{}
-	conflicting := map[string]error{}
-	for _, obj := range tree.Objects {
-		ps, errs := policy.Parse(obj.Annotations, obj.Namespace, s.cfg.AWS.Region)
-		for _, e := range errs {
-			out.problems = append(out.problems, fmt.Errorf("%s: %s: %w", obj.File, obj.ObjectRef, e))
-		}
-		for _, p := range ps {
-			prev, dup := policies[p.ID]
-			if !dup {
-				policies[p.ID] = p
-				continue
-			}
-			if !prev.Same(p) {
-				err := fmt.Errorf("%s: %s: annotation %s: policy %s is already defined differently (%s, %s, %s)", obj.File, obj.ObjectRef, p.Key, p.ID, prev.Image, prev.Filter(), prev.Ordering())
-				out.problems = append(out.problems, err)
-				conflicting[p.ID] = fmt.Errorf("policy is defined twice, differently")
-			}
-		}
-	}
+	policies, problems := FindPolicies(tree, s.cfg.AWS.Region)
+	out.problems = append(out.problems, problems...)
 
 	ids := make([]string, 0, len(policies))
 	for id := range policies {
@@ -261,8 +243,8 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	var listErrs []error
 	for _, id := range ids {
 		p := policies[id]
-		if err, bad := conflicting[id]; bad {
-			resolved[id] = gitwriter.Resolution{Err: err}
+		if p.Err != nil {
+			resolved[id] = gitwriter.Resolution{Err: p.Err}
 			continue
 		}
 		images, err := ls.list(ctx, p.Image)
@@ -271,7 +253,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 			listErrs = append(listErrs, fmt.Errorf("policy %s: %w", id, err))
 			continue
 		}
-		res := s.selectTag(p, images)
+		res := s.selectTag(p.Policy, images)
 		if !res.OK() {
 			resolved[id] = gitwriter.Resolution{Err: errors.New(res.Reason())}
 			out.problems = append(out.problems, fmt.Errorf("%s: policy %s: %s", p.Key, id, res.Reason()))

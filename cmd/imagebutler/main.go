@@ -3,8 +3,9 @@
 //
 // Usage:
 //
-//	imagebutler once --config FILE   run one cycle and exit
-//	imagebutler version              print the version
+//	imagebutler once --config FILE        run one cycle and exit
+//	imagebutler check [--config FILE] DIR... lint annotations and markers offline
+//	imagebutler version                   print the version
 package main
 
 import (
@@ -46,7 +47,7 @@ func main() {
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
-		if ee == nil || ee.err != errFailed {
+		if ee == nil || (ee.err != errFailed && ee.err != errCheckFailed) {
 			fmt.Fprintln(os.Stderr, "imagebutler:", err)
 		}
 		os.Exit(code)
@@ -57,8 +58,9 @@ func main() {
 var errFailed = errors.New("one or more repositories failed")
 
 const usage = `usage:
-  imagebutler once --config FILE   run one cycle: sync, select, rewrite, commit, push
-  imagebutler version              print the version and commit`
+  imagebutler once --config FILE            run one cycle: sync, select, rewrite, commit, push
+  imagebutler check [--config FILE] DIR...  lint annotations and markers offline; exit 1 on errors
+  imagebutler version                       print the version and commit`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "once":
 		return once(ctx, args[1:], stdout, stderr)
+	case "check":
+		return check(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "imagebutler %s (commit %s)\n", version, commit)
 		return nil
