@@ -182,7 +182,8 @@ func (d *discoverer) file(name string) {
 		}
 		obj := d.object(name, doc.Content[0])
 		if hasMarker {
-			d.markers(name, src, lines, doc.Content[0], nil, obj)
+			f := &fileScan{d: d, name: name, src: src, lines: lines, obj: obj}
+			f.markers(doc, nil, false, false)
 		}
 	}
 }
@@ -269,58 +270,107 @@ func (d *discoverer) namespaceFor(dir string) string {
 	return ns
 }
 
-// markers walks n for marker comments. parent is n's parent node.
-func (d *discoverer) markers(file string, src []byte, lines []int, n, parent *yaml.Node, obj ObjectRef) {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		if n.LineComment != "" {
-			d.marker(file, src, lines, n, n.LineComment, obj)
-		} else if parent != nil && parent.Kind == yaml.SequenceNode && n.HeadComment != "" {
-			head := strings.Split(strings.TrimSpace(n.HeadComment), "\n")
-			d.marker(file, src, lines, n, head[len(head)-1], obj)
+// fileScan is the state of one file's marker walk.
+type fileScan struct {
+	d     *discoverer
+	name  string
+	src   []byte
+	lines []int
+	obj   ObjectRef
+}
+
+// markers walks n for marker comments. Every comment that holds a marker is
+// either rewritten or reported, never silently skipped.
+func (f *fileScan) markers(n, parent *yaml.Node, isKey, flow bool) {
+	flow = flow || n.Style&yaml.FlowStyle != 0
+	if n.LineComment != "" {
+		switch {
+		case n.Kind == yaml.ScalarNode && !isKey:
+			f.marker(n, n.LineComment, flow)
+		default:
+			f.misplaced(n.Line, n.LineComment, where(n, isKey))
 		}
-	case yaml.MappingNode, yaml.SequenceNode:
-		for _, c := range n.Content {
-			d.markers(file, src, lines, c, n, obj)
+	}
+	if n.HeadComment != "" {
+		head := strings.Split(n.HeadComment, "\n")
+		for i, line := range head {
+			last := i == len(head)-1
+			if last && n.Kind == yaml.ScalarNode && parent != nil && parent.Kind == yaml.SequenceNode {
+				f.marker(n, line, flow)
+				continue
+			}
+			f.misplaced(n.Line-len(head)+i, line, "a comment line that is not directly above a sequence item")
 		}
+	}
+	if n.FootComment != "" {
+		for _, line := range strings.Split(n.FootComment, "\n") {
+			f.misplaced(n.Line, line, "a comment line that is not directly above a sequence item")
+		}
+	}
+	for i, c := range n.Content {
+		f.markers(c, n, n.Kind == yaml.MappingNode && i%2 == 0, flow)
 	}
 }
 
-func (d *discoverer) marker(file string, src []byte, lines []int, n *yaml.Node, comment string, obj ObjectRef) {
+func where(n *yaml.Node, isKey bool) string {
+	switch {
+	case isKey:
+		return "a key's line with no value on it"
+	case n.Kind == yaml.AliasNode:
+		return "an alias; put it on the anchored value"
+	case n.Kind == yaml.MappingNode, n.Kind == yaml.SequenceNode:
+		return "a collection; put it on a scalar value"
+	}
+	return "a line without a single value"
+}
+
+// misplaced reports a marker comment that sits where no value can be set.
+func (f *fileScan) misplaced(line int, comment, where string) {
+	id, _, ok, err := parseMarker(comment)
+	switch {
+	case !ok:
+	case err != nil:
+		f.d.tree.problem(f.name, line, err)
+	default:
+		f.d.tree.problem(f.name, line, fmt.Errorf("marker %s is on %s; not applied", id, where))
+	}
+}
+
+func (f *fileScan) marker(n *yaml.Node, comment string, flow bool) {
 	id, setter, ok, err := parseMarker(comment)
 	if !ok {
 		return
 	}
 	if err != nil {
-		d.tree.problem(file, n.Line, err)
+		f.d.tree.problem(f.name, n.Line, err)
 		return
 	}
 	var st style
-	switch n.Style {
-	case 0, yaml.TaggedStyle:
+	switch n.Style &^ yaml.TaggedStyle {
+	case 0:
 		st = plain
 	case yaml.SingleQuotedStyle:
 		st = singleQuoted
 	case yaml.DoubleQuotedStyle:
 		st = doubleQuoted
 	default:
-		d.tree.problem(file, n.Line, fmt.Errorf("marker %s is on a block or flow value; only single-line values are rewritten", id))
+		f.d.tree.problem(f.name, n.Line, fmt.Errorf("marker %s is on a block scalar; only single-line values are rewritten", id))
 		return
 	}
-	start, end, err := valueSpan(src, lines, n.Line, n.Column, st, n.Value)
+	start, end, err := valueSpan(f.src, f.lines, n.Line, n.Column, st, flow, n.Value)
 	if err != nil {
-		d.tree.problem(file, n.Line, fmt.Errorf("marker %s: %w", id, err))
+		f.d.tree.problem(f.name, n.Line, fmt.Errorf("marker %s: %w", id, err))
 		return
 	}
-	d.tree.Markers = append(d.tree.Markers, Marker{
-		File: file, Line: n.Line, Policy: id, Setter: setter, Value: n.Value, Object: obj,
+	f.d.tree.Markers = append(f.d.tree.Markers, Marker{
+		File: f.name, Line: n.Line, Policy: id, Setter: setter, Value: n.Value, Object: f.obj,
 		start: start, end: end, style: st,
 	})
 }
 
 // templateLineRE matches "key: value # {...}" and "- value # {...}" lines of
 // files that are not YAML; group 1 is the value.
-var templateLineRE = regexp.MustCompile(`^[ \t]*(?:-[ \t]+)?(?:[A-Za-z0-9_.\-/"']+:[ \t]+)?("[^"]*"|'[^']*'|[^\s#'"{][^#]*?)[ \t]+(#.*)$`)
+var templateLineRE = regexp.MustCompile(`^[ \t]*(?:-[ \t]+|(?:-[ \t]+)?[A-Za-z0-9_.\-/"']+:[ \t]+)("[^"]*"|'[^']*'|[^\s#'"{}\[\]&*!|>%@,][^#]*?)[ \t]+(#.*)$`)
 
 func (d *discoverer) scanLines(file string, src []byte, lines []int) {
 	for i, start := range lines {
@@ -331,6 +381,12 @@ func (d *discoverer) scanLines(file string, src []byte, lines []int) {
 		text := strings.TrimRight(string(src[start:end]), "\r\n")
 		if !strings.Contains(text, markerKey) {
 			continue
+		}
+		if before, _, _ := strings.Cut(text, "#"); strings.Contains(before, "{{") {
+			if id, _, ok, _ := parseMarker(text[len(before):]); ok {
+				d.tree.problem(file, i+1, fmt.Errorf("marker %s: the value is a template expression; not rewritten", id))
+				continue
+			}
 		}
 		m := templateLineRE.FindStringSubmatchIndex(text)
 		if m == nil {
@@ -346,10 +402,6 @@ func (d *discoverer) scanLines(file string, src []byte, lines []int) {
 			continue
 		}
 		raw := text[m[2]:m[3]]
-		if strings.Contains(text[:m[4]], "{{") {
-			d.tree.problem(file, i+1, fmt.Errorf("marker %s: the value is a template expression; not rewritten", id))
-			continue
-		}
 		st := plain
 		switch raw[0] {
 		case '"':

@@ -22,7 +22,7 @@ const (
 // valueSpan finds the bytes of the scalar that starts at the 1-based line and
 // column (counted in characters, as yaml.v3 reports them) and checks that
 // they decode to want. lineStarts holds the offset of each line.
-func valueSpan(src []byte, lineStarts []int, line, column int, st style, want string) (start, end int, err error) {
+func valueSpan(src []byte, lineStarts []int, line, column int, st style, flow bool, want string) (start, end int, err error) {
 	if line < 1 || line > len(lineStarts) {
 		return 0, 0, fmt.Errorf("line %d is outside the file", line)
 	}
@@ -37,6 +37,15 @@ func valueSpan(src []byte, lineStarts []int, line, column int, st style, want st
 		_, size := utf8.DecodeRune(text[off:])
 		off += size
 	}
+	// Step over an anchor (&name) and a tag (!!str) before the value.
+	for off < len(text) && (text[off] == '&' || text[off] == '!') {
+		for off < len(text) && text[off] != ' ' && text[off] != '\t' {
+			off++
+		}
+		for off < len(text) && (text[off] == ' ' || text[off] == '\t') {
+			off++
+		}
+	}
 	rest := text[off:]
 	var n int
 	switch st {
@@ -45,7 +54,7 @@ func valueSpan(src []byte, lineStarts []int, line, column int, st style, want st
 	case singleQuoted:
 		n = closingSingle(rest)
 	default:
-		n = plainEnd(rest)
+		n = plainEnd(rest, flow)
 	}
 	if n <= 0 {
 		return 0, 0, fmt.Errorf("value does not end on its line")
@@ -91,11 +100,12 @@ func closingSingle(b []byte) int {
 }
 
 // plainEnd is the length of a plain scalar: up to " #" or the end of the
-// line, trailing blanks dropped.
-func plainEnd(b []byte) int {
+// line (or, inside a flow collection, a ',', ']' or '}'), trailing blanks
+// dropped.
+func plainEnd(b []byte, flow bool) int {
 	n := len(b)
-	for i := 1; i < len(b); i++ {
-		if b[i] == '#' && (b[i-1] == ' ' || b[i-1] == '\t') {
+	for i := 0; i < len(b); i++ {
+		if i > 0 && b[i] == '#' && (b[i-1] == ' ' || b[i-1] == '\t') || flow && (b[i] == ',' || b[i] == ']' || b[i] == '}') {
 			n = i
 			break
 		}

@@ -1,0 +1,118 @@
+package gitwriter
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSymlinksAreNotFollowed(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "deployment.yaml")
+	original := "image: example/old:1 # {\"$imagepolicy\": \"falcon-qa:my-policy-bartender\"}\n"
+	if err := os.WriteFile(secret, []byte(original), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	os.MkdirAll(filepath.Join(work, "apps"), 0o755)
+	if err := os.Symlink(secret, filepath.Join(work, "apps", "linked.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(work, "outside-dir")); err != nil {
+		t.Fatal(err)
+	}
+
+	tree, err := Discover(work, []string{"."}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	if len(tree.Markers) != 0 {
+		t.Errorf("found markers through a symlink: %+v", tree.Markers)
+	}
+	var fe *FileError
+	if len(tree.Problems) != 1 || !errors.As(tree.Problems[0], &fe) || fe.File != "apps/linked.yaml" || !fe.Warning ||
+		!strings.Contains(fe.Error(), "is a symlink; not followed") {
+		t.Errorf("problems = %v, want the symlink reported", tree.Problems)
+	}
+	changes, _ := tree.Apply(goldenResolutions)
+	if len(changes) != 0 {
+		t.Errorf("changes = %+v", changes)
+	}
+	if got, _ := os.ReadFile(secret); string(got) != original {
+		t.Errorf("the file outside the working copy changed:\n%s", got)
+	}
+
+	// A configured path that is a symlink leading outside is refused.
+	if tree, err := Discover(work, []string{"outside-dir"}, ""); err == nil {
+		tree.Close()
+		t.Error("Discover through a symlinked path outside the working copy succeeded")
+	}
+	// So is a path that climbs out.
+	if tree, err := Discover(work, []string{"../"}, ""); err == nil {
+		tree.Close()
+		t.Error("Discover of ../ succeeded")
+	}
+}
+
+func TestLargeFileSkipped(t *testing.T) {
+	work := t.TempDir()
+	big := strings.Repeat("# filler line to make the file large ......................\n", MaxFileSize/60+10)
+	big += "image: example/old:1 # {\"$imagepolicy\": \"falcon-qa:my-policy-bartender\"}\n"
+	os.WriteFile(filepath.Join(work, "big.yaml"), []byte(big), 0o644)
+	tree, err := Discover(work, []string{"."}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	if len(tree.Markers) != 0 || len(tree.Problems) != 1 || !strings.Contains(tree.Problems[0].Error(), "big.yaml: larger than 10 MiB; skipped") {
+		t.Errorf("markers %d, problems %v", len(tree.Markers), tree.Problems)
+	}
+}
+
+func TestHostileYAML(t *testing.T) {
+	tests := map[string]struct {
+		src     string
+		markers int
+		problem string
+	}{
+		"deep.yaml": { strings.Repeat("[", 100000) + "x" + strings.Repeat("]", 100000) + " # {\"$imagepolicy\": \"a:b\"}\n", 0,
+			"deep.yaml:1: marker is not on a \"key: value\" line of a file that is not valid YAML; not rewritten"},
+		"bomb.yaml": {`a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+metadata: {annotations: *h}
+image: example/old:1 # {"$imagepolicy": "falcon-qa:my-policy-bartender"}
+`, 1, ""},
+		"nested-annotations.yaml": {"metadata:\n  annotations:\n    app.lilly.com/flux.automated: \"true\"\n    app.lilly.com/flux.simple.x: [1, [2, [3]]]\n", 0, ""},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			work := t.TempDir()
+			os.WriteFile(filepath.Join(work, name), []byte(tt.src), 0o644)
+			tree, err := Discover(work, []string{"."}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tree.Close()
+			if len(tree.Markers) != tt.markers {
+				t.Errorf("markers = %d, want %d", len(tree.Markers), tt.markers)
+			}
+			var msgs []string
+			for _, p := range tree.Problems {
+				msgs = append(msgs, p.Error())
+			}
+			if got := strings.Join(msgs, "\n"); got != tt.problem {
+				t.Errorf("problems = %q, want %q", got, tt.problem)
+			}
+			tree.Apply(goldenResolutions) // must not panic or hang
+		})
+	}
+}
