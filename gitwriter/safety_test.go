@@ -78,7 +78,7 @@ func TestHostileYAML(t *testing.T) {
 		markers int
 		problem string
 	}{
-		"deep.yaml": { strings.Repeat("[", 100000) + "x" + strings.Repeat("]", 100000) + " # {\"$imagepolicy\": \"a:b\"}\n", 0,
+		"deep.yaml": {strings.Repeat("[", 100000) + "x" + strings.Repeat("]", 100000) + " # {\"$imagepolicy\": \"a:b\"}\n", 0,
 			"deep.yaml:1: marker is not on a \"key: value\" line of a file that is not valid YAML; not rewritten"},
 		"bomb.yaml": {`a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
 b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
