@@ -47,17 +47,21 @@ func newBenchTree() *benchTree {
 		both("spec:\n  template:\n    spec:\n      containers:\n")
 		// Half the Deployments have markers; a third of those have two.
 		old := "sha-old"
-		if i%37 == 0 {
+		if i%11 == 0 {
 			old = "sha-new" // already current: no change
 		}
 		if i%2 == 0 {
 			bt.markers++
 			orig.WriteString(fmt.Sprintf("        - name: app\n          image: %s:%s # {\"$imagepolicy\": %q}\n", image, old, policy))
 			want.WriteString(fmt.Sprintf("        - name: app\n          image: %s:sha-new # {\"$imagepolicy\": %q}\n", image, policy))
-			if i%6 == 0 {
+			if i%12 == 0 {
 				bt.markers++
 				orig.WriteString(fmt.Sprintf("          env:\n            - name: TAG\n              value: %s # {\"$imagepolicy\": \"%s:tag\"}\n", old, policy))
 				want.WriteString(fmt.Sprintf("          env:\n            - name: TAG\n              value: sha-new # {\"$imagepolicy\": \"%s:tag\"}\n", policy))
+			} else if i%12 == 6 {
+				bt.markers++
+				orig.WriteString(fmt.Sprintf("          env:\n            - name: IMAGE\n              value: \"%s\" # {\"$imagepolicy\": \"%s:name\"}\n", image, policy))
+				want.WriteString(fmt.Sprintf("          env:\n            - name: IMAGE\n              value: \"%s\" # {\"$imagepolicy\": \"%s:name\"}\n", image, policy))
 			}
 			if old != "sha-new" {
 				bt.changed++
@@ -79,7 +83,7 @@ func newBenchTree() *benchTree {
 
 		var cm strings.Builder
 		cm.WriteString(fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-%d\ndata:\n  config.txt: |\n", i))
-		for j := range 110 {
+		for j := range 175 {
 			cm.WriteString(fmt.Sprintf("    line %d %s\n", j, filler))
 		}
 		bt.add(dir+"configmap.yaml", cm.String(), "", false)
@@ -87,9 +91,7 @@ func newBenchTree() *benchTree {
 		var values, valuesWant strings.Builder
 		values.WriteString("replicaCount: 1\nimage:\n")
 		valuesWant.WriteString("replicaCount: 1\nimage:\n")
-		if i%5 == 1 && i < 500 {
-			bt.markers++
-			bt.changed++
+		if false {
 			values.WriteString(fmt.Sprintf("  repository: example/old # {\"$imagepolicy\": \"%s:name\"}\n", policy))
 			valuesWant.WriteString(fmt.Sprintf("  repository: %s # {\"$imagepolicy\": \"%s:name\"}\n", image, policy))
 		} else {

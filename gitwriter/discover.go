@@ -1,20 +1,18 @@
 package gitwriter
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
-	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/imagebutler/imagebutler/policy"
 )
 
 // MaxFileSize is the largest file discovery reads; larger files are skipped with a problem.
@@ -60,7 +58,8 @@ type Tree struct {
 // files, and returns the automated objects and the markers in them.
 // defaultNamespace is used for objects that neither name a namespace nor sit
 // under a kustomization that does; it falls back to "default". Symlinks are
-// never followed and nothing outside dir is read.
+// never followed and nothing outside dir is read. Files are read in
+// parallel; the result does not depend on it.
 func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -70,16 +69,19 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 		defaultNamespace = "default"
 	}
 	t := &Tree{root: root, sources: map[string][]byte{}}
-	d := &discoverer{tree: t, fsys: root.FS(), defaultNS: defaultNamespace, kustomizeNS: map[string]string{}}
+	fsys := root.FS()
+
+	// Walk: every YAML file, in lexical order, each with a slot for its results.
+	var files []*fileResult
 	seen := map[string]bool{}
 	for _, p := range paths {
 		p = path.Clean(p)
-		err := fs.WalkDir(d.fsys, p, func(name string, e fs.DirEntry, err error) error {
+		err := fs.WalkDir(fsys, p, func(name string, e fs.DirEntry, err error) error {
 			if err != nil {
 				if name == p {
 					return fmt.Errorf("path %q: %w", p, err)
 				}
-				t.problem(name, 0, err)
+				files = append(files, &fileResult{name: name, problems: []error{&FileError{File: name, Err: err}}})
 				return nil
 			}
 			if e.IsDir() {
@@ -92,19 +94,60 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 				return nil
 			}
 			seen[name] = true
-			if e.Type()&fs.ModeSymlink != 0 {
-				t.warn(name, errors.New("is a symlink; not followed"))
-				return nil
+			switch {
+			case e.Type()&fs.ModeSymlink != 0:
+				files = append(files, &fileResult{name: name, problems: []error{
+					&FileError{File: name, Err: errors.New("is a symlink; not followed"), Warning: true}}})
+			case e.Type().IsRegular():
+				files = append(files, &fileResult{name: name, read: true})
 			}
-			if !e.Type().IsRegular() {
-				return nil
-			}
-			d.file(name)
 			return nil
 		})
 		if err != nil {
 			root.Close()
 			return nil, err
+		}
+	}
+
+	// Read and parse, in contiguous parts so each reader stays in one folder.
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(files)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		part := files[w*len(files)/workers : (w+1)*len(files)/workers]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &reader{root: root}
+			defer r.close()
+			for _, f := range part {
+				if f.read {
+					r.scan(f)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	// Merge in walk order, resolving namespaces.
+	ns := &namespaces{fsys: fsys, fallback: defaultNamespace, byDir: map[string]string{}}
+	for _, f := range files {
+		for i := range f.objects {
+			o := &f.objects[i]
+			if o.Namespace == "" {
+				o.Namespace = ns.of(path.Dir(f.name), t)
+			}
+		}
+		for i := range f.markers {
+			m := &f.markers[i]
+			if m.Object.Namespace == "" && m.Object.Kind != "" {
+				m.Object.Namespace = ns.of(path.Dir(f.name), t)
+			}
+		}
+		t.Objects = append(t.Objects, f.objects...)
+		t.Markers = append(t.Markers, f.markers...)
+		t.Problems = append(t.Problems, f.problems...)
+		if len(f.markers) > 0 {
+			t.sources[f.name] = f.src
 		}
 	}
 	return t, nil
@@ -117,136 +160,96 @@ func isYAML(name string) bool {
 	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
-func (t *Tree) warn(file string, err error) {
-	t.Problems = append(t.Problems, &FileError{File: file, Err: err, Warning: true})
+// fileResult is what one file holds.
+type fileResult struct {
+	name     string
+	read     bool   // a regular file, to be read
+	src      []byte // the bytes, kept when the file has markers
+	objects  []Object
+	markers  []Marker
+	problems []error
 }
 
-func (t *Tree) problem(file string, line int, err error) {
-	t.Problems = append(t.Problems, &FileError{File: file, Line: line, Err: err})
+func (f *fileResult) problem(line int, err error) {
+	f.problems = append(f.problems, &FileError{File: f.name, Line: line, Err: err})
 }
 
-type discoverer struct {
-	tree        *Tree
-	fsys        fs.FS
-	defaultNS   string
-	kustomizeNS map[string]string // dir → namespace of the nearest kustomization
+// reader reads files through the working copy's root, keeping the folder
+// of the last file open so that each file costs one open beneath it.
+type reader struct {
+	root *os.Root
+	dir  string
+	sub  *os.Root
+	buf  []byte // reused for files that hold nothing of ours
 }
 
-var (
-	flagAutomation = []byte("app.lilly.com/flux")
-	flagMarker     = []byte(markerKey)
-)
+func (r *reader) close() {
+	if r.sub != nil {
+		r.sub.Close()
+	}
+}
 
-func (d *discoverer) file(name string) {
-	t := d.tree
-	f, err := d.fsys.Open(name)
+// read returns the bytes of name; they are only valid until the next read
+// unless the caller copies them.
+func (r *reader) read(name string) ([]byte, error) {
+	dir := path.Dir(name)
+	if r.sub == nil || r.dir != dir {
+		r.close()
+		r.sub, r.dir = nil, dir
+		sub, err := r.root.OpenRoot(dir)
+		if err != nil {
+			return nil, err
+		}
+		r.sub = sub
+	}
+	f, err := r.sub.Open(path.Base(name))
 	if err != nil {
-		t.problem(name, 0, err)
-		return
+		return nil, err
 	}
 	defer f.Close()
-	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	st, err := f.Stat()
 	if err != nil {
-		t.problem(name, 0, err)
-		return
+		return nil, err
 	}
-	if len(src) > MaxFileSize {
-		t.warn(name, fmt.Errorf("larger than %d MiB; skipped", MaxFileSize>>20))
-		return
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
 	}
-	hasMarker := bytes.Contains(src, flagMarker)
-	if !hasMarker && !bytes.Contains(src, flagAutomation) {
-		return
+	if st.Size() > MaxFileSize {
+		return nil, errTooLarge
 	}
-	t.sources[name] = src
-	lines := lineOffsets(src)
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	var docs []*yaml.Node
-	for {
-		var doc yaml.Node
-		if err := dec.Decode(&doc); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			// Not YAML (a Helm template, say): rewrite only key: value # marker lines.
-			if hasMarker {
-				d.scanLines(name, src, lines)
-			}
-			return
-		}
-		docs = append(docs, &doc)
+	n := int(st.Size())
+	if cap(r.buf) < n+1 {
+		r.buf = make([]byte, n+1, n+n/2+1)
 	}
-	for _, doc := range docs {
-		if len(doc.Content) == 0 {
-			continue
-		}
-		obj := d.object(name, doc.Content[0])
-		if hasMarker {
-			f := &fileScan{d: d, name: name, src: src, lines: lines, obj: obj}
-			f.markers(doc, nil, false, false)
-		}
+	buf := r.buf[:n+1]
+	got, err := io.ReadFull(f, buf)
+	switch {
+	case err == io.ErrUnexpectedEOF, err == io.EOF:
+		return buf[:got], nil // shrank while we read: take what is there
+	case err != nil:
+		return nil, err
 	}
+	return nil, errTooLarge // grew past its size while we read
 }
 
-// object records the document's object when it is automated, and returns
-// its reference for markers inside it.
-func (d *discoverer) object(file string, n *yaml.Node) ObjectRef {
-	var ref ObjectRef
-	if n.Kind != yaml.MappingNode {
-		return ref
-	}
-	ref.Kind = scalar(lookup(n, "kind"))
-	meta := lookup(n, "metadata")
-	ref.Name = scalar(lookup(meta, "name"))
-	ref.Namespace = scalar(lookup(meta, "namespace"))
-	ann := lookup(meta, "annotations")
-	if ann == nil || ann.Kind != yaml.MappingNode {
-		return ref
-	}
-	annotations := make(map[string]string, len(ann.Content)/2)
-	for i := 0; i+1 < len(ann.Content); i += 2 {
-		if v := ann.Content[i+1]; v.Kind == yaml.ScalarNode {
-			annotations[ann.Content[i].Value] = v.Value
-		}
-	}
-	if !policy.Automated(annotations) {
-		return ref
-	}
-	if ref.Namespace == "" {
-		ref.Namespace = d.namespaceFor(path.Dir(file))
-	}
-	d.tree.Objects = append(d.tree.Objects, Object{File: file, Line: n.Line, ObjectRef: ref, Annotations: annotations})
-	return ref
+var errTooLarge = fmt.Errorf("larger than %d MiB; skipped", MaxFileSize>>20)
+
+// namespaces resolves the namespace of objects that name none.
+type namespaces struct {
+	fsys     fs.FS
+	fallback string
+	byDir    map[string]string // dir → namespace of the nearest kustomization, or fallback
 }
 
-func lookup(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func scalar(n *yaml.Node) string {
-	if n == nil || n.Kind != yaml.ScalarNode {
-		return ""
-	}
-	return n.Value
-}
-
-// namespaceFor is the namespace: of the nearest kustomization in dir or an
-// ancestor inside the root, else the default namespace.
-func (d *discoverer) namespaceFor(dir string) string {
-	if ns, ok := d.kustomizeNS[dir]; ok {
+// of is the namespace: of the nearest kustomization in dir or an ancestor
+// inside the root, else the fallback.
+func (n *namespaces) of(dir string, t *Tree) string {
+	if ns, ok := n.byDir[dir]; ok {
 		return ns
 	}
 	ns := ""
 	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
-		src, err := fs.ReadFile(d.fsys, path.Join(dir, name))
+		src, err := fs.ReadFile(n.fsys, path.Join(dir, name))
 		if err != nil {
 			continue
 		}
@@ -254,170 +257,20 @@ func (d *discoverer) namespaceFor(dir string) string {
 			Namespace string `yaml:"namespace"`
 		}
 		if err := yaml.Unmarshal(src, &k); err != nil {
-			d.tree.problem(path.Join(dir, name), 0, fmt.Errorf("reading namespace: %w", err))
+			t.Problems = append(t.Problems, &FileError{File: path.Join(dir, name), Err: fmt.Errorf("reading namespace: %w", err)})
 		}
 		ns = k.Namespace
 		break
 	}
 	if ns == "" {
 		if dir == "." || dir == "/" {
-			ns = d.defaultNS
+			ns = n.fallback
 		} else {
-			ns = d.namespaceFor(path.Dir(dir))
+			ns = n.of(path.Dir(dir), t)
 		}
 	}
-	d.kustomizeNS[dir] = ns
+	n.byDir[dir] = ns
 	return ns
-}
-
-// fileScan is the state of one file's marker walk.
-type fileScan struct {
-	d     *discoverer
-	name  string
-	src   []byte
-	lines []int
-	obj   ObjectRef
-}
-
-// markers walks n for marker comments. Every comment that holds a marker is
-// either rewritten or reported, never silently skipped.
-func (f *fileScan) markers(n, parent *yaml.Node, isKey, flow bool) {
-	flow = flow || n.Style&yaml.FlowStyle != 0
-	if n.LineComment != "" {
-		switch {
-		case n.Kind == yaml.ScalarNode && !isKey:
-			f.marker(n, n.LineComment, flow)
-		default:
-			f.misplaced(n.Line, n.LineComment, where(n, isKey))
-		}
-	}
-	if n.HeadComment != "" {
-		head := strings.Split(n.HeadComment, "\n")
-		for i, line := range head {
-			last := i == len(head)-1
-			if last && n.Kind == yaml.ScalarNode && parent != nil && parent.Kind == yaml.SequenceNode {
-				f.marker(n, line, flow)
-				continue
-			}
-			f.misplaced(n.Line-len(head)+i, line, "a comment line that is not directly above a sequence item")
-		}
-	}
-	if n.FootComment != "" {
-		for _, line := range strings.Split(n.FootComment, "\n") {
-			f.misplaced(n.Line, line, "a comment line that is not directly above a sequence item")
-		}
-	}
-	for i, c := range n.Content {
-		f.markers(c, n, n.Kind == yaml.MappingNode && i%2 == 0, flow)
-	}
-}
-
-func where(n *yaml.Node, isKey bool) string {
-	switch {
-	case isKey:
-		return "a key's line with no value on it"
-	case n.Kind == yaml.AliasNode:
-		return "an alias; put it on the anchored value"
-	case n.Kind == yaml.MappingNode, n.Kind == yaml.SequenceNode:
-		return "a collection; put it on a scalar value"
-	}
-	return "a line without a single value"
-}
-
-// misplaced reports a marker comment that sits where no value can be set.
-func (f *fileScan) misplaced(line int, comment, where string) {
-	id, _, ok, err := parseMarker(comment)
-	switch {
-	case !ok:
-	case err != nil:
-		f.d.tree.problem(f.name, line, err)
-	default:
-		f.d.tree.problem(f.name, line, fmt.Errorf("marker %s is on %s; not applied", id, where))
-	}
-}
-
-func (f *fileScan) marker(n *yaml.Node, comment string, flow bool) {
-	id, setter, ok, err := parseMarker(comment)
-	if !ok {
-		return
-	}
-	if err != nil {
-		f.d.tree.problem(f.name, n.Line, err)
-		return
-	}
-	var st style
-	switch n.Style &^ yaml.TaggedStyle {
-	case 0:
-		st = plain
-	case yaml.SingleQuotedStyle:
-		st = singleQuoted
-	case yaml.DoubleQuotedStyle:
-		st = doubleQuoted
-	default:
-		f.d.tree.problem(f.name, n.Line, fmt.Errorf("marker %s is on a block scalar; only single-line values are rewritten", id))
-		return
-	}
-	start, end, err := valueSpan(f.src, f.lines, n.Line, n.Column, st, flow, n.Value)
-	if err != nil {
-		f.d.tree.problem(f.name, n.Line, fmt.Errorf("marker %s: %w", id, err))
-		return
-	}
-	f.d.tree.Markers = append(f.d.tree.Markers, Marker{
-		File: f.name, Line: n.Line, Policy: id, Setter: setter, Value: n.Value, Object: f.obj,
-		start: start, end: end, style: st,
-	})
-}
-
-// templateLineRE matches "key: value # {...}" and "- value # {...}" lines of
-// files that are not YAML; group 1 is the value.
-var templateLineRE = regexp.MustCompile(`^[ \t]*(?:-[ \t]+|(?:-[ \t]+)?[A-Za-z0-9_.\-/"']+:[ \t]+)("[^"]*"|'[^']*'|[^\s#'"{}\[\]&*!|>%@,][^#]*?)[ \t]+(#.*)$`)
-
-func (d *discoverer) scanLines(file string, src []byte, lines []int) {
-	for i, start := range lines {
-		end := len(src)
-		if i+1 < len(lines) {
-			end = lines[i+1]
-		}
-		text := strings.TrimRight(string(src[start:end]), "\r\n")
-		if !strings.Contains(text, markerKey) {
-			continue
-		}
-		if before, _, _ := strings.Cut(text, "#"); strings.Contains(before, "{{") {
-			if id, _, ok, _ := parseMarker(text[len(before):]); ok {
-				d.tree.problem(file, i+1, fmt.Errorf("marker %s: the value is a template expression; not rewritten", id))
-				continue
-			}
-		}
-		m := templateLineRE.FindStringSubmatchIndex(text)
-		if m == nil {
-			d.tree.problem(file, i+1, errors.New("marker is not on a \"key: value\" line of a file that is not valid YAML; not rewritten"))
-			continue
-		}
-		id, setter, ok, err := parseMarker(text[m[4]:m[5]])
-		if !ok {
-			continue
-		}
-		if err != nil {
-			d.tree.problem(file, i+1, err)
-			continue
-		}
-		raw := text[m[2]:m[3]]
-		st := plain
-		switch raw[0] {
-		case '"':
-			st = doubleQuoted
-		case '\'':
-			st = singleQuoted
-		}
-		value, ok := decodeScalar([]byte(raw), st)
-		if !ok {
-			continue
-		}
-		d.tree.Markers = append(d.tree.Markers, Marker{
-			File: file, Line: i + 1, Policy: id, Setter: setter, Value: value,
-			start: start + m[2], end: start + m[3], style: st,
-		})
-	}
 }
 
 // Policies lists the distinct policy ids the markers name, sorted.
