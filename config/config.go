@@ -56,6 +56,10 @@ type Git struct {
 	Author Author `yaml:"author"`
 	// CommitMessage is a Go text/template for commit messages; empty selects the default.
 	CommitMessage string `yaml:"commitMessage"`
+	// SigningKeyFile holds an ASCII-armored OpenPGP private key; when set, commits are signed.
+	SigningKeyFile string `yaml:"signingKeyFile"`
+	// SigningKeyPassphraseFile holds the key's passphrase, when it has one.
+	SigningKeyPassphraseFile string `yaml:"signingKeyPassphraseFile"`
 }
 
 // Author is a git identity.

@@ -75,6 +75,9 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		}
 		c.CommitTemplate = t
 	}
+	if c.Git.SigningKeyPassphraseFile != "" && c.Git.SigningKeyFile == "" {
+		p.add(at("git", "signingKeyPassphraseFile"), "git.signingKeyPassphraseFile", "is set but git.signingKeyFile is not")
+	}
 	if len(c.Repositories) == 0 {
 		p.add(at("repositories"), "repositories", "must list at least one repository")
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -35,18 +36,43 @@ type Checkout struct {
 	log  *slog.Logger
 }
 
-// Open returns the working copy of repo in dir, cloning it when dir holds
-// none and fetching otherwise, and hard-resets it to the remote branch: the
-// push branch when the remote has it, else the branch. A copy that cannot be
-// opened or points at another URL is removed and cloned again, with a warning.
+// Open returns the working copy of repo in dir, synced to the remote: the
+// copy already there when it opens, points at the configured URL and
+// syncs; otherwise a fresh clone, made beside it and swapped in only once it
+// synced, with a warning. When the fresh clone fails too (the remote is
+// unreachable, say), the old copy is left as it was.
 func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Logger) (*Checkout, error) {
 	auth, err := authFor(repo, log)
 	if err != nil {
 		return nil, err
 	}
 	c := &Checkout{Dir: dir, repo: repo, auth: auth, log: log}
-	if err := c.open(ctx); err != nil {
+	if _, statErr := os.Stat(dir); statErr == nil {
+		reason := c.reuse(ctx)
+		if reason == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, reason
+		}
+		log.Warn("working copy unusable; cloning it afresh", "dir", dir, "reason", reason.Error())
+	}
+	fresh := dir + ".clone"
+	if err := os.RemoveAll(fresh); err != nil {
+		return nil, fmt.Errorf("removing an old partial clone: %w", err)
+	}
+	if err := c.clone(ctx, fresh); err != nil {
+		os.RemoveAll(fresh)
 		return nil, err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("removing the unusable working copy: %w", err)
+	}
+	if err := os.Rename(fresh, dir); err != nil {
+		return nil, fmt.Errorf("moving the fresh clone into place: %w", err)
+	}
+	if c.git, err = git.PlainOpen(dir); err != nil {
+		return nil, fmt.Errorf("opening the fresh clone: %w", err)
 	}
 	if err := c.Sync(ctx); err != nil {
 		return nil, err
@@ -54,25 +80,29 @@ func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Log
 	return c, nil
 }
 
-func (c *Checkout) open(ctx context.Context) error {
-	if _, err := os.Stat(c.Dir); err == nil {
-		r, err := git.PlainOpen(c.Dir)
-		if err == nil {
-			if origin, rerr := r.Remote("origin"); rerr == nil && len(origin.Config().URLs) > 0 && origin.Config().URLs[0] == c.repo.URL {
-				c.git = r
-				return nil
-			}
-			err = errors.New("its origin is not the configured URL")
-		}
-		c.log.Warn("working copy unusable; cloning again", "dir", c.Dir, "reason", scrub(err, c.auth, c.repo.URL).Error())
-		if err := os.RemoveAll(c.Dir); err != nil {
-			return fmt.Errorf("removing broken working copy: %w", err)
-		}
+// reuse opens and syncs the copy in c.Dir, or says why it cannot.
+func (c *Checkout) reuse(ctx context.Context) error {
+	r, err := git.PlainOpen(c.Dir)
+	if err != nil {
+		return err
 	}
-	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+	origin, err := r.Remote("origin")
+	if err != nil {
+		return err
+	}
+	if urls := origin.Config().URLs; len(urls) == 0 || urls[0] != c.repo.URL {
+		return errors.New("its origin is not the configured URL")
+	}
+	c.git = r
+	return c.Sync(ctx)
+}
+
+// clone clones the repository into dir and syncs it there.
+func (c *Checkout) clone(ctx context.Context, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating working copy: %w", err)
 	}
-	r, err := git.PlainCloneContext(ctx, c.Dir, false, &git.CloneOptions{
+	r, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{
 		URL:           c.repo.URL,
 		Auth:          c.auth,
 		ReferenceName: plumbing.NewBranchReferenceName(c.repo.Branch),
@@ -80,7 +110,6 @@ func (c *Checkout) open(ctx context.Context) error {
 		Tags:          git.NoTags,
 	})
 	if err != nil {
-		os.RemoveAll(c.Dir)
 		return fmt.Errorf("cloning %s: %w", config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
 	}
 	c.git = r
@@ -151,8 +180,9 @@ func (c *Checkout) fetch(ctx context.Context, branch string) error {
 	return fmt.Errorf("fetching %s from %s: %w", branch, config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
 }
 
-// Commit stages files (relative to Dir) and commits them as author.
-func (c *Checkout) Commit(files []string, message string, author config.Author) (plumbing.Hash, error) {
+// Commit stages files (relative to Dir) and commits them as author, signed
+// with key when it is not nil.
+func (c *Checkout) Commit(files []string, message string, author config.Author, key *openpgp.Entity) (plumbing.Hash, error) {
 	wt, err := c.git.Worktree()
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("opening worktree: %w", err)
@@ -163,7 +193,7 @@ func (c *Checkout) Commit(files []string, message string, author config.Author) 
 		}
 	}
 	sig := &object.Signature{Name: author.Name, Email: author.Email, When: time.Now()}
-	h, err := wt.Commit(message, &git.CommitOptions{Author: sig, Committer: sig})
+	h, err := wt.Commit(message, &git.CommitOptions{Author: sig, Committer: sig, SignKey: key})
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("committing: %w", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/gitwriter"
 	"github.com/imagebutler/imagebutler/policy"
@@ -185,7 +187,14 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 			r.Err = err
 			return r
 		}
-		h, err := co.Commit(pass.files, msg, s.cfg.Git.Author)
+		var key *openpgp.Entity
+		if s.cfg.Git.SigningKeyFile != "" {
+			if key, err = gitwriter.LoadSigningKey(s.cfg.Git.SigningKeyFile, s.cfg.Git.SigningKeyPassphraseFile); err != nil {
+				r.Err = err
+				return r
+			}
+		}
+		h, err := co.Commit(pass.files, msg, s.cfg.Git.Author, key)
 		if err != nil {
 			r.Err = err
 			return r

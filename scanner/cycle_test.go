@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -238,5 +241,57 @@ func TestWorkDir(t *testing.T) {
 	b := WorkDir("/state", config.Repository{URL: "https://u:secret@github.com/example/apps.git", PushBranch: "butler"})
 	if a == b || !strings.HasPrefix(a, "/state/apps-") || strings.Contains(a, "secret") {
 		t.Errorf("WorkDir = %q and %q", a, b)
+	}
+}
+
+func TestLockStateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	release, err := LockStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockStateDir(dir); !errors.Is(err, ErrStateDirLocked) {
+		t.Errorf("second lock: %v, want ErrStateDirLocked", err)
+	}
+	release()
+	again, err := LockStateDir(dir)
+	if err != nil {
+		t.Errorf("lock after release: %v", err)
+	} else {
+		again()
+	}
+}
+
+func TestRunOnceSignsCommits(t *testing.T) {
+	entity, err := openpgp.NewEntity("Butler", "", "butler@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var priv, pub bytes.Buffer
+	w, _ := armor.Encode(&priv, openpgp.PrivateKeyType, nil)
+	entity.SerializePrivate(w, nil)
+	w.Close()
+	w, _ = armor.Encode(&pub, openpgp.PublicKeyType, nil)
+	entity.Serialize(w)
+	w.Close()
+	keyFile := filepath.Join(t.TempDir(), "key.asc")
+	os.WriteFile(keyFile, priv.Bytes(), 0o600)
+
+	bare := newRemote(t, map[string]string{"web.yaml": manifest})
+	cfg := testConfig(t, bare)
+	cfg.Git.SigningKeyFile = keyFile
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+		"shop_api": {{Tags: []string{"sha-9"}, PushedAt: pushed(1)}},
+	}}
+	if r := newTestScanner(cfg, l).RunOnce(context.Background())[0]; r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	_, head := headFile(t, bare, "web.yaml")
+	if head.PGPSignature == "" {
+		t.Fatal("the butler's commit is not signed")
+	}
+	if _, err := head.Verify(pub.String()); err != nil {
+		t.Errorf("signature does not verify: %v", err)
 	}
 }

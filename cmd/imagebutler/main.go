@@ -98,6 +98,11 @@ func once(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	release, err := scanner.LockStateDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	lister, err := scanner.NewECR(ctx, cfg.AWS)
 	if err != nil {
 		return err
