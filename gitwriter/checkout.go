@@ -47,6 +47,13 @@ func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Log
 		return nil, err
 	}
 	c := &Checkout{Dir: dir, repo: repo, auth: auth, log: log}
+	fresh := dir + ".clone"
+	if _, err := os.Stat(fresh); err == nil {
+		log.Warn("removing a half-made clone left by an earlier run", "dir", fresh)
+		if err := os.RemoveAll(fresh); err != nil {
+			return nil, fmt.Errorf("removing a half-made clone: %w", err)
+		}
+	}
 	if _, statErr := os.Stat(dir); statErr == nil {
 		reason := c.reuse(ctx)
 		if reason == nil {
@@ -56,10 +63,6 @@ func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Log
 			return nil, reason
 		}
 		log.Warn("working copy unusable; cloning it afresh", "dir", dir, "reason", reason.Error())
-	}
-	fresh := dir + ".clone"
-	if err := os.RemoveAll(fresh); err != nil {
-		return nil, fmt.Errorf("removing an old partial clone: %w", err)
 	}
 	if err := c.clone(ctx, fresh); err != nil {
 		os.RemoveAll(fresh)

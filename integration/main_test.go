@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,9 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// gittestserver's SSH server logs every connection through the standard
+	// logger; this test binary has no other use for it.
+	log.SetOutput(io.Discard)
 	if err := testpeers.MotoAvailable(); err != nil {
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintln(os.Stderr, "integration: CI=true but", err)

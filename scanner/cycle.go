@@ -54,9 +54,22 @@ type memo struct {
 	lastUsed int
 }
 
+// Option configures a Scanner.
+type Option func(*Scanner)
+
+// WithBackoff sets the wait before push attempt n+1 after n rejections. The
+// default doubles from about half a second, with jitter.
+func WithBackoff(f func(n int) time.Duration) Option {
+	return func(s *Scanner) { s.backoff = f }
+}
+
 // New returns a Scanner for cfg that reads ECR through lister and logs to log.
-func New(cfg *config.Config, lister Lister, log *slog.Logger) *Scanner {
-	return &Scanner{cfg: cfg, lister: lister, log: log, backoff: jitteredBackoff, memos: map[string]*memo{}}
+func New(cfg *config.Config, lister Lister, log *slog.Logger, opts ...Option) *Scanner {
+	s := &Scanner{cfg: cfg, lister: lister, log: log, backoff: jitteredBackoff, memos: map[string]*memo{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 func jitteredBackoff(n int) time.Duration {

@@ -138,9 +138,7 @@ func testConfig(t *testing.T, urls ...string) *config.Config {
 }
 
 func newTestScanner(cfg *config.Config, l Lister) *Scanner {
-	s := New(cfg, l, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s.backoff = func(int) time.Duration { return time.Millisecond }
-	return s
+	return New(cfg, l, slog.New(slog.NewTextHandler(io.Discard, nil)), WithBackoff(func(int) time.Duration { return time.Millisecond }))
 }
 
 func headFile(t *testing.T, bare, name string) (string, *object.Commit) {

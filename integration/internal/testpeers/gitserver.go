@@ -3,6 +3,7 @@ package testpeers
 import (
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -30,8 +31,9 @@ func NewGitServer(root, username, token string) (*GitServer, error) {
 		return nil, err
 	}
 	backend := &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(execPath), "git-http-backend"),
-		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
+		Path:   filepath.Join(strings.TrimSpace(execPath), "git-http-backend"),
+		Env:    []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
+		Stderr: io.Discard, // hooks' and git's own messages reach the client anyway
 	}
 	var h http.Handler = backend
 	if token != "" {

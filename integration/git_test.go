@@ -1,0 +1,335 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
+	"github.com/imagebutler/imagebutler/policy"
+	"github.com/imagebutler/imagebutler/scanner"
+)
+
+// These tests run the butler in-process against git http-backend (a real
+// process with real hooks), with ECR replaced by a lister whose newest tag
+// the test sets, so the tag can change every cycle without waiting on moto's
+// whole-second push times.
+
+// tagLister answers every ECR repository with one image tagged with the
+// current tag.
+type tagLister struct{ tag atomic.Value }
+
+func (l *tagLister) set(tag string) { l.tag.Store(tag) }
+
+func (l *tagLister) List(context.Context, policy.ImageRef) ([]policy.Image, error) {
+	return []policy.Image{{Tags: []string{l.tag.Load().(string)}, Digest: "sha256:00", PushedAt: time.Unix(1, 0)}}, nil
+}
+
+// gitEnv is a git server with one repository holding the seed Deployment.
+type gitEnv struct {
+	dir    string
+	srv    *testpeers.GitServer
+	url    string
+	bare   string
+	cfg    *config.Config
+	logs   *syncBuffer
+	butler *scanner.Scanner
+}
+
+func newGitEnv(t *testing.T, name string) *gitEnv {
+	t.Helper()
+	e := &gitEnv{dir: t.TempDir(), logs: &syncBuffer{}}
+	root := filepath.Join(e.dir, "remote")
+	os.MkdirAll(root, 0o755)
+	var err error
+	if e.srv, err = testpeers.NewGitServer(root, gitUser, gitToken); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.srv.Close)
+	if e.url, err = e.srv.InitRepo(name, "main", map[string]string{"apps/bartender/deployment.yaml": testpeers.SeedDeployment}); err != nil {
+		t.Fatal(err)
+	}
+	e.bare = filepath.Join(root, name+".git")
+	tokenFile := filepath.Join(e.dir, "token")
+	os.WriteFile(tokenFile, []byte(gitToken), 0o600)
+	e.cfg, err = config.Parse("test.yaml", []byte(fmt.Sprintf(`stateDir: %s
+aws: {region: us-east-2}
+git:
+  author: {name: %q, email: %q}
+repositories:
+  - url: %s
+    branch: main
+    auth: {username: %s, tokenFile: %s}
+`, filepath.Join(e.dir, "state"), butlerName, butlerEmail, e.url, gitUser, tokenFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *gitEnv) scanner(l scanner.Lister) *scanner.Scanner {
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return scanner.New(e.cfg, l, log, scanner.WithBackoff(func(n int) time.Duration { return time.Duration(n) * 20 * time.Millisecond }))
+}
+
+// markerValue is the marked image on the remote's main branch.
+func (e *gitEnv) markerValue(t *testing.T) string {
+	t.Helper()
+	out := gitOut(t, e.bare, "show", "main:apps/bartender/deployment.yaml")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "$imagepolicy") {
+			v, _, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "image:")), " ")
+			return v
+		}
+	}
+	t.Fatal("no marker on main")
+	return ""
+}
+
+// butlerCommits counts the commits on main authored by the butler.
+func (e *gitEnv) butlerCommits(t *testing.T) int {
+	t.Helper()
+	out := gitOut(t, e.bare, "log", "--format=%ae", "main")
+	return strings.Count(out, butlerEmail)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestPushRaceKeepsEveryPersonsCommit(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "race")
+	gitOut(t, e.bare, "config", "receive.denyNonFastForwards", "true")
+	l := &tagLister{}
+	l.set("qa-sha-000")
+	butler := e.scanner(l)
+
+	// A person pushes 50 commits touching other files, pulling with rebase
+	// whenever the butler got there first.
+	work := filepath.Join(e.dir, "person")
+	gitOut(t, "", "clone", "--quiet", e.bare, work)
+	var (
+		theirs []string
+		wg     sync.WaitGroup
+		pErr   error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for k := range 50 {
+			os.MkdirAll(filepath.Join(work, "people"), 0o755)
+			os.WriteFile(filepath.Join(work, "people", fmt.Sprintf("note-%02d.txt", k)), []byte("note\n"), 0o644)
+			if _, err := testpeers.Git(work, "add", "--all"); err != nil {
+				pErr = err
+				return
+			}
+			if _, err := testpeers.Git(work, "commit", "--quiet", "-m", fmt.Sprintf("note %d", k)); err != nil {
+				pErr = err
+				return
+			}
+			pushed := false
+			for try := 0; try < 100 && !pushed; try++ {
+				if _, err := testpeers.Git(work, "push", "--quiet", "origin", "main"); err == nil {
+					pushed = true
+					break
+				}
+				if _, err := testpeers.Git(work, "pull", "--quiet", "--rebase", "origin", "main"); err != nil {
+					pErr = err
+					return
+				}
+			}
+			if !pushed {
+				pErr = fmt.Errorf("commit %d never landed", k)
+				return
+			}
+			head, _ := testpeers.Git(work, "rev-parse", "HEAD")
+			theirs = append(theirs, strings.TrimSpace(head))
+		}
+	}()
+
+	var failed int
+	for cycle := 1; cycle <= 20; cycle++ {
+		l.set(fmt.Sprintf("qa-sha-%03d", cycle))
+		for _, r := range butler.RunOnce(context.Background()) {
+			if r.Err != nil {
+				failed++
+				t.Logf("cycle %d: %v", cycle, r.Err)
+			}
+		}
+	}
+	wg.Wait()
+	if pErr != nil {
+		t.Fatal(pErr)
+	}
+	// The last value lands once the person has stopped.
+	for try := 0; try < 3; try++ {
+		if r := butler.RunOnce(context.Background())[0]; r.Err == nil {
+			break
+		}
+	}
+
+	if len(theirs) != 50 {
+		t.Fatalf("person pushed %d commits, want 50", len(theirs))
+	}
+	for _, h := range theirs {
+		if _, err := testpeers.Git(e.bare, "merge-base", "--is-ancestor", h, "main"); err != nil {
+			t.Errorf("person's commit %s is not an ancestor of main", h)
+		}
+	}
+	if got, want := e.markerValue(t), testpeers.SeedImage+":qa-sha-020"; got != want {
+		t.Errorf("marker = %s, want %s", got, want)
+	}
+	if n := e.butlerCommits(t); n < 2 {
+		t.Errorf("butler commits on main = %d", n)
+	}
+	t.Logf("%d of 20 cycles failed after %d attempts; %d butler commits landed", failed, scanner.MaxPushAttempts, e.butlerCommits(t))
+}
+
+func TestServerHookRejectsTwiceThenLands(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "hooked")
+	hook := "#!/bin/sh\nn=$(cat count 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > count\nif [ $n -le 2 ]; then echo \"push $n rejected by policy\" >&2; exit 1; fi\n"
+	if err := os.WriteFile(filepath.Join(e.bare, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := &tagLister{}
+	l.set("qa-sha-111")
+	r := e.scanner(l).RunOnce(context.Background())[0]
+	if r.Err != nil || r.Commit == "" {
+		t.Fatalf("RunOnce: err %v, commit %q", r.Err, r.Commit)
+	}
+	if got := strings.TrimSpace(string(must(os.ReadFile(filepath.Join(e.bare, "count"))))); got != "3" {
+		t.Errorf("pushes seen by the hook = %s, want 3", got)
+	}
+	if got := gitOut(t, e.bare, "rev-parse", "main"); got != r.Commit {
+		t.Errorf("main = %s, want the butler's %s", got, r.Commit)
+	}
+	if n := e.butlerCommits(t); n != 1 {
+		t.Errorf("butler commits = %d, want 1", n)
+	}
+	if logs := e.logs.String(); strings.Count(logs, "push rejected; syncing and trying again") != 2 {
+		t.Errorf("logs do not show two rejected pushes:\n%s", logs)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestCorruptWorkingCopyIsClonedAgain(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "corrupt")
+	l := &tagLister{}
+	butler := e.scanner(l)
+	work := scanner.WorkDir(e.cfg.StateDir, e.cfg.Repositories[0])
+
+	corruptions := []struct {
+		name string
+		do   func() error
+	}{
+		{"none", func() error { return nil }},
+		{"deleted index", func() error { return os.Remove(filepath.Join(work, ".git", "index")) }},
+		{"truncated pack", func() error {
+			packs, _ := filepath.Glob(filepath.Join(work, ".git", "objects", "pack", "*.pack"))
+			objects, _ := filepath.Glob(filepath.Join(work, ".git", "objects", "??", "*"))
+			if len(packs)+len(objects) == 0 {
+				return fmt.Errorf("no objects to truncate")
+			}
+			for _, p := range append(packs, objects...) {
+				if err := os.Truncate(p, 10); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"wrong remote URL", func() error {
+			_, err := testpeers.Git(work, "remote", "set-url", "origin", "http://127.0.0.1:1/elsewhere.git")
+			return err
+		}},
+		{"half-written clone beside it", func() error { return os.MkdirAll(work+".clone/.git", 0o755) }},
+	}
+	for i, c := range corruptions {
+		if err := c.do(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		l.set(fmt.Sprintf("qa-sha-%03d", i+1))
+		r := butler.RunOnce(context.Background())[0]
+		if r.Err != nil || r.Commit == "" {
+			t.Fatalf("%s: RunOnce: err %v, commit %q\nlogs:\n%s", c.name, r.Err, r.Commit, e.logs.String())
+		}
+		if got, want := e.markerValue(t), fmt.Sprintf("%s:qa-sha-%03d", testpeers.SeedImage, i+1); got != want {
+			t.Errorf("%s: marker = %s, want %s", c.name, got, want)
+		}
+		if n := e.butlerCommits(t); n != i+1 {
+			t.Errorf("%s: butler commits = %d, want %d (nothing pushed twice)", c.name, n, i+1)
+		}
+	}
+	if n := strings.Count(e.logs.String(), "working copy unusable; cloning it afresh"); n < 2 {
+		t.Errorf("re-clone warnings = %d, want at least 2:\n%s", n, e.logs.String())
+	}
+	if _, err := os.Stat(work + ".clone"); !os.IsNotExist(err) {
+		t.Errorf("a partial clone is left beside the working copy: %v", err)
+	}
+}
+
+func TestSecretsNeverLeak(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "secret")
+	const urlPassword = "url-embedded-p4ss"
+	// One repository with the password in its URL, against a server that wants
+	// the token: it fails. One with the right token file on a URL that fails.
+	withPassword := strings.Replace(e.url, "http://", "http://"+gitUser+":"+urlPassword+"@", 1)
+	e.cfg.Repositories = append(e.cfg.Repositories,
+		config.Repository{URL: withPassword, Branch: "main", PushBranch: "other", Paths: []string{"."}, Auth: config.Auth{Username: gitUser}},
+		config.Repository{URL: e.srv.URL + "/missing.git", Branch: "main", PushBranch: "main", Paths: []string{"."}, Auth: e.cfg.Repositories[0].Auth},
+	)
+	l := &tagLister{}
+	l.set("qa-sha-222")
+	var everything strings.Builder
+	for _, r := range e.scanner(l).RunOnce(context.Background()) {
+		everything.WriteString(r.Summary() + "\n")
+		for _, p := range r.Problems {
+			everything.WriteString(p.Error() + "\n")
+		}
+	}
+	everything.WriteString(e.logs.String())
+	out := everything.String()
+	if !strings.Contains(out, "FAIL") {
+		t.Fatalf("expected failing repositories:\n%s", out)
+	}
+	for _, secret := range []string{gitToken, urlPassword} {
+		if strings.Contains(out, secret) {
+			t.Errorf("output holds a secret %q:\n%s", secret, out)
+		}
+	}
+	msg := gitOut(t, e.bare, "log", "-1", "--format=%B", "main")
+	if strings.Contains(msg, gitToken) || strings.Contains(msg, urlPassword) {
+		t.Errorf("commit message holds a secret:\n%s", msg)
+	}
+}
