@@ -45,7 +45,7 @@ type gitEnv struct {
 	butler *scanner.Scanner
 }
 
-func newGitEnv(t *testing.T, name string) *gitEnv {
+func newGitEnv(t testing.TB, name string) *gitEnv {
 	t.Helper()
 	e := &gitEnv{dir: t.TempDir(), logs: &syncBuffer{}}
 	root := filepath.Join(e.dir, "remote")

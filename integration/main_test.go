@@ -67,7 +67,7 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-func needPeers(t *testing.T) {
+func needPeers(t testing.TB) {
 	t.Helper()
 	if skipCause != "" {
 		t.Skip(skipCause)

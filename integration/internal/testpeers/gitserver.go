@@ -9,8 +9,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // GitServer serves the bare repositories under Root over HTTP through
@@ -21,6 +23,17 @@ type GitServer struct {
 	// Root holds the bare repositories.
 	Root string
 	srv  *httptest.Server
+
+	mu       sync.Mutex
+	requests map[string]int // by method and last path element
+}
+
+// Requests reports how many requests the server answered for method and
+// the last element of the path, such as ("POST", "git-upload-pack").
+func (g *GitServer) Requests(method, last string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.requests[method+" "+last]
 }
 
 // NewGitServer serves root. When token is not empty, every request must
@@ -47,8 +60,15 @@ func NewGitServer(root, username, token string) (*GitServer, error) {
 			backend.ServeHTTP(w, r)
 		})
 	}
-	srv := httptest.NewServer(h)
-	return &GitServer{URL: srv.URL, Root: root, srv: srv}, nil
+	g := &GitServer{Root: root, requests: map[string]int{}}
+	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		g.requests[r.Method+" "+path.Base(r.URL.Path)]++
+		g.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	g.URL = g.srv.URL
+	return g, nil
 }
 
 // Close stops the server.
