@@ -1,7 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"text/template"
+	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Defaults applied by Load to fields the file leaves empty.
@@ -10,7 +14,23 @@ const (
 	DefaultStateDir = "/var/lib/imagebutler"
 	DefaultListen   = ":8080"
 	DefaultUsername = "git"
+
+	DefaultConcurrency       = 4
+	DefaultRepositoryTimeout = 5 * time.Minute
 )
+
+// Duration is a time.Duration written as "30s" or "5m".
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: %q is not a duration such as 30s or 5m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
 
 // Config is a validated configuration file.
 type Config struct {
@@ -20,6 +40,10 @@ type Config struct {
 	StateDir string `yaml:"stateDir"`
 	// Listen is the HTTP address for health, metrics and status; empty turns HTTP off.
 	Listen *string `yaml:"listen"`
+	// Concurrency is how many git repositories a cycle works on at once.
+	Concurrency int `yaml:"concurrency"`
+	// RepositoryTimeout bounds the work on one repository in one cycle.
+	RepositoryTimeout Duration `yaml:"repositoryTimeout"`
 	// AWS says how ECR is reached.
 	AWS AWS `yaml:"aws"`
 	// Git holds settings shared by every repository.

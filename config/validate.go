@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
@@ -18,6 +19,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.RepositoryTimeout == 0 {
+		c.RepositoryTimeout = Duration(DefaultRepositoryTimeout)
 	}
 	if c.Listen == nil {
 		l := DefaultListen
@@ -47,6 +54,12 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 
 	if _, err := ScheduleParser.Parse(c.Schedule); err != nil {
 		p.add(at("schedule"), "schedule", "%q is not a cron spec or descriptor: %v", c.Schedule, err)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		p.add(at("concurrency"), "concurrency", "must be between 1 and 64, got %d", c.Concurrency)
+	}
+	if c.RepositoryTimeout < Duration(time.Second) {
+		p.add(at("repositoryTimeout"), "repositoryTimeout", "must be at least 1s, got %s", time.Duration(c.RepositoryTimeout))
 	}
 	if c.AWS.Endpoint != "" {
 		if u, err := url.Parse(c.AWS.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -230,3 +230,20 @@ func isRejection(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "non-fast-forward update") || strings.Contains(msg, "command error on")
 }
+
+// Diff is the unified diff commit h made to its parent.
+func (c *Checkout) Diff(h plumbing.Hash) (string, error) {
+	commit, err := c.git.CommitObject(h)
+	if err != nil {
+		return "", fmt.Errorf("reading commit %s: %w", h, err)
+	}
+	parent, err := commit.Parent(0)
+	if err != nil {
+		return "", fmt.Errorf("reading the parent of %s: %w", h, err)
+	}
+	patch, err := parent.Patch(commit)
+	if err != nil {
+		return "", fmt.Errorf("diffing %s: %w", h, err)
+	}
+	return patch.String(), nil
+}

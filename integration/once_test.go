@@ -39,8 +39,23 @@ type env struct {
 }
 
 // setup seeds ECR (once per registry, shared by the tests) and a git
-// repository, and writes a config.
+// repository holding the seed Deployment and a broken one, and writes a config.
 func setup(t *testing.T, name string, extraRepos string) *env {
+	t.Helper()
+	return setupFiles(t, name, extraRepos, map[string]string{
+		"apps/bartender/deployment.yaml": testpeers.SeedDeployment,
+		"apps/broken/deployment.yaml":    brokenDeployment,
+		"README.md":                      "manifests\n",
+	})
+}
+
+// setupRepo is setup with deployment as the only manifest.
+func setupRepo(t *testing.T, name, deployment string) *env {
+	t.Helper()
+	return setupFiles(t, name, "", map[string]string{"apps/bartender/deployment.yaml": deployment})
+}
+
+func setupFiles(t *testing.T, name, extraRepos string, files map[string]string) *env {
 	t.Helper()
 	needPeers(t)
 	ctx := context.Background()
@@ -54,11 +69,7 @@ func setup(t *testing.T, name string, extraRepos string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.git.Close)
-	e.remote, err = e.git.InitRepo(name, "main", map[string]string{
-		"apps/bartender/deployment.yaml": testpeers.SeedDeployment,
-		"apps/broken/deployment.yaml":    brokenDeployment,
-		"README.md":                      "manifests\n",
-	})
+	e.remote, err = e.git.InitRepo(name, "main", files)
 	if err != nil {
 		t.Fatal(err)
 	}

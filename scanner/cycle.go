@@ -41,6 +41,11 @@ type Scanner struct {
 	log    *slog.Logger
 	// backoff is the wait before push attempt n (n >= 1); tests shorten it.
 	backoff func(n int) time.Duration
+	metrics *Metrics
+	dryRun  bool
+
+	statusMu sync.Mutex
+	status   Status
 
 	memoMu sync.Mutex
 	memos  map[string]*memo // by ECR repository and policy fingerprint, across cycles
@@ -61,6 +66,17 @@ type Option func(*Scanner)
 // default doubles from about half a second, with jitter.
 func WithBackoff(f func(n int) time.Duration) Option {
 	return func(s *Scanner) { s.backoff = f }
+}
+
+// WithMetrics records the cycle in m. The default records nothing.
+func WithMetrics(m *Metrics) Option {
+	return func(s *Scanner) { s.metrics = m }
+}
+
+// WithDryRun makes cycles commit locally and report the diff (RepoResult.Diff)
+// without pushing. The next cycle resets the working copy as usual.
+func WithDryRun() Option {
+	return func(s *Scanner) { s.dryRun = true }
 }
 
 // New returns a Scanner for cfg that reads ECR through lister and logs to log.
@@ -89,6 +105,12 @@ type RepoResult struct {
 	// Err is set when the repository failed this cycle.
 	Err      error
 	Duration time.Duration
+	// Policies and Markers say what each policy resolved to and what became
+	// of each marker.
+	Policies []PolicyStatus
+	Markers  []MarkerStatus
+	// Diff is the unified diff of the commit, in a dry run.
+	Diff string
 }
 
 // Summary is the one-line report of the result.
@@ -96,6 +118,8 @@ func (r RepoResult) Summary() string {
 	var b strings.Builder
 	if r.Err != nil {
 		fmt.Fprintf(&b, "FAIL %s: %v", r.Repository, r.Err)
+	} else if r.Commit != "" && r.Diff != "" {
+		fmt.Fprintf(&b, "ok   %s: %d change(s), would push (dry run)", r.Repository, len(r.Changes))
 	} else if r.Commit != "" {
 		fmt.Fprintf(&b, "ok   %s: %d change(s), pushed %s", r.Repository, len(r.Changes), r.Commit[:min(len(r.Commit), 12)])
 	} else {
@@ -108,34 +132,27 @@ func (r RepoResult) Summary() string {
 }
 
 // RunOnce runs one cycle over every repository and returns their results in
-// configuration order. One failing repository never stops the others.
+// configuration order. One failing repository never stops the others: each
+// works under its own timeout (repositoryTimeout), at most concurrency at once.
 func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
-	listings := &listings{lister: s.lister, m: map[policy.ImageRef]*listing{}}
+	start := time.Now()
+	s.statusMu.Lock()
+	s.status.LastStarted = start
+	s.statusMu.Unlock()
+	listings := &listings{ctx: ctx, lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
 	s.memoMu.Lock()
 	s.cycle++
 	s.memoMu.Unlock()
 	results := make([]RepoResult, len(s.cfg.Repositories))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, max(1, s.cfg.Concurrency))
 	for i, repo := range s.cfg.Repositories {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			start := time.Now()
-			log := s.log.With("repo", repo.Name())
-			r := s.repository(ctx, repo, listings, log)
-			r.Repository, r.Duration = repo.Name(), time.Since(start)
-			for _, p := range r.Problems {
-				log.Warn(p.Error())
-			}
-			if r.Err != nil {
-				log.Error("repository failed", "err", r.Err.Error(), "duration", r.Duration)
-			} else {
-				log.Info("repository done", "commit", r.Commit, "changes", len(r.Changes), "duration", r.Duration)
-			}
-			results[i] = r
+			results[i] = s.runRepository(ctx, repo, listings)
 		}()
 	}
 	wg.Wait()
@@ -146,7 +163,79 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 		}
 	}
 	s.memoMu.Unlock()
+	s.record(start, results)
 	return results
+}
+
+// runRepository works on one repository under its timeout, and logs the outcome.
+func (s *Scanner) runRepository(ctx context.Context, repo config.Repository, ls *listings) RepoResult {
+	start := time.Now()
+	log := s.log.With("repo", repo.Name())
+	timeout := time.Duration(s.cfg.RepositoryTimeout)
+	if timeout <= 0 {
+		timeout = config.DefaultRepositoryTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r := s.repository(rctx, repo, ls, log)
+	if r.Err != nil && errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		r.Err = fmt.Errorf("timed out after %s: %w", timeout, r.Err)
+	}
+	r.Repository, r.Duration = repo.Name(), time.Since(start)
+	for _, p := range r.Problems {
+		log.Warn(p.Error())
+	}
+	if r.Err != nil {
+		log.Error("repository failed", "err", r.Err.Error(), "duration", r.Duration)
+	} else {
+		log.Info("repository done", "commit", r.Commit, "changes", len(r.Changes), "duration", r.Duration)
+	}
+	return r
+}
+
+// record keeps the cycle's status and metrics.
+func (s *Scanner) record(start time.Time, results []RepoResult) {
+	now := time.Now()
+	st := Status{LastStarted: start, LastFinished: now}
+	failed := false
+	states := map[string]int{PolicyResolved: 0, PolicyNoTag: 0, PolicyListFailed: 0, PolicyConflict: 0}
+	orphans := 0
+	for _, r := range results {
+		st.Repositories = append(st.Repositories, r.status(now))
+		failed = failed || r.Err != nil
+		for _, p := range r.Policies {
+			states[p.State]++
+		}
+		for _, m := range r.Markers {
+			if m.State == MarkerNoPolicy {
+				orphans++
+			}
+		}
+		if m := s.metrics; m != nil {
+			if r.Err == nil {
+				m.lastSuccess.WithLabelValues(r.Repository).Set(float64(now.Unix()))
+			}
+			if r.Commit != "" && r.Diff == "" {
+				m.commits.WithLabelValues(r.Repository).Inc()
+			}
+		}
+	}
+	if m := s.metrics; m != nil {
+		result := "success"
+		if failed {
+			result = "failure"
+		}
+		m.cycles.WithLabelValues(result).Inc()
+		m.cycleDuration.Observe(now.Sub(start).Seconds())
+		for state, n := range states {
+			m.policies.WithLabelValues(state).Set(float64(n))
+		}
+		m.orphanMarkers.Set(float64(orphans))
+	}
+	s.statusMu.Lock()
+	st.Cycles = s.status.Cycles + 1
+	s.status = st
+	s.statusMu.Unlock()
 }
 
 // selectTag runs p's selection with the memo kept for its ECR repository
@@ -186,7 +275,7 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 	for attempt := 1; ; attempt++ {
 		r.Head = co.Head.String()
 		pass, err := s.pass(ctx, co, repo, ls)
-		r.Changes, r.Problems = pass.changes, pass.problems
+		r.Changes, r.Problems, r.Policies, r.Markers = pass.changes, pass.problems, pass.policies, pass.markers
 		if err != nil {
 			r.Err = err
 			return r
@@ -212,6 +301,13 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 			r.Err = err
 			return r
 		}
+		if s.dryRun {
+			r.Commit, r.Err = h.String(), pass.failed
+			if r.Diff, err = co.Diff(h); err != nil {
+				r.Err = err
+			}
+			return r
+		}
 		err = co.Push(ctx)
 		if err == nil {
 			r.Commit, r.Err = h.String(), pass.failed
@@ -220,6 +316,9 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 		if !errors.Is(err, gitwriter.ErrRejected) || attempt == MaxPushAttempts {
 			r.Err = fmt.Errorf("attempt %d of %d: %w", attempt, MaxPushAttempts, err)
 			return r
+		}
+		if s.metrics != nil {
+			s.metrics.pushRetries.WithLabelValues(repo.Name()).Inc()
 		}
 		wait := s.backoff(attempt)
 		log.Warn("push rejected; syncing and trying again", "attempt", attempt, "wait", wait, "err", err.Error())
@@ -241,6 +340,8 @@ type passResult struct {
 	files    []string
 	problems []error
 	failed   error // ECR listing failures: the repository fails, but resolved policies still apply
+	policies []PolicyStatus
+	markers  []MarkerStatus
 }
 
 // pass discovers, resolves and rewrites the working copy once.
@@ -265,23 +366,28 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	var listErrs []error
 	for _, id := range ids {
 		p := policies[id]
-		if p.Err != nil {
+		ps := PolicyStatus{ID: id, Image: p.Image.Name(), Filter: p.Filter(), Order: p.Ordering(), DefinedIn: p.File + " (" + p.Object.String() + ")"}
+		switch images, err := ls.list(p.Image); {
+		case p.Err != nil:
 			resolved[id] = gitwriter.Resolution{Err: p.Err}
-			continue
-		}
-		images, err := ls.list(ctx, p.Image)
-		if err != nil {
+			ps.State, ps.Reason = PolicyConflict, p.Err.Error()
+		case err != nil:
 			resolved[id] = gitwriter.Resolution{Err: err}
 			listErrs = append(listErrs, fmt.Errorf("policy %s: %w", id, err))
-			continue
+			ps.State, ps.Reason = PolicyListFailed, err.Error()
+		default:
+			res := s.selectTag(p.Policy, images)
+			ps.Seen, ps.Excluded, ps.Filtered, ps.Unparsable = res.Seen, res.Excluded, res.Filtered, res.Unparsable
+			if !res.OK() {
+				resolved[id] = gitwriter.Resolution{Err: errors.New(res.Reason())}
+				out.problems = append(out.problems, fmt.Errorf("%s: %s: %s: policy %s: %s", p.File, p.Object, p.Key, id, res.Reason()))
+				ps.State, ps.Reason = PolicyNoTag, res.Reason()
+				break
+			}
+			resolved[id] = gitwriter.Resolution{Image: p.Image.Name(), Tag: res.Tag, Digest: res.Digest}
+			ps.State, ps.Tag, ps.Digest, ps.PushedAt = PolicyResolved, res.Tag, res.Digest, res.PushedAt
 		}
-		res := s.selectTag(p.Policy, images)
-		if !res.OK() {
-			resolved[id] = gitwriter.Resolution{Err: errors.New(res.Reason())}
-			out.problems = append(out.problems, fmt.Errorf("%s: policy %s: %s", p.Key, id, res.Reason()))
-			continue
-		}
-		resolved[id] = gitwriter.Resolution{Image: p.Image.Name(), Tag: res.Tag, Digest: res.Digest}
+		out.policies = append(out.policies, ps)
 	}
 	if ctx.Err() != nil {
 		return out, ctx.Err()
@@ -292,21 +398,43 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	out.changes = changes
 	out.problems = append(out.problems, problems...)
 	seen := map[string]bool{}
+	changed := map[string]gitwriter.Change{}
 	for _, c := range changes {
+		changed[fmt.Sprintf("%s:%d", c.File, c.Line)] = c
 		if !seen[c.File] {
 			seen[c.File] = true
 			out.files = append(out.files, c.File)
 		}
 	}
+	for _, m := range tree.Markers {
+		ms := MarkerStatus{Location: m.Location(), Policy: m.Policy, Setter: string(m.Setter), Value: m.Value, State: MarkerCurrent}
+		if ms.Setter == "" {
+			ms.Setter = "image"
+		}
+		r, known := resolved[m.Policy]
+		switch c, ok := changed[m.Location()]; {
+		case ok:
+			ms.State, ms.Value = MarkerUpdated, c.New
+		case !known:
+			ms.State = MarkerNoPolicy
+		case r.Err != nil || m.Setter == gitwriter.SetDigest && r.Digest == "":
+			ms.State = MarkerUnresolved
+		}
+		out.markers = append(out.markers, ms)
+	}
 	return out, nil
 }
 
 // listings lists each ECR repository at most once per cycle, whichever
-// repositories and policies ask for it.
+// repositories and policies ask for it. Listing runs under the cycle's
+// context, not a repository's, so one repository's timeout does not fail
+// another's policies.
 type listings struct {
-	lister Lister
-	mu     sync.Mutex
-	m      map[policy.ImageRef]*listing
+	ctx     context.Context
+	lister  Lister
+	metrics *Metrics
+	mu      sync.Mutex
+	m       map[policy.ImageRef]*listing
 }
 
 type listing struct {
@@ -315,7 +443,7 @@ type listing struct {
 	err    error
 }
 
-func (l *listings) list(ctx context.Context, ref policy.ImageRef) ([]policy.Image, error) {
+func (l *listings) list(ref policy.ImageRef) ([]policy.Image, error) {
 	l.mu.Lock()
 	e, ok := l.m[ref]
 	if !ok {
@@ -323,6 +451,6 @@ func (l *listings) list(ctx context.Context, ref policy.ImageRef) ([]policy.Imag
 		l.m[ref] = e
 	}
 	l.mu.Unlock()
-	e.once.Do(func() { e.images, e.err = l.lister.List(ctx, ref) })
+	e.once.Do(func() { e.images, e.err = l.lister.List(l.ctx, ref) })
 	return e.images, e.err
 }

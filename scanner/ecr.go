@@ -25,6 +25,7 @@ import (
 type ECR struct {
 	base     aws.Config
 	settings config.AWS
+	metrics  *Metrics
 
 	mu      sync.Mutex
 	clients map[clientKey]ecr.DescribeImagesAPIClient
@@ -38,7 +39,7 @@ type clientKey struct{ account, region string }
 // Identity, environment, shared profile) and returns a lister. Accounts
 // listed in settings.Accounts are read through an assumed role; the ECR and
 // STS endpoints follow settings.Endpoint or AWS_ENDPOINT_URL_ECR.
-func NewECR(ctx context.Context, settings config.AWS) (*ECR, error) {
+func NewECR(ctx context.Context, settings config.AWS, m *Metrics) (*ECR, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if settings.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(settings.Region))
@@ -47,7 +48,7 @@ func NewECR(ctx context.Context, settings config.AWS) (*ECR, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	e := &ECR{base: base, settings: settings, clients: map[clientKey]ecr.DescribeImagesAPIClient{}}
+	e := &ECR{base: base, settings: settings, metrics: m, clients: map[clientKey]ecr.DescribeImagesAPIClient{}}
 	e.newClient = e.sdkClient
 	return e, nil
 }
@@ -87,10 +88,10 @@ func (e *ECR) client(account, region string) ecr.DescribeImagesAPIClient {
 // List returns the tagged, active images of the repository ref names. It
 // always passes the account as RegistryId, as cross-account ECR requires.
 func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, error) {
-	return listImages(ctx, e.client(ref.Account, ref.Region), ref)
+	return listImages(ctx, e.client(ref.Account, ref.Region), ref, e.metrics)
 }
 
-func listImages(ctx context.Context, c ecr.DescribeImagesAPIClient, ref policy.ImageRef) ([]policy.Image, error) {
+func listImages(ctx context.Context, c ecr.DescribeImagesAPIClient, ref policy.ImageRef, m *Metrics) ([]policy.Image, error) {
 	p := ecr.NewDescribeImagesPaginator(c, &ecr.DescribeImagesInput{
 		RepositoryName: aws.String(ref.Repository),
 		RegistryId:     aws.String(ref.Account),
@@ -101,8 +102,10 @@ func listImages(ctx context.Context, c ecr.DescribeImagesAPIClient, ref policy.I
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			m.ecrRequest("DescribeImages", errorCode(err), 0)
 			return nil, listError(ref, err)
 		}
+		m.ecrRequest("DescribeImages", "ok", len(page.ImageDetails))
 		for _, d := range page.ImageDetails {
 			if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) {
 				continue
@@ -123,6 +126,15 @@ func listImages(ctx context.Context, c ecr.DescribeImagesAPIClient, ref policy.I
 		return strings.Compare(a.Digest, b.Digest)
 	})
 	return images, nil
+}
+
+// errorCode is the AWS error code of err, or "error".
+func errorCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return "error"
 }
 
 // listError names the AWS error code and the repository:

@@ -50,7 +50,7 @@ func TestListImagesPagesAndFilters(t *testing.T) {
 		{detail("sha256:a", 1, types.ImageStatusActive, "a")},
 	}}
 	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "team/app"}
-	got, err := listImages(context.Background(), f, ref)
+	got, err := listImages(context.Background(), f, ref, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestListImagesPagesAndFilters(t *testing.T) {
 func TestListImagesErrorNamesCodeAndRepository(t *testing.T) {
 	f := &pagedECR{err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
 	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_x"}
-	_, err := listImages(context.Background(), f, ref)
+	_, err := listImages(context.Background(), f, ref, nil)
 	want := "AccessDeniedException on 283234040926/lrl_x in us-east-2: api error AccessDeniedException: not authorized"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)

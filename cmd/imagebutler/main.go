@@ -3,6 +3,7 @@
 //
 // Usage:
 //
+//	imagebutler run --config FILE         the service: cycles on the schedule
 //	imagebutler once --config FILE        run one cycle and exit
 //	imagebutler check [--config FILE] DIR... lint annotations and markers offline
 //	imagebutler version                   print the version
@@ -14,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -58,7 +58,8 @@ func main() {
 var errFailed = errors.New("one or more repositories failed")
 
 const usage = `usage:
-  imagebutler once --config FILE            run one cycle: sync, select, rewrite, commit, push
+  imagebutler run --config FILE             the service: cycles on the schedule, HTTP /healthz /readyz /metrics /status
+  imagebutler once --config FILE [--dry-run] run one cycle: sync, select, rewrite, commit, push
   imagebutler check [--config FILE] DIR...  lint annotations and markers offline; exit 1 on errors
   imagebutler version                       print the version and commit`
 
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &exitError{2, errors.New(usage)}
 	}
 	switch args[0] {
+	case "run":
+		return serve(ctx, args[1:], stdout, stderr)
 	case "once":
 		return once(ctx, args[1:], stdout, stderr)
 	case "check":
@@ -85,31 +88,39 @@ func once(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("once", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "imagebutler.yaml", "configuration `file`")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log `format` (on stderr): json, text, or auto")
+	dryRun := fs.Bool("dry-run", false, "print the diff each repository would commit; push nothing")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return &exitError{2, fmt.Errorf("--log-level: %w", err)}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return &exitError{2, err}
 	}
 	cfg, err := config.Load(*configFile)
 	if err != nil {
 		return &exitError{2, err}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	release, err := scanner.LockStateDir(cfg.StateDir)
 	if err != nil {
 		return err
 	}
 	defer release()
-	lister, err := scanner.NewECR(ctx, cfg.AWS)
+	lister, err := scanner.NewECR(ctx, cfg.AWS, nil)
 	if err != nil {
 		return err
 	}
+	var opts []scanner.Option
+	if *dryRun {
+		opts = append(opts, scanner.WithDryRun())
+	}
 	failed := false
-	for _, r := range scanner.New(cfg, lister, log).RunOnce(ctx) {
+	for _, r := range scanner.New(cfg, lister, log, opts...).RunOnce(ctx) {
 		fmt.Fprintln(stdout, r.Summary())
+		if r.Diff != "" {
+			fmt.Fprint(stdout, r.Diff)
+		}
 		failed = failed || r.Err != nil
 	}
 	if failed {

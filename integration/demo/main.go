@@ -98,7 +98,7 @@ repositories:
 	if err != nil {
 		return err
 	}
-	lister, err := scanner.NewECR(ctx, cfg.AWS)
+	lister, err := scanner.NewECR(ctx, cfg.AWS, nil)
 	if err != nil {
 		return err
 	}

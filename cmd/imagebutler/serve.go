@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/scanner"
+)
+
+// serve is `imagebutler run`: cycles on the schedule, with HTTP endpoints,
+// until SIGTERM or SIGINT.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "imagebutler.yaml", "configuration `file`")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	logFormat := fs.String("log-format", "auto", "log `format`: json, text, or auto (json unless stdout is a terminal)")
+	grace := fs.Duration("grace", 25*time.Second, "on SIGTERM, how long a running cycle may go on before it is cancelled")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{2, err}
+	}
+	log, err := newLogger(stdout, *logFormat, *logLevel)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	cfg, err := config.Load(*configFile)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	schedule, err := config.ScheduleParser.Parse(cfg.Schedule)
+	if err != nil {
+		return &exitError{2, err} // validated already; kept for the type
+	}
+	release, err := scanner.LockStateDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := scanner.NewMetrics(reg)
+	lister, err := scanner.NewECR(ctx, cfg.AWS, metrics)
+	if err != nil {
+		return err
+	}
+	s := scanner.New(cfg, lister, log, scanner.WithMetrics(metrics))
+
+	var srv *http.Server
+	if addr := *cfg.Listen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		srv = &http.Server{Handler: handler(s, reg), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("HTTP server stopped", "err", err.Error())
+			}
+		}()
+		log.Info("serving HTTP", "addr", ln.Addr().String())
+	}
+
+	// A running cycle may finish after the signal, up to the grace period.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() {
+		log.Info("stopping: no new cycles; the running one may finish", "grace", *grace)
+		time.AfterFunc(*grace, cancelWork)
+	})
+	defer stopGrace()
+
+	log.Info("imagebutler started", "version", version, "schedule", cfg.Schedule, "repositories", len(cfg.Repositories))
+	s.Run(ctx, work, schedule)
+
+	if srv != nil {
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}
+	log.Info("imagebutler stopped")
+	return nil
+}
+
+// handler serves /healthz, /readyz, /metrics and /status.
+func handler(s *scanner.Scanner, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.Status().Cycles == 0 {
+			http.Error(w, "the first cycle has not finished", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(s.Status())
+	})
+	return mux
+}

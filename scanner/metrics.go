@@ -1,0 +1,64 @@
+package scanner
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the Prometheus metrics of the cycle and the ECR lister, all
+// named imagebutler_*.
+type Metrics struct {
+	cycles        *prometheus.CounterVec
+	cycleDuration prometheus.Histogram
+	ecrRequests   *prometheus.CounterVec
+	imagesListed  prometheus.Counter
+	commits       *prometheus.CounterVec
+	pushRetries   *prometheus.CounterVec
+	policies      *prometheus.GaugeVec
+	orphanMarkers prometheus.Gauge
+	lastSuccess   *prometheus.GaugeVec
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagebutler_cycles_total", Help: "Cycles run, by result (success: every repository succeeded; failure: one or more failed).",
+		}, []string{"result"}),
+		cycleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "imagebutler_cycle_duration_seconds", Help: "How long a cycle took.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}),
+		ecrRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagebutler_ecr_requests_total", Help: "ECR API calls (one per page, after the SDK's retries), by operation and outcome (ok or the AWS error code).",
+		}, []string{"operation", "outcome"}),
+		imagesListed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imagebutler_ecr_images_listed_total", Help: "Tagged images listed from ECR.",
+		}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagebutler_commits_total", Help: "Commits pushed, by repository.",
+		}, []string{"repository"}),
+		pushRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagebutler_push_retries_total", Help: "Pushes the remote rejected and the butler tried again, by repository.",
+		}, []string{"repository"}),
+		policies: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imagebutler_policies", Help: "Policies in the last cycle, by state (resolved, no_tag, list_failed, conflict).",
+		}, []string{"state"}),
+		orphanMarkers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagebutler_markers_without_policy", Help: "Markers naming a policy that no annotation defines, in the last cycle.",
+		}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imagebutler_last_success_timestamp_seconds", Help: "When each repository last finished a cycle without failing (Unix seconds).",
+		}, []string{"repository"}),
+	}
+	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.lastSuccess)
+	return m
+}
+
+// ecrRequest counts one ECR call; nil Metrics count nothing.
+func (m *Metrics) ecrRequest(operation, outcome string, images int) {
+	if m == nil {
+		return
+	}
+	m.ecrRequests.WithLabelValues(operation, outcome).Inc()
+	m.imagesListed.Add(float64(images))
+}

@@ -1,0 +1,122 @@
+package scanner
+
+import (
+	"strconv"
+	"time"
+)
+
+// Status is what the last cycle did, for /status.
+type Status struct {
+	// Cycles counts the cycles finished since start.
+	Cycles       int          `json:"cycles"`
+	LastStarted  time.Time    `json:"lastStarted,omitzero"`
+	LastFinished time.Time    `json:"lastFinished,omitzero"`
+	Repositories []RepoStatus `json:"repositories"`
+}
+
+// RepoStatus is one repository's last cycle.
+type RepoStatus struct {
+	Name     string    `json:"name"`
+	Time     time.Time `json:"time"`
+	Duration string    `json:"duration"`
+	// Outcome is "pushed", "up to date" or "failed".
+	Outcome  string         `json:"outcome"`
+	Error    string         `json:"error,omitempty"`
+	Head     string         `json:"head,omitempty"`   // remote head synced to
+	Commit   string         `json:"commit,omitempty"` // commit pushed this cycle
+	Policies []PolicyStatus `json:"policies"`
+	Markers  []MarkerStatus `json:"markers"`
+	Problems []string       `json:"problems,omitempty"`
+	Changes  []ChangeStatus `json:"changes,omitempty"`
+}
+
+// PolicyStatus is one policy's outcome.
+type PolicyStatus struct {
+	ID        string `json:"id"`
+	Image     string `json:"image"`
+	Filter    string `json:"filter"`
+	Order     string `json:"order"`
+	DefinedIn string `json:"definedIn"`
+	// State is "resolved", "no_tag", "list_failed" or "conflict".
+	State      string    `json:"state"`
+	Reason     string    `json:"reason,omitempty"`
+	Tag        string    `json:"tag,omitempty"`
+	Digest     string    `json:"digest,omitempty"`
+	PushedAt   time.Time `json:"pushedAt,omitzero"`
+	Seen       int       `json:"tagsSeen"`
+	Excluded   int       `json:"tagsExcluded"`
+	Filtered   int       `json:"tagsFilteredOut"`
+	Unparsable int       `json:"tagsUnparsable"`
+}
+
+// MarkerStatus is one marker after the cycle.
+type MarkerStatus struct {
+	Location string `json:"location"` // file:line
+	Policy   string `json:"policy"`
+	Setter   string `json:"setter"` // image, tag, name or digest
+	Value    string `json:"value"`  // the value in git after the cycle
+	// State is "current", "updated", "no_policy" or "unresolved".
+	State string `json:"state"`
+}
+
+// ChangeStatus is one value the butler changed.
+type ChangeStatus struct {
+	Location string `json:"location"`
+	Policy   string `json:"policy"`
+	Old      string `json:"old"`
+	New      string `json:"new"`
+}
+
+// Policy states.
+const (
+	PolicyResolved   = "resolved"
+	PolicyNoTag      = "no_tag"
+	PolicyListFailed = "list_failed"
+	PolicyConflict   = "conflict"
+)
+
+// Marker states.
+const (
+	MarkerCurrent    = "current"
+	MarkerUpdated    = "updated"
+	MarkerNoPolicy   = "no_policy"
+	MarkerUnresolved = "unresolved"
+)
+
+// Status returns a copy of the last cycle's status.
+func (s *Scanner) Status() Status {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	st := s.status
+	st.Repositories = append([]RepoStatus(nil), s.status.Repositories...)
+	return st
+}
+
+// status builds the RepoStatus of a result.
+func (r RepoResult) status(now time.Time) RepoStatus {
+	rs := RepoStatus{
+		Name: r.Repository, Time: now, Duration: r.Duration.Round(time.Millisecond).String(),
+		Head: r.Head, Commit: r.Commit, Policies: r.Policies, Markers: r.Markers,
+	}
+	switch {
+	case r.Err != nil:
+		rs.Outcome, rs.Error = "failed", r.Err.Error()
+	case r.Commit != "":
+		rs.Outcome = "pushed"
+	default:
+		rs.Outcome = "up to date"
+	}
+	for _, p := range r.Problems {
+		rs.Problems = append(rs.Problems, p.Error())
+	}
+	for _, c := range r.Changes {
+		rs.Changes = append(rs.Changes, ChangeStatus{Location: c.File + ":" + strconv.Itoa(c.Line), Policy: c.Policy, Old: c.Old, New: c.New})
+	}
+	if rs.Policies == nil {
+		rs.Policies = []PolicyStatus{}
+	}
+	if rs.Markers == nil {
+		rs.Markers = []MarkerStatus{}
+	}
+	return rs
+}

@@ -1,0 +1,113 @@
+package scanner
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/imagebutler/imagebutler/policy"
+)
+
+const statusManifest = manifest + `        - image: example/orphan:1 # {"$imagepolicy": "shop:nobody"}
+        - image: sha256:0 # {"$imagepolicy": "shop:web:digest"}
+`
+
+func TestStatusAndMetrics(t *testing.T) {
+	bare := newRemote(t, map[string]string{"web.yaml": statusManifest})
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-1", "main-1"}, PushedAt: pushed(1)}, {Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+		// shop_api is not there: its listing fails.
+	}}
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	s := New(testConfig(t, bare), l, slog.New(slog.NewTextHandler(io.Discard, nil)), WithMetrics(m))
+	s.RunOnce(context.Background())
+
+	st := s.Status()
+	if st.Cycles != 1 || len(st.Repositories) != 1 || st.LastFinished.Before(st.LastStarted) {
+		t.Fatalf("status = %+v", st)
+	}
+	rs := st.Repositories[0]
+	if rs.Outcome != "failed" || !strings.Contains(rs.Error, "RepositoryNotFoundException") || rs.Commit == "" {
+		t.Errorf("repository: outcome %q, error %q, commit %q", rs.Outcome, rs.Error, rs.Commit)
+	}
+	type pol struct{ ID, State, Tag string }
+	var pols []pol
+	for _, p := range rs.Policies {
+		pols = append(pols, pol{p.ID, p.State, p.Tag})
+	}
+	if diff := cmp.Diff([]pol{{"shop:api", PolicyListFailed, ""}, {"shop:web", PolicyResolved, "sha-2"}}, pols); diff != "" {
+		t.Errorf("policies (-want +got):\n%s", diff)
+	}
+	web := rs.Policies[1]
+	if web.Seen != 3 || web.Filtered != 1 || web.Filter != "glob:sha-*" || web.Order != "newest" || web.DefinedIn != "web.yaml (Deployment shop/web)" || !web.PushedAt.Equal(pushed(2)) {
+		t.Errorf("web policy = %+v", web)
+	}
+	type mark struct{ Location, Setter, State string }
+	var marks []mark
+	for _, m := range rs.Markers {
+		marks = append(marks, mark{m.Location, m.Setter, m.State})
+	}
+	want := []mark{
+		{"web.yaml:14", "image", MarkerUpdated},
+		{"web.yaml:15", "image", MarkerUnresolved},
+		{"web.yaml:16", "image", MarkerNoPolicy},
+		{"web.yaml:17", "digest", MarkerUnresolved}, // no digest known
+	}
+	if diff := cmp.Diff(want, marks); diff != "" {
+		t.Errorf("markers (-want +got):\n%s", diff)
+	}
+	if _, err := json.Marshal(st); err != nil {
+		t.Errorf("status does not encode: %v", err)
+	}
+
+	// The metric names operators alert on (vectors without series yet, such
+	// as ECR requests through the fake lister, are not gathered).
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	sort.Strings(names)
+	wantNames := []string{
+		"imagebutler_commits_total",
+		"imagebutler_cycle_duration_seconds",
+		"imagebutler_cycles_total",
+		"imagebutler_ecr_images_listed_total",
+		"imagebutler_markers_without_policy",
+		"imagebutler_policies",
+	}
+	if diff := cmp.Diff(wantNames, names); diff != "" {
+		t.Errorf("metric families (-want +got):\n%s", diff)
+	}
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"cycles failure", testutil.ToFloat64(m.cycles.WithLabelValues("failure")), 1},
+		{"policies resolved", testutil.ToFloat64(m.policies.WithLabelValues(PolicyResolved)), 1},
+		{"policies list_failed", testutil.ToFloat64(m.policies.WithLabelValues(PolicyListFailed)), 1},
+		{"markers without policy", testutil.ToFloat64(m.orphanMarkers), 1},
+		{"commits", testutil.ToFloat64(m.commits.WithLabelValues(rs.Name)), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	// A failed repository has no last-success time.
+	if n := testutil.CollectAndCount(m.lastSuccess); n != 0 {
+		t.Errorf("last success series = %d, want 0", n)
+	}
+}
