@@ -241,3 +241,32 @@ func TestOnceBadConfig(t *testing.T) {
 		t.Errorf("output %q does not contain %q", out, want)
 	}
 }
+
+func TestOnceDryRunPushesNothing(t *testing.T) {
+	e := setup(t, "dry", "")
+	cmd := exec.Command(binary, "once", "--dry-run", "--config", e.config)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("once --dry-run: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"ok   " + e.remote + "@main: 1 change(s), would push (dry run)",
+		"--- a/apps/bartender/deployment.yaml\n+++ b/apps/bartender/deployment.yaml\n",
+		"-          image: " + testpeers.SeedImage + ":" + testpeers.SeedOldTag + " #",
+		"+          image: " + testpeers.SeedImage + ":" + testpeers.SeedNewestTag + " #",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := gitOut(t, e.clone(t), "rev-list", "--count", "HEAD"); got != "1" {
+		t.Errorf("commits after a dry run = %s, want 1", got)
+	}
+	// A real run afterwards starts from the remote, not the dry run's commit.
+	if stdout, _, code := e.once(t); code != 0 || !strings.Contains(stdout, "1 change(s), pushed") {
+		t.Errorf("once after the dry run: exit %d, %s", code, stdout)
+	}
+	if got := gitOut(t, e.clone(t), "rev-list", "--count", "HEAD"); got != "2" {
+		t.Errorf("commits after the real run = %s, want 2", got)
+	}
+}
