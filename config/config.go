@@ -17,6 +17,11 @@ const (
 
 	DefaultConcurrency       = 4
 	DefaultRepositoryTimeout = 5 * time.Minute
+
+	DefaultMaxConcurrentRequests = 4
+	DefaultRequestsPerSecond     = 20
+	DefaultRequestTimeout        = 30 * time.Second
+	DefaultMaxAttempts           = 5
 )
 
 // Duration is a time.Duration written as "30s" or "5m".
@@ -66,6 +71,15 @@ type AWS struct {
 	Endpoint string `yaml:"endpoint"`
 	// Accounts maps a 12-digit account id to the role assumed to read its ECR.
 	Accounts map[string]Account `yaml:"accounts"`
+	// MaxConcurrentRequests bounds the ECR requests in flight at once (default 4).
+	MaxConcurrentRequests int `yaml:"maxConcurrentRequests"`
+	// RequestsPerSecond is the client-side rate limit per account and region (default 20).
+	RequestsPerSecond float64 `yaml:"requestsPerSecond"`
+	// RequestTimeout bounds one ECR request attempt (default 30s).
+	RequestTimeout Duration `yaml:"requestTimeout"`
+	// MaxAttempts is how often the SDK tries a request that fails with
+	// throttling, a 5xx or a timeout (default 5).
+	MaxAttempts int `yaml:"maxAttempts"`
 }
 
 // Account is how another AWS account's ECR is read.

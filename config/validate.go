@@ -26,6 +26,19 @@ func (c *Config) applyDefaults() {
 	if c.RepositoryTimeout == 0 {
 		c.RepositoryTimeout = Duration(DefaultRepositoryTimeout)
 	}
+	a := &c.AWS
+	if a.MaxConcurrentRequests == 0 {
+		a.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	}
+	if a.RequestsPerSecond == 0 {
+		a.RequestsPerSecond = DefaultRequestsPerSecond
+	}
+	if a.RequestTimeout == 0 {
+		a.RequestTimeout = Duration(DefaultRequestTimeout)
+	}
+	if a.MaxAttempts == 0 {
+		a.MaxAttempts = DefaultMaxAttempts
+	}
 	if c.Listen == nil {
 		l := DefaultListen
 		c.Listen = &l
@@ -60,6 +73,18 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	}
 	if c.RepositoryTimeout < Duration(time.Second) {
 		p.add(at("repositoryTimeout"), "repositoryTimeout", "must be at least 1s, got %s", time.Duration(c.RepositoryTimeout))
+	}
+	if n := c.AWS.MaxConcurrentRequests; n < 1 || n > 64 {
+		p.add(at("aws", "maxConcurrentRequests"), "aws.maxConcurrentRequests", "must be between 1 and 64, got %d", n)
+	}
+	if r := c.AWS.RequestsPerSecond; r <= 0 {
+		p.add(at("aws", "requestsPerSecond"), "aws.requestsPerSecond", "must be above 0, got %g", r)
+	}
+	if d := c.AWS.RequestTimeout; d < Duration(time.Second) {
+		p.add(at("aws", "requestTimeout"), "aws.requestTimeout", "must be at least 1s, got %s", time.Duration(d))
+	}
+	if n := c.AWS.MaxAttempts; n < 1 || n > 20 {
+		p.add(at("aws", "maxAttempts"), "aws.maxAttempts", "must be between 1 and 20, got %d", n)
 	}
 	if c.AWS.Endpoint != "" {
 		if u, err := url.Parse(c.AWS.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

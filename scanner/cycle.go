@@ -362,12 +362,33 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	// List every ECR repository these policies use at once; the lister
+	// bounds the requests in flight, and each is listed once per cycle.
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		if p := policies[id]; p.Err == nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ls.list(p.Image)
+			}()
+		}
+	}
+	wg.Wait()
+
 	resolved := map[string]gitwriter.Resolution{}
 	var listErrs []error
 	for _, id := range ids {
 		p := policies[id]
 		ps := PolicyStatus{ID: id, Image: p.Image.Name(), Filter: p.Filter(), Order: p.Ordering(), DefinedIn: p.File + " (" + p.Object.String() + ")"}
-		switch images, err := ls.list(p.Image); {
+		var (
+			images []policy.Image
+			err    error
+		)
+		if p.Err == nil {
+			images, err = ls.list(p.Image)
+		}
+		switch {
 		case p.Err != nil:
 			resolved[id] = gitwriter.Resolution{Err: p.Err}
 			ps.State, ps.Reason = PolicyConflict, p.Err.Error()

@@ -7,38 +7,53 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/policy"
 )
 
 // ECR lists ECR repositories through DescribeImages, with one client per
-// account and region.
+// account and region, at most MaxConcurrentRequests requests in flight and
+// a rate limit per account and region.
 type ECR struct {
 	base     aws.Config
 	settings config.AWS
 	metrics  *Metrics
+	inFlight chan struct{}
 
 	mu      sync.Mutex
-	clients map[clientKey]ecr.DescribeImagesAPIClient
+	clients map[clientKey]*ecrClient
 	// newClient builds the client for an account and region; tests replace it.
 	newClient func(account, region string) ecr.DescribeImagesAPIClient
 }
 
 type clientKey struct{ account, region string }
 
+type ecrClient struct {
+	api     ecr.DescribeImagesAPIClient
+	limiter *rate.Limiter
+}
+
 // NewECR loads the base AWS identity the SDK's default way (IRSA, EKS Pod
 // Identity, environment, shared profile) and returns a lister. Accounts
 // listed in settings.Accounts are read through an assumed role; the ECR and
-// STS endpoints follow settings.Endpoint or AWS_ENDPOINT_URL_ECR.
+// STS endpoints follow settings.Endpoint (or AWS_ENDPOINT_URL_ECR and
+// AWS_ENDPOINT_URL_STS). Requests retry throttling, 5xx and timeouts with
+// the SDK's adaptive retryer. m may be nil.
 func NewECR(ctx context.Context, settings config.AWS, m *Metrics) (*ECR, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if settings.Region != "" {
@@ -48,14 +63,41 @@ func NewECR(ctx context.Context, settings config.AWS, m *Metrics) (*ECR, error) 
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	e := &ECR{base: base, settings: settings, metrics: m, clients: map[clientKey]ecr.DescribeImagesAPIClient{}}
+	e := newECR(settings, m, nil)
+	e.base = base
 	e.newClient = e.sdkClient
 	return e, nil
+}
+
+func newECR(settings config.AWS, m *Metrics, newClient func(account, region string) ecr.DescribeImagesAPIClient) *ECR {
+	n := settings.MaxConcurrentRequests
+	if n <= 0 {
+		n = config.DefaultMaxConcurrentRequests
+	}
+	return &ECR{settings: settings, metrics: m, inFlight: make(chan struct{}, n), clients: map[clientKey]*ecrClient{}, newClient: newClient}
 }
 
 func (e *ECR) sdkClient(account, region string) ecr.DescribeImagesAPIClient {
 	cfg := e.base.Copy()
 	cfg.Region = region
+	attempts := e.settings.MaxAttempts
+	if attempts <= 0 {
+		attempts = config.DefaultMaxAttempts
+	}
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+			o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
+				so.MaxAttempts = attempts
+				so.MaxBackoff = 10 * time.Second
+				so.RateLimiter = ratelimit.None // our own limiter paces requests
+			})
+		})
+	}
+	timeout := time.Duration(e.settings.RequestTimeout)
+	if timeout <= 0 {
+		timeout = config.DefaultRequestTimeout
+	}
+	cfg.HTTPClient = awshttp.NewBuildableClient().WithTimeout(timeout)
 	if a, ok := e.settings.Accounts[account]; ok {
 		stsClient := sts.NewFromConfig(e.base, func(o *sts.Options) {
 			if e.settings.Endpoint != "" {
@@ -70,52 +112,86 @@ func (e *ECR) sdkClient(account, region string) ecr.DescribeImagesAPIClient {
 		if e.settings.Endpoint != "" {
 			o.BaseEndpoint = aws.String(e.settings.Endpoint)
 		}
+		o.APIOptions = append(o.APIOptions, e.countAttempts)
 	})
 }
 
-func (e *ECR) client(account, region string) ecr.DescribeImagesAPIClient {
+// countAttempts adds a middleware inside the retry loop that counts every
+// attempt by operation and outcome.
+func (e *ECR) countAttempts(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("imagebutlerCountAttempts",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleFinalize(ctx, in)
+			outcome := "ok"
+			if err != nil {
+				outcome = errorCode(err)
+			}
+			e.metrics.ecrRequest(middleware.GetOperationName(ctx), outcome)
+			return out, md, err
+		}), middleware.After)
+}
+
+func (e *ECR) client(account, region string) *ecrClient {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	k := clientKey{account, region}
 	c, ok := e.clients[k]
 	if !ok {
-		c = e.newClient(account, region)
+		rps := e.settings.RequestsPerSecond
+		if rps <= 0 {
+			rps = config.DefaultRequestsPerSecond
+		}
+		c = &ecrClient{api: e.newClient(account, region), limiter: rate.NewLimiter(rate.Limit(rps), max(1, int(rps)))}
 		e.clients[k] = c
 	}
 	return c
 }
 
-// List returns the tagged, active images of the repository ref names. It
-// always passes the account as RegistryId, as cross-account ECR requires.
+// List returns the tagged, active images of the repository ref names,
+// oldest first. It always passes the account as RegistryId, as
+// cross-account ECR requires. Artifacts that are not images (signatures,
+// attestations, SBOMs, SOCI indexes) are left out.
 func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, error) {
-	return listImages(ctx, e.client(ref.Account, ref.Region), ref, e.metrics)
-}
-
-func listImages(ctx context.Context, c ecr.DescribeImagesAPIClient, ref policy.ImageRef, m *Metrics) ([]policy.Image, error) {
-	p := ecr.NewDescribeImagesPaginator(c, &ecr.DescribeImagesInput{
+	c := e.client(ref.Account, ref.Region)
+	p := ecr.NewDescribeImagesPaginator(c.api, &ecr.DescribeImagesInput{
 		RepositoryName: aws.String(ref.Repository),
 		RegistryId:     aws.String(ref.Account),
 		Filter:         &types.DescribeImagesFilter{TagStatus: types.TagStatusTagged},
 		MaxResults:     aws.Int32(1000),
 	})
-	var images []policy.Image
+	var (
+		images   []policy.Image
+		byDigest = map[string]int{}
+	)
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := e.page(ctx, c, p)
 		if err != nil {
-			m.ecrRequest("DescribeImages", errorCode(err), 0)
 			return nil, listError(ref, err)
 		}
-		m.ecrRequest("DescribeImages", "ok", len(page.ImageDetails))
 		for _, d := range page.ImageDetails {
-			if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) {
+			d.ImageTags = slices.DeleteFunc(d.ImageTags, func(t string) bool { return t == "" })
+			if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) || !isImage(d) {
 				continue
 			}
-			img := policy.Image{Tags: d.ImageTags, Digest: aws.ToString(d.ImageDigest)}
+			digest := aws.ToString(d.ImageDigest)
+			if i, seen := byDigest[digest]; seen && digest != "" {
+				// One image reported on two pages: one image, all its tags.
+				images[i].Tags = append(images[i].Tags, d.ImageTags...)
+				continue
+			}
+			img := policy.Image{
+				Tags: d.ImageTags, Digest: digest,
+				ManifestMediaType: aws.ToString(d.ImageManifestMediaType), ArtifactMediaType: aws.ToString(d.ArtifactMediaType),
+			}
 			if d.ImagePushedAt != nil {
 				img.PushedAt = *d.ImagePushedAt
 			}
+			byDigest[digest] = len(images)
 			images = append(images, img)
 		}
+	}
+	if e.metrics != nil {
+		e.metrics.imagesListed.Add(float64(len(images)))
 	}
 	// Oldest first: a new push lands at the end, so a policy.Memo finds the
 	// earlier tags where they were.
@@ -128,11 +204,41 @@ func listImages(ctx context.Context, c ecr.DescribeImagesAPIClient, ref policy.I
 	return images, nil
 }
 
+// page fetches one page, within the in-flight bound and the rate limit.
+func (e *ECR) page(ctx context.Context, c *ecrClient, p *ecr.DescribeImagesPaginator) (*ecr.DescribeImagesOutput, error) {
+	select {
+	case e.inFlight <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-e.inFlight }()
+	if err := c.limiter.Wait(ctx); err != nil {
+		return nil, err
+	}
+	return p.NextPage(ctx)
+}
+
+// imageConfigTypes are the config media types of container images. An
+// image index has none; signatures, attestations, SBOMs and SOCI indexes
+// have others.
+var imageConfigTypes = map[string]bool{
+	"": true,
+	"application/vnd.docker.container.image.v1+json": true,
+	"application/vnd.oci.image.config.v1+json":       true,
+}
+
+func isImage(d types.ImageDetail) bool {
+	return imageConfigTypes[aws.ToString(d.ArtifactMediaType)]
+}
+
 // errorCode is the AWS error code of err, or "error".
 func errorCode(err error) string {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		return api.ErrorCode()
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return "timeout"
 	}
 	return "error"
 }

@@ -3,6 +3,9 @@ package scanner
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,59 +15,100 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/policy"
 )
 
 // pagedECR serves pages of image details and records the requests.
 type pagedECR struct {
+	mu       sync.Mutex
 	pages    [][]types.ImageDetail
 	requests []*ecr.DescribeImagesInput
 	err      error
+	latency  time.Duration
+	inFlight atomic.Int32
+	peak     atomic.Int32
 }
 
 func (f *pagedECR) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
+	}
+	time.Sleep(f.latency)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.requests = append(f.requests, in)
 	if f.err != nil {
 		return nil, f.err
 	}
 	i := 0
 	if in.NextToken != nil {
-		i = int(aws.ToString(in.NextToken)[0] - '0')
+		fmt.Sscan(aws.ToString(in.NextToken), &i)
 	}
-	out := &ecr.DescribeImagesOutput{ImageDetails: f.pages[i]}
+	out := &ecr.DescribeImagesOutput{}
+	if i < len(f.pages) {
+		out.ImageDetails = f.pages[i]
+	}
 	if i+1 < len(f.pages) {
-		out.NextToken = aws.String(string(rune('0' + i + 1)))
+		out.NextToken = aws.String(fmt.Sprint(i + 1))
 	}
 	return out, nil
 }
 
 func detail(digest string, pushed int, status types.ImageStatus, tags ...string) types.ImageDetail {
 	t := time.Unix(int64(1_700_000_000+pushed), 0).UTC()
-	return types.ImageDetail{ImageDigest: aws.String(digest), ImagePushedAt: &t, ImageStatus: status, ImageTags: tags}
+	return types.ImageDetail{ImageDigest: aws.String(digest), ImagePushedAt: &t, ImageStatus: status, ImageTags: tags,
+		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json"),
+		ArtifactMediaType:      aws.String("application/vnd.oci.image.config.v1+json")}
 }
 
-func TestListImagesPagesAndFilters(t *testing.T) {
+func withTypes(d types.ImageDetail, manifest, artifact string) types.ImageDetail {
+	d.ImageManifestMediaType, d.ArtifactMediaType = aws.String(manifest), aws.String(artifact)
+	if artifact == "" {
+		d.ArtifactMediaType = nil
+	}
+	return d
+}
+
+func testECR(f *pagedECR, settings config.AWS) *ECR {
+	return newECR(settings, nil, func(string, string) ecr.DescribeImagesAPIClient { return f })
+}
+
+func TestListPagesAndFilters(t *testing.T) {
+	const index = "application/vnd.oci.image.index.v1+json"
 	f := &pagedECR{pages: [][]types.ImageDetail{
-		{detail("sha256:c", 5, types.ImageStatusActive, "c"), detail("sha256:u", 2, "")},
-		{detail("sha256:b", 3, "", "b", "b2"), detail("sha256:old", 4, types.ImageStatusArchived, "archived")},
-		{detail("sha256:a", 1, types.ImageStatusActive, "a")},
+		{detail("sha256:c", 5, types.ImageStatusActive, "c"), detail("sha256:u", 2, "")}, // untagged
+		{detail("sha256:b", 3, "", "b")},
+		{detail("sha256:b", 3, "", "b2"), detail("sha256:old", 4, types.ImageStatusArchived, "archived")}, // b again, across a page boundary
+		{withTypes(detail("sha256:idx", 6, "", "multiarch"), index, ""), // an index: one image; its children are untagged
+			withTypes(detail("sha256:child1", 6, ""), "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json")},
+		{withTypes(detail("sha256:sig", 7, "", "sha256-c.sig"), "application/vnd.oci.image.manifest.v1+json", "application/vnd.dev.cosign.artifact.sig.v1+json"),
+			withTypes(detail("sha256:soci", 8, "", "soci"), "application/vnd.oci.image.manifest.v1+json", "application/vnd.amazon.soci.index.v1+json"),
+			withTypes(detail("sha256:a", 1, types.ImageStatusActive, "a"), "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json")},
 	}}
 	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "team/app"}
-	got, err := listImages(context.Background(), f, ref, nil)
+	got, err := testECR(f, config.AWS{}).List(context.Background(), ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := func(s int) time.Time { return time.Unix(int64(1_700_000_000+s), 0).UTC() }
-	want := []policy.Image{
-		{Tags: []string{"a"}, Digest: "sha256:a", PushedAt: at(1)},
-		{Tags: []string{"b", "b2"}, Digest: "sha256:b", PushedAt: at(3)},
-		{Tags: []string{"c"}, Digest: "sha256:c", PushedAt: at(5)},
+	type img struct {
+		Tags   []string
+		Digest string
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("listImages (-want +got):\n%s", diff)
+	var gotImgs []img
+	for _, g := range got {
+		gotImgs = append(gotImgs, img{g.Tags, g.Digest})
 	}
-	if len(f.requests) != 3 {
-		t.Fatalf("requests = %d, want 3", len(f.requests))
+	want := []img{{[]string{"a"}, "sha256:a"}, {[]string{"b", "b2"}, "sha256:b"}, {[]string{"c"}, "sha256:c"}, {[]string{"multiarch"}, "sha256:idx"}}
+	if diff := cmp.Diff(want, gotImgs); diff != "" {
+		t.Errorf("List (-want +got):\n%s", diff)
+	}
+	if got[0].ManifestMediaType != "application/vnd.docker.distribution.manifest.v2+json" || got[3].ManifestMediaType != index || got[0].PushedAt.IsZero() {
+		t.Errorf("media types or push time lost: %+v", got)
+	}
+	if len(f.requests) != 5 {
+		t.Fatalf("requests = %d, want 5", len(f.requests))
 	}
 	for i, r := range f.requests {
 		if aws.ToString(r.RegistryId) != "283234040926" || aws.ToString(r.RepositoryName) != "team/app" ||
@@ -74,16 +118,35 @@ func TestListImagesPagesAndFilters(t *testing.T) {
 	}
 }
 
-func TestListImagesErrorNamesCodeAndRepository(t *testing.T) {
-	f := &pagedECR{err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
-	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_x"}
-	_, err := listImages(context.Background(), f, ref, nil)
-	want := "AccessDeniedException on 283234040926/lrl_x in us-east-2: api error AccessDeniedException: not authorized"
-	if err == nil || err.Error() != want {
-		t.Errorf("error = %v, want %s", err, want)
+func TestListErrorNamesCodeAndRepository(t *testing.T) {
+	for _, code := range []string{"AccessDeniedException", "RepositoryNotFoundException"} {
+		f := &pagedECR{err: &smithy.GenericAPIError{Code: code, Message: "no"}}
+		ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_x"}
+		_, err := testECR(f, config.AWS{}).List(context.Background(), ref)
+		want := code + " on 283234040926/lrl_x in us-east-2: api error " + code + ": no"
+		if err == nil || err.Error() != want {
+			t.Errorf("error = %v, want %s", err, want)
+		}
+		var api smithy.APIError
+		if !errors.As(err, &api) {
+			t.Error("error chain lost the smithy.APIError")
+		}
 	}
-	var api smithy.APIError
-	if !errors.As(err, &api) {
-		t.Error("error chain lost the smithy.APIError")
+}
+
+func TestListBoundsRequestsInFlight(t *testing.T) {
+	f := &pagedECR{pages: [][]types.ImageDetail{{detail("sha256:a", 1, "", "a")}}, latency: 5 * time.Millisecond}
+	e := testECR(f, config.AWS{MaxConcurrentRequests: 2, RequestsPerSecond: 1e6})
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.List(context.Background(), policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: fmt.Sprintf("r%d", i)})
+		}()
+	}
+	wg.Wait()
+	if p := f.peak.Load(); p > 2 || p < 1 {
+		t.Errorf("peak requests in flight = %d, want at most 2", p)
 	}
 }

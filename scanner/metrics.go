@@ -29,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
 		}),
 		ecrRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "imagebutler_ecr_requests_total", Help: "ECR API calls (one per page, after the SDK's retries), by operation and outcome (ok or the AWS error code).",
+			Name: "imagebutler_ecr_requests_total", Help: "ECR request attempts (each retry counts), by operation and outcome (ok, the AWS error code such as ThrottlingException, or timeout).",
 		}, []string{"operation", "outcome"}),
 		imagesListed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "imagebutler_ecr_images_listed_total", Help: "Tagged images listed from ECR.",
@@ -54,11 +54,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// ecrRequest counts one ECR call; nil Metrics count nothing.
-func (m *Metrics) ecrRequest(operation, outcome string, images int) {
+// ecrRequest counts one ECR request attempt; nil Metrics count nothing.
+func (m *Metrics) ecrRequest(operation, outcome string) {
 	if m == nil {
 		return
 	}
 	m.ecrRequests.WithLabelValues(operation, outcome).Inc()
-	m.imagesListed.Add(float64(images))
 }
