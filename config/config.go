@@ -22,6 +22,7 @@ const (
 	DefaultRequestsPerSecond     = 20
 	DefaultRequestTimeout        = 30 * time.Second
 	DefaultMaxAttempts           = 5
+	DefaultMaxBackoff            = 10 * time.Second
 )
 
 // Duration is a time.Duration written as "30s" or "5m".
@@ -80,6 +81,8 @@ type AWS struct {
 	// MaxAttempts is how often the SDK tries a request that fails with
 	// throttling, a 5xx or a timeout (default 5).
 	MaxAttempts int `yaml:"maxAttempts"`
+	// MaxBackoff caps the wait between attempts (default 10s).
+	MaxBackoff Duration `yaml:"maxBackoff"`
 }
 
 // Account is how another AWS account's ECR is read.

@@ -39,6 +39,9 @@ func (c *Config) applyDefaults() {
 	if a.MaxAttempts == 0 {
 		a.MaxAttempts = DefaultMaxAttempts
 	}
+	if a.MaxBackoff == 0 {
+		a.MaxBackoff = Duration(DefaultMaxBackoff)
+	}
 	if c.Listen == nil {
 		l := DefaultListen
 		c.Listen = &l

@@ -80,15 +80,19 @@ func newECR(settings config.AWS, m *Metrics, newClient func(account, region stri
 func (e *ECR) sdkClient(account, region string) ecr.DescribeImagesAPIClient {
 	cfg := e.base.Copy()
 	cfg.Region = region
-	attempts := e.settings.MaxAttempts
+	attempts, maxBackoff := e.settings.MaxAttempts, time.Duration(e.settings.MaxBackoff)
 	if attempts <= 0 {
 		attempts = config.DefaultMaxAttempts
+	}
+	if maxBackoff <= 0 {
+		maxBackoff = config.DefaultMaxBackoff
 	}
 	cfg.Retryer = func() aws.Retryer {
 		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 			o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
 				so.MaxAttempts = attempts
-				so.MaxBackoff = 10 * time.Second
+				so.MaxBackoff = maxBackoff
+				so.Backoff = retry.NewExponentialJitterBackoff(maxBackoff)
 				so.RateLimiter = ratelimit.None // our own limiter paces requests
 			})
 		})

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // MotoAvailable reports why moto cannot run here, or nil when it can.
@@ -146,4 +147,20 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// AssumedECR returns an ECR client of the server acting as roleARN, whose
+// calls moto places in the role's account.
+func (m *Moto) AssumedECR(ctx context.Context, region, roleARN string) (*ecr.Client, error) {
+	stsClient := sts.New(sts.Options{Region: region, Credentials: Credentials, BaseEndpoint: aws.String(m.Endpoint)})
+	out, err := stsClient.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("seed")})
+	if err != nil {
+		return nil, fmt.Errorf("assuming %s: %w", roleARN, err)
+	}
+	c := out.Credentials
+	return ecr.New(ecr.Options{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken)),
+		BaseEndpoint: aws.String(m.Endpoint),
+	}), nil
 }
