@@ -70,7 +70,7 @@ spec:
 var person = &object.Signature{Name: "A Person", Email: "person@example.com"}
 
 // newRemote creates a bare repository holding files on main, and returns its path.
-func newRemote(t *testing.T, files map[string]string) string {
+func newRemote(t testing.TB, files map[string]string) string {
 	t.Helper()
 	bare := filepath.Join(t.TempDir(), "remote.git")
 	if _, err := git.PlainInitWithOptions(bare, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}}); err != nil {
@@ -91,7 +91,7 @@ func newRemote(t *testing.T, files map[string]string) string {
 	return bare
 }
 
-func commitFiles(t *testing.T, r *git.Repository, work string, files map[string]string) {
+func commitFiles(t testing.TB, r *git.Repository, work string, files map[string]string) {
 	t.Helper()
 	wt, _ := r.Worktree()
 	for name, content := range files {
@@ -125,7 +125,7 @@ func personPushes(t *testing.T, bare string, files map[string]string) plumbing.H
 	return h.Hash()
 }
 
-func testConfig(t *testing.T, urls ...string) *config.Config {
+func testConfig(t testing.TB, urls ...string) *config.Config {
 	c := &config.Config{
 		StateDir: t.TempDir(),
 		AWS:      config.AWS{Region: "us-east-2"},
