@@ -1,0 +1,298 @@
+package deploy
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/imagebutler/imagebutler/config"
+)
+
+// objects are the rendered objects, strictly decoded by kind.
+type objects struct {
+	namespaces      []corev1.Namespace
+	serviceAccounts []corev1.ServiceAccount
+	configMaps      []corev1.ConfigMap
+	deployments     []appsv1.Deployment
+	services        []corev1.Service
+	claims          []corev1.PersistentVolumeClaim
+}
+
+// decode reads a stream of YAML documents; every object must decode into
+// its k8s.io/api type with no unknown field.
+func decode(t *testing.T, stream []byte) objects {
+	t.Helper()
+	var o objects
+	dec := yaml.NewDecoder(bytes.NewReader(stream))
+	for {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("rendered YAML does not parse: %v\n%s", err, stream)
+		}
+		if doc == nil {
+			continue
+		}
+		raw, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind, _ := doc["kind"].(string)
+		var target any
+		switch kind {
+		case "Namespace":
+			o.namespaces = append(o.namespaces, corev1.Namespace{})
+			target = &o.namespaces[len(o.namespaces)-1]
+		case "ServiceAccount":
+			o.serviceAccounts = append(o.serviceAccounts, corev1.ServiceAccount{})
+			target = &o.serviceAccounts[len(o.serviceAccounts)-1]
+		case "ConfigMap":
+			o.configMaps = append(o.configMaps, corev1.ConfigMap{})
+			target = &o.configMaps[len(o.configMaps)-1]
+		case "Deployment":
+			o.deployments = append(o.deployments, appsv1.Deployment{})
+			target = &o.deployments[len(o.deployments)-1]
+		case "Service":
+			o.services = append(o.services, corev1.Service{})
+			target = &o.services[len(o.services)-1]
+		case "PersistentVolumeClaim":
+			o.claims = append(o.claims, corev1.PersistentVolumeClaim{})
+			target = &o.claims[len(o.claims)-1]
+		default:
+			t.Fatalf("unexpected kind %q", kind)
+		}
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		if err := d.Decode(target); err != nil {
+			t.Fatalf("%s %v: %v", kind, doc["metadata"], err)
+		}
+	}
+	return o
+}
+
+// check asserts what a platform engineer relies on.
+func check(t *testing.T, o objects) {
+	t.Helper()
+	if len(o.serviceAccounts) != 1 || len(o.deployments) != 1 || len(o.configMaps) != 1 || len(o.services) != 1 {
+		t.Fatalf("rendered %d ServiceAccounts, %d Deployments, %d ConfigMaps, %d Services; want one each",
+			len(o.serviceAccounts), len(o.deployments), len(o.configMaps), len(o.services))
+	}
+	sa, d, cm, svc := o.serviceAccounts[0], o.deployments[0], o.configMaps[0], o.services[0]
+	if arn := sa.Annotations["eks.amazonaws.com/role-arn"]; !strings.HasPrefix(arn, "arn:aws:iam::") {
+		t.Errorf("ServiceAccount role annotation = %q", arn)
+	}
+	spec := d.Spec.Template.Spec
+	if spec.ServiceAccountName != sa.Name {
+		t.Errorf("Deployment runs as %q, the ServiceAccount is %q", spec.ServiceAccountName, sa.Name)
+	}
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("Deployment replicas %v strategy %q; want 1 and Recreate", d.Spec.Replicas, d.Spec.Strategy.Type)
+	}
+	if psc := spec.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot ||
+		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context = %+v", psc)
+	}
+	if len(spec.Containers) != 1 {
+		t.Fatalf("containers = %d", len(spec.Containers))
+	}
+	c := spec.Containers[0]
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("container security context = %+v", sc)
+	}
+	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
+		t.Errorf("resources = %+v", c.Resources)
+	}
+
+	// The config the ConfigMap holds is valid, and the Deployment reads it.
+	mounts := map[string]string{} // volume → mount path
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	volumes := map[string]corev1.Volume{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = v
+	}
+	configFile := ""
+	for i, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			configFile = v
+		} else if a == "--config" && i+1 < len(c.Args) {
+			configFile = c.Args[i+1]
+		}
+	}
+	var cfgVolume string
+	for name, v := range volumes {
+		if v.ConfigMap != nil && v.ConfigMap.Name == cm.Name {
+			cfgVolume = name
+		}
+	}
+	if cfgVolume == "" || configFile != path.Join(mounts[cfgVolume], "imagebutler.yaml") {
+		t.Errorf("--config %q is not imagebutler.yaml in the mount of ConfigMap %s (%q)", configFile, cm.Name, mounts[cfgVolume])
+	}
+	cfg, err := config.Parse("ConfigMap "+cm.Name, []byte(cm.Data["imagebutler.yaml"]))
+	if err != nil {
+		t.Fatalf("the ConfigMap's imagebutler.yaml does not validate:\n%v", err)
+	}
+	if mounts["state"] != cfg.StateDir {
+		t.Errorf("stateDir %s is not the state volume's mount %s", cfg.StateDir, mounts["state"])
+	}
+	for i, r := range cfg.Repositories {
+		for _, f := range []string{r.Auth.TokenFile, r.Auth.SSHKeyFile, r.Auth.KnownHostsFile} {
+			if f != "" && !strings.HasPrefix(f, mounts["git"]+"/") {
+				t.Errorf("repositories[%d]: %s is not in the git secret's mount %s", i, f, mounts["git"])
+			}
+		}
+	}
+	if v := volumes["git"]; v.Secret == nil || v.Secret.SecretName == "" {
+		t.Errorf("git volume = %+v, want a Secret", v)
+	}
+
+	// Probes point at the port imagebutler listens on, at real endpoints.
+	_, portText, _ := strings.Cut(*cfg.Listen, ":")
+	listenPort, _ := strconv.Atoi(portText)
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for name, probe := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		want := map[string]string{"liveness": "/healthz", "readiness": "/readyz"}[name]
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != want {
+			t.Errorf("%s probe = %+v, want GET %s", name, probe, want)
+			continue
+		}
+		port := probe.HTTPGet.Port.IntVal
+		if probe.HTTPGet.Port.StrVal != "" {
+			port = ports[probe.HTTPGet.Port.StrVal]
+		}
+		if int(port) != listenPort {
+			t.Errorf("%s probe port %v is not the listen port %d", name, probe.HTTPGet.Port, listenPort)
+		}
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name == "" || ports[svc.Spec.Ports[0].TargetPort.StrVal] == 0 {
+		t.Errorf("Service ports = %+v; want a named port targeting the container's", svc.Spec.Ports)
+	}
+}
+
+func TestKustomizeBase(t *testing.T) {
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	m, err := k.Run(filesys.MakeFsOnDisk(), "kustomize")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := decode(t, out)
+	check(t, o)
+	for _, obj := range []string{o.deployments[0].Namespace, o.serviceAccounts[0].Namespace} {
+		if obj != "imagebutler" {
+			t.Errorf("namespace = %q, want imagebutler", obj)
+		}
+	}
+}
+
+func TestHelmChart(t *testing.T) {
+	chart, err := loader.Load("helm/imagebutler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		claims int
+	}{
+		{"defaults", nil, 0},
+		{"persistence and digest", map[string]any{"persistence": map[string]any{"enabled": true}, "image": map[string]any{"digest": "sha256:" + strings.Repeat("a", 64)}}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vals, err := chartutil.ToRenderValues(chart, tc.values, chartutil.ReleaseOptions{Name: "imagebutler", Namespace: "imagebutler"}, chartutil.DefaultCapabilities)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := engine.Render(chart, vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := make([]string, 0, len(files))
+			for n := range files {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			var stream bytes.Buffer
+			for _, n := range names {
+				if strings.HasSuffix(n, ".yaml") {
+					fmt.Fprintf(&stream, "---\n%s\n", files[n])
+				}
+			}
+			o := decode(t, stream.Bytes())
+			check(t, o)
+			if len(o.claims) != tc.claims {
+				t.Errorf("PersistentVolumeClaims = %d, want %d", len(o.claims), tc.claims)
+			}
+			if tc.claims == 1 && o.deployments[0].Spec.Template.Spec.Containers[0].Image != "ghcr.io/imagebutler/imagebutler@sha256:"+strings.Repeat("a", 64) {
+				t.Errorf("image = %s", o.deployments[0].Spec.Template.Spec.Containers[0].Image)
+			}
+		})
+	}
+}
+
+// TestStaticBinary builds the command as the Dockerfile does and checks it
+// needs no C library: the final image (distroless static) has none.
+func TestStaticBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "distroless/static", "nonroot"} {
+		if !bytes.Contains(dockerfile, []byte(want)) {
+			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "imagebutler")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/imagebutler")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("the binary asks for a dynamic loader")
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("the binary needs %v", libs)
+	}
+}
