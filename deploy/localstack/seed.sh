@@ -12,7 +12,8 @@ repo=${1:-lrl_falcon_bartender}
 tag=${2:-qa-sha-$(date +%s | sha1sum | cut -c1-7)}
 endpoint=${ENDPOINT:-http://localhost:4566}
 account=${ACCOUNT:-000000000000}
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test} AWS_REGION=${AWS_REGION:-us-east-2}
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+export AWS_REGION=${AWS_REGION:-us-east-2} AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-2}}
 ecr() { aws --endpoint-url "$endpoint" ecr "$@"; }
 
 ecr describe-repositories --registry-id "$account" --repository-names "$repo" >/dev/null 2>&1 ||
