@@ -1,10 +1,14 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+
+	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/scanner"
 )
 
 // newLogger returns a slog logger writing to w: JSON when format is "json",
@@ -36,4 +40,36 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// setup is the start every cycle-running command shares: the flags for the
+// config file and logging, and, once parsed, the loaded config, the logger
+// and the stateDir lock.
+type setup struct {
+	configFile, logLevel, logFormat *string
+	logTo                           io.Writer
+}
+
+func newSetup(fs *flag.FlagSet, logTo io.Writer, defaultFormat, formatHelp string) *setup {
+	return &setup{
+		configFile: fs.String("config", "imagebutler.yaml", "configuration `file`"),
+		logLevel:   fs.String("log-level", "info", "log `level`: debug, info, warn or error"),
+		logFormat:  fs.String("log-format", defaultFormat, "log `format`: "+formatHelp),
+		logTo:      logTo,
+	}
+}
+
+// load returns the config and logger, and takes the stateDir lock, which
+// release gives back. Usage and config errors exit with code 2.
+func (s *setup) load() (cfg *config.Config, log *slog.Logger, release func(), err error) {
+	if log, err = newLogger(s.logTo, *s.logFormat, *s.logLevel); err != nil {
+		return nil, nil, nil, &exitError{2, err}
+	}
+	if cfg, err = config.Load(*s.configFile); err != nil {
+		return nil, nil, nil, &exitError{2, err}
+	}
+	if release, err = scanner.LockStateDir(cfg.StateDir); err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, log, release, nil
 }

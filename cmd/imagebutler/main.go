@@ -19,7 +19,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
@@ -87,22 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func once(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("once", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configFile := fs.String("config", "imagebutler.yaml", "configuration `file`")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "log `format` (on stderr): json, text, or auto")
+	st := newSetup(fs, stderr, "text", "json, text, or auto (logs go to stderr)")
 	dryRun := fs.Bool("dry-run", false, "print the diff each repository would commit; push nothing")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
-	if err != nil {
-		return &exitError{2, err}
-	}
-	cfg, err := config.Load(*configFile)
-	if err != nil {
-		return &exitError{2, err}
-	}
-	release, err := scanner.LockStateDir(cfg.StateDir)
+	cfg, log, release, err := st.load()
 	if err != nil {
 		return err
 	}

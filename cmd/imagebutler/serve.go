@@ -24,30 +24,20 @@ import (
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configFile := fs.String("config", "imagebutler.yaml", "configuration `file`")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	logFormat := fs.String("log-format", "auto", "log `format`: json, text, or auto (json unless stdout is a terminal)")
+	st := newSetup(fs, stdout, "auto", "json, text, or auto (json unless stdout is a terminal)")
 	grace := fs.Duration("grace", 25*time.Second, "on SIGTERM, how long a running cycle may go on before it is cancelled")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
-	log, err := newLogger(stdout, *logFormat, *logLevel)
-	if err != nil {
-		return &exitError{2, err}
-	}
-	cfg, err := config.Load(*configFile)
-	if err != nil {
-		return &exitError{2, err}
-	}
-	schedule, err := config.ScheduleParser.Parse(cfg.Schedule)
-	if err != nil {
-		return &exitError{2, err} // validated already; kept for the type
-	}
-	release, err := scanner.LockStateDir(cfg.StateDir)
+	cfg, log, release, err := st.load()
 	if err != nil {
 		return err
 	}
 	defer release()
+	schedule, err := config.ScheduleParser.Parse(cfg.Schedule)
+	if err != nil {
+		return &exitError{2, err} // validated by config.Load already
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
