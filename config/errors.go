@@ -12,6 +12,7 @@ type FieldError struct {
 	Msg   string
 }
 
+// Error is "file:line: field: message", leaving out what is unknown.
 func (e *FieldError) Error() string {
 	loc := e.File
 	if e.Line > 0 {

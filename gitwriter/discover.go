@@ -27,6 +27,7 @@ type FileError struct {
 	Warning bool
 }
 
+// Error is "file:line: problem", or "file: problem" without a line.
 func (e *FileError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
@@ -34,6 +35,7 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: %v", e.File, e.Err)
 }
 
+// Unwrap returns the problem.
 func (e *FileError) Unwrap() error { return e.Err }
 
 // Object is an automated Kubernetes object: one that carries

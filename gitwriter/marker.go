@@ -40,6 +40,7 @@ type ObjectRef struct {
 	Name      string
 }
 
+// String is "Kind namespace/name", as errors and commit messages name objects.
 func (o ObjectRef) String() string {
 	if o.Kind == "" && o.Name == "" {
 		return "document"

@@ -16,10 +16,12 @@ type AnnotationError struct {
 	Warning bool
 }
 
+// Error is "annotation <key>: <problem>".
 func (e *AnnotationError) Error() string {
 	return fmt.Sprintf("annotation %s: %v", e.Key, e.Err)
 }
 
+// Unwrap returns the problem.
 func (e *AnnotationError) Unwrap() error { return e.Err }
 
 // Automated reports whether annotations opt the object in.
