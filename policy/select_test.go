@@ -252,3 +252,15 @@ func TestSelectLarge(t *testing.T) {
 		}
 	}
 }
+
+func TestExplain(t *testing.T) {
+	p := compiled(t, Policy{Order: Numerical, Pattern: `^dev-(\d+)$`, Extract: "$1"})
+	e := p.Explain(tags("dev-9", "dev-10", "latest", "dev-2", "x.sig", "dev-10b", "dev-1"), 2)
+	if e.Tag != "dev-10" || len(e.Candidates) != 2 || e.Candidates[0].Tag != e.Tag || e.Candidates[1].Tag != "dev-9" {
+		t.Errorf("Explain = %+v", e)
+	}
+	want := []Dropped{{"latest", "filtered out"}, {"x.sig", "excluded"}, {"dev-10b", "filtered out"}}
+	if diff := cmp.Diff(want, e.Dropped); diff != "" {
+		t.Errorf("dropped (-want +got):\n%s", diff)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"text/tabwriter"
+	"time"
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/gitwriter"
@@ -18,32 +19,52 @@ import (
 // errCheckFailed says check found errors; it printed them.
 var errCheckFailed = errors.New("check found errors")
 
-// check lints the annotations and markers under each DIR offline.
-func check(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// newLister makes the ECR lister of check --ecr; tests replace it.
+var newLister = func(ctx context.Context, settings config.AWS) (scanner.Lister, error) {
+	return scanner.NewECR(ctx, settings, nil)
+}
+
+// check lints the annotations and markers under each DIR offline, or with
+// --ecr also lists ECR and explains each policy's choice.
+func check(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "configuration `file` (for aws.region)")
 	region := fs.String("region", "", "AWS `region` of annotations that give a bare account id (default: aws.region of --config)")
 	namespace := fs.String("namespace", "", "fallback `namespace` of objects that name none")
+	withECR := fs.Bool("ecr", false, "also list ECR (needs --config) and show each policy's candidates and choice")
+	candidates := fs.Int("candidates", 5, "with --ecr, how many candidates and dropped tags to show per policy")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
 	if fs.NArg() == 0 {
 		return &exitError{2, errors.New("check: name at least one DIR")}
 	}
-	if *configFile != "" && *region == "" {
+	if *withECR && *configFile == "" {
+		return &exitError{2, errors.New("check --ecr needs --config, for the AWS settings")}
+	}
+	var lister scanner.Lister
+	if *configFile != "" {
 		cfg, err := config.Load(*configFile)
 		if err != nil {
 			return &exitError{2, err}
 		}
-		*region = cfg.AWS.Region
+		if *region == "" {
+			*region = cfg.AWS.Region
+		}
+		if *withECR {
+			if lister, err = newLister(ctx, cfg.AWS); err != nil {
+				return err
+			}
+		}
 	}
+	c := checker{w: stdout, region: *region, namespace: *namespace, lister: lister, candidates: *candidates}
 	failed := false
 	for i, dir := range fs.Args() {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		if checkDir(stdout, dir, *region, *namespace) {
+		if c.dir(ctx, dir) {
 			failed = true
 		}
 	}
@@ -53,8 +74,17 @@ func check(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// checkDir prints what dir holds and reports whether it found errors.
-func checkDir(w io.Writer, dir, region, namespace string) (failed bool) {
+// checker prints what directories hold.
+type checker struct {
+	w                 io.Writer
+	region, namespace string
+	lister            scanner.Lister // nil: offline
+	candidates        int
+}
+
+// dir prints what dir holds and reports whether it found errors.
+func (c checker) dir(ctx context.Context, dir string) (failed bool) {
+	w, region, namespace := c.w, c.region, c.namespace
 	fmt.Fprintf(w, "%s\n", dir)
 	tree, err := gitwriter.Discover(dir, []string{"."}, namespace)
 	if err != nil {
@@ -96,6 +126,14 @@ func checkDir(w io.Writer, dir, region, namespace string) (failed bool) {
 	}
 	tw.Flush()
 
+	if c.lister != nil {
+		for _, id := range ids {
+			if err := c.explain(ctx, id, found[id]); err != nil {
+				problems = append(problems, err)
+			}
+		}
+	}
+
 	problems = append(problems, tree.Problems...)
 	if len(problems) > 0 {
 		fmt.Fprintln(w)
@@ -112,4 +150,58 @@ func checkDir(w io.Writer, dir, region, namespace string) (failed bool) {
 		fmt.Fprintf(w, "%s: %v\n", kind, p)
 	}
 	return failed
+}
+
+// explain lists the policy's ECR repository and prints its candidates, the
+// choice and examples of dropped tags.
+func (c checker) explain(ctx context.Context, id string, f *scanner.Found) error {
+	w := c.w
+	fmt.Fprintln(w)
+	if f.Err != nil {
+		fmt.Fprintf(w, "%s: not resolved: %v\n", id, f.Err)
+		return nil
+	}
+	images, err := c.lister.List(ctx, f.Image)
+	if err != nil {
+		fmt.Fprintf(w, "%s: listing ECR failed\n", id)
+		return fmt.Errorf("policy %s: %w", id, err)
+	}
+	e := f.Explain(images, c.candidates)
+	counts := fmt.Sprintf("of %d tags: %d excluded, %d filtered out, %d not parsable", e.Seen, e.Excluded, e.Filtered, e.Unparsable)
+	if !e.OK() {
+		fmt.Fprintf(w, "%s: no tag qualifies (%s)\n", id, counts)
+	} else {
+		fmt.Fprintf(w, "%s: %s (%s)\n", id, e.Tag, counts)
+	}
+	if len(e.Candidates) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  CANDIDATE (* CHOSEN)\tPUSHED\tORDERED BY\tDIGEST\n")
+		for i, cand := range e.Candidates {
+			mark := " "
+			if i == 0 {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\n", mark, cand.Tag, cand.PushedAt.UTC().Format(time.RFC3339), orderedBy(f.Policy, cand), shortDigest(cand.Digest))
+		}
+		tw.Flush()
+	}
+	for _, d := range e.Dropped {
+		fmt.Fprintf(w, "  dropped %s: %s\n", d.Tag, d.Reason)
+	}
+	return nil
+}
+
+// orderedBy is what the policy compared for a candidate.
+func orderedBy(p *policy.Policy, c policy.Candidate) string {
+	if p.Order == policy.Newest {
+		return "push time"
+	}
+	return c.Value
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
 }
