@@ -293,3 +293,40 @@ func TestRunOnceSignsCommits(t *testing.T) {
 		t.Errorf("signature does not verify: %v", err)
 	}
 }
+
+func TestPushBranchCreatedFromBranchThenBuiltOn(t *testing.T) {
+	bare := newRemote(t, map[string]string{"web.yaml": manifest})
+	cfg := testConfig(t, bare)
+	cfg.Repositories[0].PushBranch = "butler"
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-1"}, PushedAt: pushed(1)}},
+		"shop_api": {{Tags: []string{"sha-9"}, PushedAt: pushed(1)}},
+	}}
+	s := newTestScanner(cfg, l)
+	if r := s.RunOnce(context.Background())[0]; r.Err != nil || r.Commit == "" {
+		t.Fatalf("first cycle: %v, commit %q", r.Err, r.Commit)
+	}
+	r, _ := git.PlainOpen(bare)
+	main, _ := r.Reference(plumbing.NewBranchReferenceName("main"), true)
+	butler, err := r.Reference(plumbing.NewBranchReferenceName("butler"), true)
+	if err != nil {
+		t.Fatalf("push branch not created: %v", err)
+	}
+	first, _ := r.CommitObject(butler.Hash())
+	if len(first.ParentHashes) != 1 || first.ParentHashes[0] != main.Hash() {
+		t.Errorf("butler branch commit's parent = %v, want main %s", first.ParentHashes, main.Hash())
+	}
+	// A newer tag: the second commit goes on top of the push branch, main stays.
+	l.images["shop_web"] = append(l.images["shop_web"], policy.Image{Tags: []string{"sha-2"}, PushedAt: pushed(2)})
+	res := s.RunOnce(context.Background())[0]
+	if res.Err != nil || res.Commit == "" {
+		t.Fatalf("second cycle: %v, commit %q", res.Err, res.Commit)
+	}
+	second, _ := r.CommitObject(plumbing.NewHash(res.Commit))
+	if len(second.ParentHashes) != 1 || second.ParentHashes[0] != first.Hash {
+		t.Errorf("second commit's parent = %v, want the first butler commit %s", second.ParentHashes, first.Hash)
+	}
+	if again, _ := r.Reference(plumbing.NewBranchReferenceName("main"), true); again.Hash() != main.Hash() {
+		t.Errorf("main moved to %s", again.Hash())
+	}
+}
