@@ -137,4 +137,7 @@ type Auth struct {
 	KnownHostsFile string `yaml:"knownHostsFile"`
 	// InsecureSkipHostKeyCheck turns off SSH host key verification.
 	InsecureSkipHostKeyCheck bool `yaml:"insecureSkipHostKeyCheck"`
+	// InsecureHTTP allows sending the token over plain http:// to a host
+	// other than loopback.
+	InsecureHTTP bool `yaml:"insecureHTTP"`
 }

@@ -66,6 +66,7 @@ testdata/bad-account.yaml:3: aws.accounts["4087873588"].roleARN: must be an IAM 
 		{"not-yaml.yaml", "testdata/not-yaml.yaml:1: did not find expected ',' or ']'"},
 		{"bad-endpoint.yaml", `testdata/bad-endpoint.yaml:2: aws.endpoint: "localhost:5000" is not an http:// or https:// URL`},
 		{"empty.yaml", "testdata/empty.yaml: file is empty"},
+		{"token-over-http.yaml", "testdata/token-over-http.yaml:7: repositories[0].auth.tokenFile: would be sent in clear over http://; use https:// (or set insecureHTTP: true)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

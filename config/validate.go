@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"regexp"
@@ -162,6 +163,9 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 				p.add(line("auth"), field+".auth.knownHostsFile", "must be set for an SSH URL (or set insecureSkipHostKeyCheck: true)")
 			}
 		case "https", "http":
+			if scheme == "http" && a.TokenFile != "" && !a.InsecureHTTP && !loopback(r.URL) {
+				p.add(line("auth", "tokenFile"), field+".auth.tokenFile", "would be sent in clear over http://; use https:// (or set insecureHTTP: true)")
+			}
 			if a.SSHKeyFile != "" {
 				p.add(line("auth", "sshKeyFile"), field+".auth.sshKeyFile", "is for SSH URLs; this URL uses %s", scheme)
 			}
@@ -204,4 +208,18 @@ func lineOf(n *yaml.Node, keys ...any) int {
 		n = next
 	}
 	return line
+}
+
+// loopback reports whether rawURL's host is this machine.
+func loopback(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

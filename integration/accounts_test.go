@@ -174,7 +174,7 @@ func TestECRFaults(t *testing.T) {
 		RequestTimeout: config.Duration(time.Second), MaxAttempts: 5, MaxBackoff: config.Duration(100 * time.Millisecond)}
 	reg := prometheus.NewRegistry()
 	m := scanner.NewMetrics(reg)
-	lister, err := scanner.NewECR(t.Context(), ge.cfg.AWS, m)
+	lister, err := scanner.NewECR(t.Context(), ge.cfg.AWS, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
 
@@ -33,6 +35,7 @@ type ECR struct {
 	base     aws.Config
 	settings config.AWS
 	metrics  *Metrics
+	log      *slog.Logger
 	inFlight chan struct{}
 
 	mu      sync.Mutex
@@ -53,8 +56,9 @@ type ecrClient struct {
 // listed in settings.Accounts are read through an assumed role; the ECR and
 // STS endpoints follow settings.Endpoint (or AWS_ENDPOINT_URL_ECR and
 // AWS_ENDPOINT_URL_STS). Requests retry throttling, 5xx and timeouts with
-// the SDK's adaptive retryer. m may be nil.
-func NewECR(ctx context.Context, settings config.AWS, m *Metrics) (*ECR, error) {
+// the SDK's adaptive retryer. m may be nil. The SDK's own warnings go to
+// log.
+func NewECR(ctx context.Context, settings config.AWS, m *Metrics, log *slog.Logger) (*ECR, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if settings.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(settings.Region))
@@ -64,6 +68,14 @@ func NewECR(ctx context.Context, settings config.AWS, m *Metrics) (*ECR, error) 
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	e := newECR(settings, m, nil)
+	e.log = log
+	base.Logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelDebug
+		if c == logging.Warn {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "AWS SDK: "+fmt.Sprintf(format, v...))
+	})
 	e.base = base
 	e.newClient = e.sdkClient
 	return e, nil

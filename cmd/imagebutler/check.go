@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -21,7 +23,7 @@ var errCheckFailed = errors.New("check found errors")
 
 // newLister makes the ECR lister of check --ecr; tests replace it.
 var newLister = func(ctx context.Context, settings config.AWS) (scanner.Lister, error) {
-	return scanner.NewECR(ctx, settings, nil)
+	return scanner.NewECR(ctx, settings, nil, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
 // check lints the annotations and markers under each DIR offline, or with

@@ -96,7 +96,7 @@ func once(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer release()
-	lister, err := scanner.NewECR(ctx, cfg.AWS, nil)
+	lister, err := scanner.NewECR(ctx, cfg.AWS, nil, log)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := scanner.NewMetrics(reg)
-	lister, err := scanner.NewECR(ctx, cfg.AWS, metrics)
+	lister, err := scanner.NewECR(ctx, cfg.AWS, metrics, log)
 	if err != nil {
 		return err
 	}

@@ -98,11 +98,11 @@ repositories:
 	if err != nil {
 		return err
 	}
-	lister, err := scanner.NewECR(ctx, cfg.AWS, nil)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	lister, err := scanner.NewECR(ctx, cfg.AWS, nil, log)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	fmt.Println("imagebutler once:")
 	for _, r := range scanner.New(cfg, lister, log).RunOnce(ctx) {
 		fmt.Println("  " + r.Summary())

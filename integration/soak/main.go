@@ -98,7 +98,7 @@ func run(cycles, repos, tags int) error {
 	}
 	a, b := samples[1], samples[2]
 	fmt.Printf("%d repositories x %d tags: RSS %.1f MiB at cycle %d, %.1f MiB at cycle %d (%+.1f MiB); CPU per no-change cycle %v\n",
-		repos, tags, float64(a.rss)/1024, a.cycle, float64(b.rss)/1024, b.cycle, float64(b.rss-a.rss)/1024, ((b.cpu-a.cpu)/time.Duration(b.cycle-a.cycle)).Round(100*time.Microsecond))
+		repos, tags, float64(a.rss)/1024, a.cycle, float64(b.rss)/1024, b.cycle, float64(b.rss-a.rss)/1024, ((b.cpu - a.cpu) / time.Duration(b.cycle-a.cycle)).Round(100*time.Microsecond))
 	cmd.Process.Signal(syscall.SIGTERM)
 	return cmd.Wait()
 }
@@ -119,6 +119,7 @@ func fakeECR(tags int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.Write(body)
 	})
 }
