@@ -333,3 +333,28 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Errorf("commit message holds a secret:\n%s", msg)
 	}
 }
+
+func TestTokenFileReadEveryCycle(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "rotate")
+	l := &tagLister{}
+	s := e.scanner(l)
+	tokenFile := e.cfg.Repositories[0].Auth.TokenFile
+	for i, tc := range []struct {
+		token string
+		ok    bool
+	}{{gitToken, true}, {"revoked-token", false}, {gitToken, true}} {
+		os.WriteFile(tokenFile, []byte(tc.token+"\n"), 0o600)
+		l.set(fmt.Sprintf("qa-sha-%03d", i))
+		r := s.RunOnce(context.Background())[0]
+		if ok := r.Err == nil; ok != tc.ok {
+			t.Errorf("cycle %d with token %q: err %v, want ok = %v", i, tc.token, r.Err, tc.ok)
+		}
+		if !tc.ok && (r.Err == nil || !strings.Contains(r.Err.Error(), "authentication required")) {
+			t.Errorf("cycle %d: error %v does not say authentication failed", i, r.Err)
+		}
+	}
+	if got, want := e.markerValue(t), testpeers.SeedImage+":qa-sha-002"; got != want {
+		t.Errorf("marker = %s, want %s", got, want)
+	}
+}
