@@ -65,6 +65,9 @@ type Policy struct {
 	re         *regexp.Regexp
 	extract    extractor
 	constraint *semver.Constraints
+	// rangeTakesPre is false when no comparator of Range has a prerelease:
+	// Masterminds then rejects every prerelease version, and Check need not run.
+	rangeTakesPre bool
 }
 
 // Filter describes the tag filter for people: "glob:qa-sha-.*",
@@ -153,6 +156,7 @@ func (p *Policy) compile() error {
 			return fmt.Errorf("invalid semver range %q: %w", p.Range, err)
 		}
 		p.constraint = c
+		p.rangeTakesPre = strings.Contains(p.Range, "-")
 	}
 	return nil
 }

@@ -26,6 +26,16 @@ type Memo struct {
 	sig      string
 	tags     []string
 	verdicts []verdict
+	// images records, per tag, what its image was, and result what Select
+	// returned: when the listing is the same to the last push time, the
+	// result is too.
+	images []imageKey
+	result *Result
+}
+
+type imageKey struct {
+	digest string
+	pushed time.Time
 }
 
 // NewMemo returns an empty Memo.
@@ -65,7 +75,10 @@ func (p *Policy) SelectMemo(images []Image, memo *Memo) Result {
 	if sig := p.Fingerprint(); memo.sig != sig {
 		*memo = Memo{sig: sig}
 	}
-	tags, verdicts := p.remember(images, memo)
+	tags, verdicts, same := p.remember(images, memo)
+	if same && memo.result != nil {
+		return *memo.result
+	}
 	var c chooser
 	c.p = p
 	k := 0
@@ -76,41 +89,62 @@ func (p *Policy) SelectMemo(images []Image, memo *Memo) Result {
 			k++
 		}
 	}
-	return c.result()
+	r := c.result()
+	memo.result = &r
+	return r
 }
 
 // remember returns every tag of images in order with its verdict, reusing
-// the memo's verdicts for the leading tags that are where they were.
-func (p *Policy) remember(images []Image, memo *Memo) ([]string, []verdict) {
-	n, same := 0, 0
-	aligned := true
+// the memo's verdicts for the leading tags that are where they were. same
+// reports that every tag and its image's digest and push time are as they
+// were in the last call.
+func (p *Policy) remember(images []Image, memo *Memo) (tags []string, verdicts []verdict, same bool) {
+	n, aligned := 0, 0
+	same = true
 	for i := range images {
-		for _, tag := range images[i].Tags {
-			if aligned && n < len(memo.tags) && memo.tags[n] == tag {
-				same++
-			} else {
-				aligned = false
+		img := &images[i]
+		for _, tag := range img.Tags {
+			if aligned == n && n < len(memo.tags) && memo.tags[n] == tag {
+				aligned++
+				k := memo.images[n]
+				same = same && k.digest == img.Digest && k.pushed.Equal(img.PushedAt)
 			}
 			n++
 		}
 	}
-	if same == n && n == len(memo.tags) {
-		return memo.tags, memo.verdicts
+	same = same && aligned == n && n == len(memo.tags)
+	if aligned == n && n == len(memo.tags) {
+		if !same {
+			memo.result = nil
+			memo.images = imageKeys(images, memo.images[:0])
+		}
+		return memo.tags, memo.verdicts, same
 	}
-	tags := make([]string, 0, n)
+	tags = make([]string, 0, n)
 	for i := range images {
 		tags = append(tags, images[i].Tags...)
 	}
-	verdicts := make([]verdict, n)
-	copy(verdicts, memo.verdicts[:same])
-	parallel(n-same, func(lo, hi int) {
+	verdicts = make([]verdict, n)
+	copy(verdicts, memo.verdicts[:aligned])
+	parallel(n-aligned, func(lo, hi int) {
 		var buf []byte
-		for k := same + lo; k < same+hi; k++ {
+		for k := aligned + lo; k < aligned+hi; k++ {
 			buf = p.judge(&verdicts[k], tags[k], time.Time{}, buf)
 		}
 	})
-	memo.tags, memo.verdicts = tags, verdicts
-	return tags, verdicts
+	memo.tags, memo.verdicts, memo.result = tags, verdicts, nil
+	memo.images = imageKeys(images, make([]imageKey, 0, n))
+	return tags, verdicts, false
+}
+
+// imageKeys lists, per tag, its image's digest and push time.
+func imageKeys(images []Image, dst []imageKey) []imageKey {
+	for i := range images {
+		for range images[i].Tags {
+			dst = append(dst, imageKey{images[i].Digest, images[i].PushedAt})
+		}
+	}
+	return dst
 }
 
 // selectCold judges every tag afresh, splitting the images across the
@@ -314,7 +348,7 @@ func (p *Policy) judge(v *verdict, tag string, pushed time.Time, buf []byte) []b
 			v.state = unparsable
 			return buf
 		}
-		if !p.constraint.Check(ver) {
+		if ver.Prerelease() != "" && !p.rangeTakesPre || !p.constraint.Check(ver) {
 			v.state = filtered
 			return buf
 		}
@@ -327,7 +361,11 @@ func (p *Policy) judge(v *verdict, tag string, pushed time.Time, buf []byte) []b
 func (p *Policy) isExcluded(tag string) bool {
 	if p.defaultEx {
 		// DefaultExclusion, without running a regexp.
-		return strings.HasSuffix(tag, ".sig") || strings.HasSuffix(tag, ".att") || strings.HasSuffix(tag, ".sbom")
+		switch tag[len(tag)-1] {
+		case 'g', 't', 'm':
+			return strings.HasSuffix(tag, ".sig") || strings.HasSuffix(tag, ".att") || strings.HasSuffix(tag, ".sbom")
+		}
+		return false
 	}
 	for _, ex := range p.exclude {
 		if ex.MatchString(tag) {

@@ -238,6 +238,7 @@ func TestSelectLarge(t *testing.T) {
 			images,                   // 100 pushed: a remembered prefix
 			images[50:],              // 50 expired: nothing where it was
 			append([]Image{}, images[50:]...),
+			moved(images[50:]), // the first tag moved to a new image, pushed last
 		} {
 			want := p.chooseRange(list).result()
 			if got := p.Select(list); got != want {
@@ -262,5 +263,47 @@ func TestExplain(t *testing.T) {
 	want := []Dropped{{"latest", "filtered out"}, {"x.sig", "excluded"}, {"dev-10b", "filtered out"}}
 	if diff := cmp.Diff(want, e.Dropped); diff != "" {
 		t.Errorf("dropped (-want +got):\n%s", diff)
+	}
+}
+
+// TestPrereleaseShortcut: a range with no '-' rejects every prerelease, as
+// Masterminds' Check does, so Select need not call it.
+func TestPrereleaseShortcut(t *testing.T) {
+	ranges := []string{">=1.0.0", "*", "^1", "~1.2", "1.x", ">0.0.0", "!=1.0.0", "<3", "=1.2.3", "1.2.3", ">=1.0.0 <3.0.0",
+		"<1 || >=2", "x", "^0.0.1", "~0", ">= 1.2, < 3.0", "<=1.2.3", "1.2.*", ">=1.0.0-0", "1.2.3 - 1.4.0", "^1.2.3-alpha"}
+	versions := []string{"1.2.3-rc.1", "1.0.0-0", "2.0.0-alpha", "0.0.1-x", "1.2.3-beta+meta", "3.0.0-rc", "1.3.0-rc.1", "1.2.3", "2.5.0"}
+	for _, r := range ranges {
+		p := compiled(t, Policy{Order: Semver, Range: r})
+		for _, v := range versions {
+			ver, _ := parseVersion(v)
+			want := p.constraint.Check(ver)
+			got := p.Select(tags(v)).OK()
+			if got != want {
+				t.Errorf("range %q, version %s: Select qualifies it = %v, Masterminds Check = %v", r, v, got, want)
+			}
+		}
+	}
+}
+
+// moved returns a copy of images whose first tag now belongs to a new
+// image, pushed after every other.
+func moved(images []Image) []Image {
+	out := append([]Image{}, images...)
+	out[0].Digest, out[0].PushedAt = "sha256:moved", out[len(out)-1].PushedAt.Add(time.Hour)
+	return out
+}
+
+// TestMemoNoticesMovedTag: the same tags in the same places, but a tag now
+// on a newer image: the remembered result must not be reused.
+func TestMemoNoticesMovedTag(t *testing.T) {
+	p := compiled(t, Policy{Glob: "*"})
+	m := NewMemo()
+	before := []Image{{Tags: []string{"a"}, Digest: "sha256:1", PushedAt: at(1)}, {Tags: []string{"b"}, Digest: "sha256:2", PushedAt: at(2)}}
+	if r := p.SelectMemo(before, m); r.Tag != "b" {
+		t.Fatalf("Select = %q, want b", r.Tag)
+	}
+	after := []Image{{Tags: []string{"a"}, Digest: "sha256:3", PushedAt: at(3)}, {Tags: []string{"b"}, Digest: "sha256:2", PushedAt: at(2)}}
+	if r := p.SelectMemo(after, m); r.Tag != "a" || r.Digest != "sha256:3" {
+		t.Errorf("after a moved: Select = %q %s, want a sha256:3", r.Tag, r.Digest)
 	}
 }
