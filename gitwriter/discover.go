@@ -73,12 +73,39 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 	t := &Tree{root: root, sources: map[string][]byte{}}
 	fsys := root.FS()
 
-	// Walk: every YAML file, in lexical order, each with a slot for its results.
-	var files []*fileResult
-	seen := map[string]bool{}
+	// Walk every YAML file in lexical order, each with a slot for its
+	// results, while readers read and parse them: a folder at a time, so a
+	// reader opens each folder once.
+	var (
+		files   []*fileResult
+		seen    = map[string]bool{}
+		batches = make(chan []*fileResult, 64)
+		wg      sync.WaitGroup
+		batch   []*fileResult
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &reader{folders: folderRoots{root: root}}
+			defer r.close()
+			for b := range batches {
+				for _, f := range b {
+					r.scan(f)
+				}
+			}
+		}()
+	}
+	flush := func() {
+		if len(batch) > 0 {
+			batches <- batch
+			batch = nil
+		}
+	}
+	var walkErr error
 	for _, p := range paths {
 		p = path.Clean(p)
-		err := fs.WalkDir(fsys, p, func(name string, e fs.DirEntry, err error) error {
+		walkErr = fs.WalkDir(fsys, p, func(name string, e fs.DirEntry, err error) error {
 			if err != nil {
 				if name == p {
 					return fmt.Errorf("path %q: %w", p, err)
@@ -87,6 +114,7 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 				return nil
 			}
 			if e.IsDir() {
+				flush()
 				if e.Name() == ".git" {
 					return fs.SkipDir
 				}
@@ -101,34 +129,23 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 				files = append(files, &fileResult{name: name, problems: []error{
 					&FileError{File: name, Err: errors.New("is a symlink; not followed"), Warning: true}}})
 			case e.Type().IsRegular():
-				files = append(files, &fileResult{name: name, read: true})
+				f := &fileResult{name: name}
+				files = append(files, f)
+				batch = append(batch, f)
 			}
 			return nil
 		})
-		if err != nil {
-			root.Close()
-			return nil, err
+		if walkErr != nil {
+			break
 		}
 	}
-
-	// Read and parse, in contiguous parts so each reader stays in one folder.
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(files)/64))
-	var wg sync.WaitGroup
-	for w := range workers {
-		part := files[w*len(files)/workers : (w+1)*len(files)/workers]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := &reader{root: root}
-			defer r.close()
-			for _, f := range part {
-				if f.read {
-					r.scan(f)
-				}
-			}
-		}()
-	}
+	flush()
+	close(batches)
 	wg.Wait()
+	if walkErr != nil {
+		root.Close()
+		return nil, walkErr
+	}
 
 	// Merge in walk order, resolving namespaces.
 	ns := &namespaces{fsys: fsys, fallback: defaultNamespace, byDir: map[string]string{}}
@@ -165,7 +182,6 @@ func isYAML(name string) bool {
 // fileResult is what one file holds.
 type fileResult struct {
 	name     string
-	read     bool   // a regular file, to be read
 	src      []byte // the bytes, kept when the file has markers
 	objects  []Object
 	markers  []Marker
@@ -179,32 +195,20 @@ func (f *fileResult) problem(line int, err error) {
 // reader reads files through the working copy's root, keeping the folder
 // of the last file open so that each file costs one open beneath it.
 type reader struct {
-	root *os.Root
-	dir  string
-	sub  *os.Root
-	buf  []byte // reused for files that hold nothing of ours
+	folders folderRoots
+	buf     []byte // reused for files that hold nothing of ours
 }
 
-func (r *reader) close() {
-	if r.sub != nil {
-		r.sub.Close()
-	}
-}
+func (r *reader) close() { r.folders.close() }
 
 // read returns the bytes of name; they are only valid until the next read
 // unless the caller copies them.
 func (r *reader) read(name string) ([]byte, error) {
-	dir := path.Dir(name)
-	if r.sub == nil || r.dir != dir {
-		r.close()
-		r.sub, r.dir = nil, dir
-		sub, err := r.root.OpenRoot(dir)
-		if err != nil {
-			return nil, err
-		}
-		r.sub = sub
+	sub, base, err := r.folders.in(name)
+	if err != nil {
+		return nil, err
 	}
-	f, err := r.sub.Open(path.Base(name))
+	f, err := sub.Open(base)
 	if err != nil {
 		return nil, err
 	}

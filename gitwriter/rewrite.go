@@ -3,7 +3,11 @@ package gitwriter
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path"
+	"runtime"
 	"sort"
+	"sync"
 )
 
 // Resolution is what a policy resolved to, as markers need it.
@@ -78,16 +82,34 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 		files = append(files, f)
 	}
 	sort.Strings(files)
-	var written []Change
-	for _, f := range files {
-		if err := t.write(f, splice(t.sources[f], edits[f])); err != nil {
-			problems = append(problems, &FileError{File: f, Err: fmt.Errorf("writing: %w", err)})
-			continue
-		}
-		for _, c := range changes {
-			if c.File == f {
-				written = append(written, c)
+	// Write in contiguous parts, so each writer stays in one folder at a time.
+	errs := make([]error, len(files))
+	parts := max(1, min(runtime.GOMAXPROCS(0), len(files)/32))
+	var wg sync.WaitGroup
+	for w := range parts {
+		lo, hi := w*len(files)/parts, (w+1)*len(files)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fw := &folderRoots{root: t.root}
+			defer fw.close()
+			for i := lo; i < hi; i++ {
+				errs[i] = fw.write(files[i], splice(t.sources[files[i]], edits[files[i]]))
 			}
+		}()
+	}
+	wg.Wait()
+	failed := map[string]bool{}
+	for i, err := range errs {
+		if err != nil {
+			failed[files[i]] = true
+			problems = append(problems, &FileError{File: files[i], Err: fmt.Errorf("writing: %w", err)})
+		}
+	}
+	written := changes[:0]
+	for _, c := range changes {
+		if !failed[c.File] {
+			written = append(written, c)
 		}
 	}
 	return written, problems
@@ -114,16 +136,47 @@ func splice(src []byte, edits []edit) []byte {
 	return append(out, src[prev:]...)
 }
 
-func (t *Tree) write(name string, data []byte) error {
-	info, err := t.root.Lstat(name)
+// folderRoots opens the folder of each file once, beneath the working
+// copy's root, for a run of files in the same folders.
+type folderRoots struct {
+	root *os.Root
+	dir  string
+	sub  *os.Root
+}
+
+func (f *folderRoots) close() {
+	if f.sub != nil {
+		f.sub.Close()
+		f.sub = nil
+	}
+}
+
+// in returns the root of name's folder, and name's base.
+func (f *folderRoots) in(name string) (*os.Root, string, error) {
+	dir := path.Dir(name)
+	if f.sub == nil || f.dir != dir {
+		f.close()
+		sub, err := f.root.OpenRoot(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		f.sub, f.dir = sub, dir
+	}
+	return f.sub, path.Base(name), nil
+}
+
+// write replaces the regular file name with data, keeping its mode.
+func (f *folderRoots) write(name string, data []byte) error {
+	sub, base, err := f.in(name)
+	if err != nil {
+		return err
+	}
+	info, err := sub.Lstat(base)
 	if err != nil {
 		return err
 	}
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("not a regular file")
 	}
-	if err := t.root.WriteFile(name, data, info.Mode().Perm()); err != nil {
-		return err
-	}
-	return nil
+	return sub.WriteFile(base, data, info.Mode().Perm())
 }
