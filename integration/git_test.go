@@ -36,13 +36,12 @@ func (l *tagLister) List(context.Context, policy.ImageRef) ([]policy.Image, erro
 
 // gitEnv is a git server with one repository holding the seed Deployment.
 type gitEnv struct {
-	dir    string
-	srv    *testpeers.GitServer
-	url    string
-	bare   string
-	cfg    *config.Config
-	logs   *syncBuffer
-	butler *scanner.Scanner
+	dir  string
+	srv  *testpeers.GitServer
+	url  string
+	bare string
+	cfg  *config.Config
+	logs *syncBuffer
 }
 
 func newGitEnv(t testing.TB, name string) *gitEnv {

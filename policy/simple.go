@@ -53,7 +53,7 @@ func parseSimple(name, value, namespace, region string) (*Policy, error) {
 		p.Order, p.Range = Semver, pattern
 	default:
 		// Tags cannot hold ':', so a colon always ends a prefix.
-		return nil, fmt.Errorf("unknown filter %q: use glob:, regexp: or semver:", kind+":")
+		return nil, fmt.Errorf("unknown filter %q (want glob:, regexp: or semver:)", kind+":")
 	}
 	if err := p.compile(); err != nil {
 		return nil, err
