@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -355,5 +357,27 @@ func TestTokenFileReadEveryCycle(t *testing.T) {
 	}
 	if got, want := e.markerValue(t), testpeers.SeedImage+":qa-sha-002"; got != want {
 		t.Errorf("marker = %s, want %s", got, want)
+	}
+}
+
+func TestHungRepositoryTimesOutAlone(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "alive")
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never answers
+	}))
+	defer hung.Close()
+	defer hung.CloseClientConnections()
+	e.cfg.Repositories = append(e.cfg.Repositories, config.Repository{URL: hung.URL + "/hung.git", Branch: "main", PushBranch: "main", Paths: []string{"."}})
+	e.cfg.RepositoryTimeout = config.Duration(time.Second)
+	e.cfg.Concurrency = 2
+	l := &tagLister{}
+	l.set("qa-sha-777")
+	results := e.scanner(l).RunOnce(context.Background())
+	if r := results[0]; r.Err != nil || r.Commit == "" {
+		t.Errorf("live repository: err %v, commit %q", r.Err, r.Commit)
+	}
+	if r := results[1]; r.Err == nil || !strings.Contains(r.Err.Error(), "timed out after 1s") {
+		t.Errorf("hung repository: err = %v, want a timeout", r.Err)
 	}
 }
