@@ -64,23 +64,17 @@ func decode(t *testing.T, stream []byte) objects {
 		var target any
 		switch kind {
 		case "Namespace":
-			o.namespaces = append(o.namespaces, corev1.Namespace{})
-			target = &o.namespaces[len(o.namespaces)-1]
+			target = grow(&o.namespaces)
 		case "ServiceAccount":
-			o.serviceAccounts = append(o.serviceAccounts, corev1.ServiceAccount{})
-			target = &o.serviceAccounts[len(o.serviceAccounts)-1]
+			target = grow(&o.serviceAccounts)
 		case "ConfigMap":
-			o.configMaps = append(o.configMaps, corev1.ConfigMap{})
-			target = &o.configMaps[len(o.configMaps)-1]
+			target = grow(&o.configMaps)
 		case "Deployment":
-			o.deployments = append(o.deployments, appsv1.Deployment{})
-			target = &o.deployments[len(o.deployments)-1]
+			target = grow(&o.deployments)
 		case "Service":
-			o.services = append(o.services, corev1.Service{})
-			target = &o.services[len(o.services)-1]
+			target = grow(&o.services)
 		case "PersistentVolumeClaim":
-			o.claims = append(o.claims, corev1.PersistentVolumeClaim{})
-			target = &o.claims[len(o.claims)-1]
+			target = grow(&o.claims)
 		default:
 			t.Fatalf("unexpected kind %q", kind)
 		}
@@ -91,6 +85,12 @@ func decode(t *testing.T, stream []byte) objects {
 		}
 	}
 	return o
+}
+
+// grow appends a zero object to list and returns a pointer to it.
+func grow[T any](list *[]T) *T {
+	*list = append(*list, *new(T))
+	return &(*list)[len(*list)-1]
 }
 
 // check asserts what a platform engineer relies on.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 
@@ -277,18 +276,4 @@ func (n *namespaces) of(dir string, t *Tree) string {
 	}
 	n.byDir[dir] = ns
 	return ns
-}
-
-// Policies lists the distinct policy ids the markers name, sorted.
-func (t *Tree) Policies() []string {
-	set := map[string]bool{}
-	for _, m := range t.Markers {
-		set[m.Policy] = true
-	}
-	ids := make([]string, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }

@@ -62,15 +62,7 @@ func newGitEnv(t testing.TB, name string) *gitEnv {
 	e.bare = filepath.Join(root, name+".git")
 	tokenFile := filepath.Join(e.dir, "token")
 	os.WriteFile(tokenFile, []byte(gitToken), 0o600)
-	e.cfg, err = config.Parse("test.yaml", []byte(fmt.Sprintf(`stateDir: %s
-aws: {region: us-east-2}
-git:
-  author: {name: %q, email: %q}
-repositories:
-  - url: %s
-    branch: main
-    auth: {username: %s, tokenFile: %s}
-`, filepath.Join(e.dir, "state"), butlerName, butlerEmail, e.url, gitUser, tokenFile)))
+	e.cfg, err = config.Parse("test.yaml", []byte(butlerConfig(filepath.Join(e.dir, "state"), e.url, tokenFile)))
 	if err != nil {
 		t.Fatal(err)
 	}

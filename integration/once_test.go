@@ -76,7 +76,17 @@ func setupFiles(t *testing.T, name, extraRepos string, files map[string]string) 
 	tokenFile := filepath.Join(e.dir, "token")
 	os.WriteFile(tokenFile, []byte(gitToken+"\n"), 0o600)
 	e.config = filepath.Join(e.dir, "imagebutler.yaml")
-	cfg := fmt.Sprintf(`stateDir: %s
+	cfg := butlerConfig(filepath.Join(e.dir, "state"), e.remote, tokenFile) + extraRepos
+	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// butlerConfig is the imagebutler.yaml of one repository over HTTPS with
+// the test token, against moto.
+func butlerConfig(stateDir, url, tokenFile string) string {
+	return fmt.Sprintf(`stateDir: %s
 listen: ""
 aws:
   region: %s
@@ -87,11 +97,7 @@ repositories:
   - url: %s
     branch: main
     auth: {username: %s, tokenFile: %s}
-%s`, filepath.Join(e.dir, "state"), testpeers.SeedRegion, moto.Endpoint, butlerName, butlerEmail, e.remote, gitUser, tokenFile, extraRepos)
-	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return e
+`, stateDir, testpeers.SeedRegion, moto.Endpoint, butlerName, butlerEmail, url, gitUser, tokenFile)
 }
 
 var seeded bool

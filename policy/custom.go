@@ -200,23 +200,19 @@ func customToPolicy(d *customPolicy, r customRepo, namespace string) (*Policy, e
 	}
 	chosen := 0
 	spec := d.Policy
-	if spec.Alphabetical != nil {
-		chosen++
-		p.Order = Alphabetical
-		desc, err := parseOrder(spec.Alphabetical.Order)
-		if err != nil {
-			return nil, fmt.Errorf("alphabetical: %w", err)
+	for _, o := range []struct {
+		order Order
+		spec  *orderSpec
+	}{{Alphabetical, spec.Alphabetical}, {Numerical, spec.Numerical}} {
+		if o.spec == nil {
+			continue
 		}
-		p.Desc = desc
-	}
-	if spec.Numerical != nil {
 		chosen++
-		p.Order = Numerical
-		desc, err := parseOrder(spec.Numerical.Order)
+		desc, err := parseOrder(o.spec.Order)
 		if err != nil {
-			return nil, fmt.Errorf("numerical: %w", err)
+			return nil, fmt.Errorf("%s: %w", o.order, err)
 		}
-		p.Desc = desc
+		p.Order, p.Desc = o.order, desc
 	}
 	if spec.Semver != nil {
 		chosen++
