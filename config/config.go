@@ -65,8 +65,9 @@ type Config struct {
 
 // AWS configures the ECR clients.
 type AWS struct {
-	// Region is the default region for annotations that give only an account id.
-	// Empty means the SDK's own default (AWS_REGION, profile).
+	// Region is the default region for annotations that give only an account
+	// id. Load fills it from AWS_REGION, else AWS_DEFAULT_REGION, when the file
+	// leaves it empty.
 	Region string `yaml:"region"`
 	// Endpoint overrides the ECR endpoint (LocalStack, moto). AWS_ENDPOINT_URL_ECR also works.
 	Endpoint string `yaml:"endpoint"`
@@ -121,6 +122,9 @@ type Repository struct {
 	Paths []string `yaml:"paths"`
 	// Namespace is the fallback namespace of annotated objects.
 	Namespace string `yaml:"namespace"`
+	// Timeout bounds the work on this repository in one cycle; it defaults
+	// to the file's repositoryTimeout.
+	Timeout Duration `yaml:"timeout"`
 	// Auth holds the credentials used to fetch and push.
 	Auth Auth `yaml:"auth"`
 }

@@ -15,11 +15,11 @@ func TestLoadGood(t *testing.T) {
 	want := []Repository{
 		{
 			URL: "https://github.com/example/apps.git", Branch: "main", PushBranch: "main", Paths: []string{"."},
-			Auth: Auth{Username: "git", TokenFile: "/etc/imagebutler/token"},
+			Timeout: Duration(DefaultRepositoryTimeout), Auth: Auth{Username: "git", TokenFile: "/etc/imagebutler/token"},
 		},
 		{
 			URL: "git@github.com:example/infra.git", Branch: "main", PushBranch: "butler",
-			Paths: []string{"clusters/prod", "apps"}, Namespace: "platform",
+			Paths: []string{"clusters/prod", "apps"}, Namespace: "platform", Timeout: Duration(DefaultRepositoryTimeout),
 			Auth: Auth{Username: "git", SSHKeyFile: "/etc/imagebutler/id_ed25519", KnownHostsFile: "/etc/imagebutler/known_hosts"},
 		},
 	}
@@ -112,5 +112,35 @@ func TestRedact(t *testing.T) {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestRegionChain(t *testing.T) {
+	tests := []struct {
+		name                   string
+		file, env, envDefault string
+		want                   string
+	}{
+		{"file wins", "eu-west-1", "us-east-2", "us-west-2", "eu-west-1"},
+		{"AWS_REGION", "", "us-east-2", "us-west-2", "us-east-2"},
+		{"AWS_DEFAULT_REGION", "", "", "us-west-2", "us-west-2"},
+		{"none", "", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AWS_REGION", tt.env)
+			t.Setenv("AWS_DEFAULT_REGION", tt.envDefault)
+			text := "git: {author: {name: b, email: b@x}}\nrepositories: [{url: /srv/git/apps, branch: main}]\n"
+			if tt.file != "" {
+				text += "aws: {region: " + tt.file + "}\n"
+			}
+			c, err := Parse("r.yaml", []byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AWS.Region != tt.want {
+				t.Errorf("region = %q, want %q", c.AWS.Region, tt.want)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"strings"
@@ -28,6 +29,9 @@ func (c *Config) applyDefaults() {
 		c.RepositoryTimeout = Duration(DefaultRepositoryTimeout)
 	}
 	a := &c.AWS
+	if a.Region == "" {
+		a.Region = EnvRegion()
+	}
 	if a.MaxConcurrentRequests == 0 {
 		a.MaxConcurrentRequests = DefaultMaxConcurrentRequests
 	}
@@ -55,10 +59,22 @@ func (c *Config) applyDefaults() {
 		if len(r.Paths) == 0 {
 			r.Paths = []string{"."}
 		}
+		if r.Timeout == 0 {
+			r.Timeout = c.RepositoryTimeout
+		}
 		if r.Auth.Username == "" {
 			r.Auth.Username = DefaultUsername
 		}
 	}
+}
+
+// EnvRegion is the region the environment names: AWS_REGION, else
+// AWS_DEFAULT_REGION (which the AWS CLI reads and the Go SDK does not), else "".
+func EnvRegion() string {
+	if r := os.Getenv("AWS_REGION"); r != "" {
+		return r
+	}
+	return os.Getenv("AWS_DEFAULT_REGION")
 }
 
 var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
@@ -136,6 +152,9 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		}
 		if r.Branch == "" {
 			p.add(line("branch"), field+".branch", "must not be empty")
+		}
+		if r.Timeout < Duration(time.Second) {
+			p.add(line("timeout"), field+".timeout", "must be at least 1s, got %s", time.Duration(r.Timeout))
 		}
 		for j, dir := range r.Paths {
 			if dir == "" || path.IsAbs(dir) || dir != "." && (path.Clean(dir) == ".." || strings.HasPrefix(path.Clean(dir), "../")) {

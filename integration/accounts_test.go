@@ -171,7 +171,7 @@ func TestECRFaults(t *testing.T) {
 	gitOut(t, work, "push", "--quiet", "origin", "main")
 
 	ge.cfg.AWS = config.AWS{Region: "us-east-2", Endpoint: proxy.URL, MaxConcurrentRequests: 4, RequestsPerSecond: 100,
-		RequestTimeout: config.Duration(time.Second), MaxAttempts: 5, MaxBackoff: config.Duration(100 * time.Millisecond)}
+		RequestTimeout: config.Duration(5 * time.Second), MaxAttempts: 5, MaxBackoff: config.Duration(100 * time.Millisecond)}
 	reg := prometheus.NewRegistry()
 	m := scanner.NewMetrics(reg)
 	lister, err := scanner.NewECR(t.Context(), ge.cfg.AWS, m, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -360,8 +360,9 @@ func TestHungRepositoryTimesOutAlone(t *testing.T) {
 	}))
 	defer hung.Close()
 	defer hung.CloseClientConnections()
-	e.cfg.Repositories = append(e.cfg.Repositories, config.Repository{URL: hung.URL + "/hung.git", Branch: "main", PushBranch: "main", Paths: []string{"."}})
-	e.cfg.RepositoryTimeout = config.Duration(time.Second)
+	// The hung repository gets a short timeout of its own; the live one keeps
+	// the default (5m), so a loaded machine cannot make it miss.
+	e.cfg.Repositories = append(e.cfg.Repositories, config.Repository{URL: hung.URL + "/hung.git", Branch: "main", PushBranch: "main", Paths: []string{"."}, Timeout: config.Duration(2 * time.Second)})
 	e.cfg.Concurrency = 2
 	l := &tagLister{}
 	l.set("qa-sha-777")
@@ -369,7 +370,7 @@ func TestHungRepositoryTimesOutAlone(t *testing.T) {
 	if r := results[0]; r.Err != nil || r.Commit == "" {
 		t.Errorf("live repository: err %v, commit %q", r.Err, r.Commit)
 	}
-	if r := results[1]; r.Err == nil || !strings.Contains(r.Err.Error(), "timed out after 1s") {
+	if r := results[1]; r.Err == nil || !strings.Contains(r.Err.Error(), "timed out after 2s") {
 		t.Errorf("hung repository: err = %v, want a timeout", r.Err)
 	}
 }

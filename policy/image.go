@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -51,12 +52,17 @@ var (
 	policyName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 )
 
+// ErrNoRegion says an annotation gives a bare account id and no default
+// region is known. The scanner fails the repository for it: its markers
+// cannot be kept up to date.
+var ErrNoRegion = errors.New("no AWS region known")
+
 // parseRegistry reads an account id or registry host; defaultRegion fills in
 // the region of a bare account id.
 func parseRegistry(s, defaultRegion string) (account, region string, err error) {
 	if accountRE.MatchString(s) {
 		if defaultRegion == "" {
-			return "", "", fmt.Errorf("account %s has no region: write the registry host (%s.dkr.ecr.<region>.amazonaws.com) or set aws.region", s, s)
+			return "", "", fmt.Errorf("account %s: %w: write the registry host (%s.dkr.ecr.<region>.amazonaws.com), or set aws.region or AWS_REGION", s, ErrNoRegion, s)
 		}
 		return s, defaultRegion, nil
 	}

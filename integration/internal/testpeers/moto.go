@@ -67,7 +67,7 @@ func StartMoto(ctx context.Context, extraEnv ...string) (*Moto, error) {
 	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(m.done) }()
 
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		resp, err := http.Get(m.Endpoint + "/moto-api/")
 		if err == nil {
@@ -85,7 +85,7 @@ func StartMoto(ctx context.Context, extraEnv ...string) (*Moto, error) {
 		}
 		if time.Now().After(deadline) {
 			m.Stop()
-			return nil, errors.New("moto did not answer within 60s")
+			return nil, errors.New("moto did not answer within 3m")
 		}
 	}
 }
