@@ -119,6 +119,9 @@ func TestServiceMode(t *testing.T) {
 		`imagebutler_markers_without_policy 0`,
 		`imagebutler_last_success_timestamp_seconds{repository=`,
 		`imagebutler_cycle_duration_seconds_count`,
+		fmt.Sprintf(`imagebutler_repository_failures_total{repository="%s@main"} 0`, e.remote),
+		fmt.Sprintf(`imagebutler_repository_last_attempt_timestamp_seconds{repository="%s@main"} `, e.remote),
+		`imagebutler_build_info{commit="`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -145,8 +148,8 @@ func TestServiceMode(t *testing.T) {
 		if err != nil {
 			t.Errorf("run exited with %v after SIGTERM, want 0", err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not exit within 30s of SIGTERM")
+	case <-time.After(90 * time.Second):
+		t.Fatal("run did not exit within 90s of SIGTERM (grace is 25s)")
 	}
 	<-logsDone
 	if _, err := testpeers.Git(e.bareDir(), "fsck", "--strict"); err != nil {
@@ -201,11 +204,11 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
-// waitFor polls cond for up to a minute: generous, since this machine may be
+// waitFor polls cond for up to three minutes: generous, since this machine may be
 // busy; the test asserts what happens, not how fast.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up waiting for %s", what)

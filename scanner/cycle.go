@@ -85,6 +85,9 @@ func New(cfg *config.Config, lister Lister, log *slog.Logger, opts ...Option) *S
 	for _, o := range opts {
 		o(s)
 	}
+	if s.metrics != nil {
+		s.metrics.addRepositories(cfg.Repositories)
+	}
 	return s
 }
 
@@ -113,16 +116,52 @@ type RepoResult struct {
 	Diff string
 }
 
-// Summary is the one-line report of the result.
+// Outcomes of a repository in one cycle, as RepoResult.Outcome, /status and
+// the log name them.
+const (
+	OutcomePushed    = "pushed"     // a commit was pushed; nothing failed
+	OutcomeWouldPush = "would push" // a dry run made a commit it did not push
+	OutcomeUpToDate  = "up to date" // nothing to change; nothing failed
+	// OutcomePartial: a commit was pushed (or, in a dry run, made) but some
+	// policies failed (an ECR listing, an unknown region); Err says which.
+	OutcomePartial = "partial"
+	OutcomeFailed  = "failed" // nothing was pushed; Err says why
+)
+
+// Outcome names what became of the repository: one of the Outcome constants.
+func (r RepoResult) Outcome() string {
+	switch {
+	case r.Err != nil && r.Commit != "":
+		return OutcomePartial
+	case r.Err != nil:
+		return OutcomeFailed
+	case r.Commit != "" && r.Diff != "":
+		return OutcomeWouldPush
+	case r.Commit != "":
+		return OutcomePushed
+	}
+	return OutcomeUpToDate
+}
+
+// Summary is the one-line report of the result. A pushed commit is always
+// named, also when some policies failed.
 func (r RepoResult) Summary() string {
 	var b strings.Builder
-	if r.Err != nil {
+	commit := r.Commit[:min(len(r.Commit), 12)]
+	switch r.Outcome() {
+	case OutcomeFailed:
 		fmt.Fprintf(&b, "FAIL %s: %v", r.Repository, r.Err)
-	} else if r.Commit != "" && r.Diff != "" {
+	case OutcomePartial:
+		verb := "pushed"
+		if r.Diff != "" {
+			verb = "would push (dry run)"
+		}
+		fmt.Fprintf(&b, "PARTIAL %s: %d change(s), %s %s; failed: %v", r.Repository, len(r.Changes), verb, commit, r.Err)
+	case OutcomeWouldPush:
 		fmt.Fprintf(&b, "ok   %s: %d change(s), would push (dry run)", r.Repository, len(r.Changes))
-	} else if r.Commit != "" {
-		fmt.Fprintf(&b, "ok   %s: %d change(s), pushed %s", r.Repository, len(r.Changes), r.Commit[:min(len(r.Commit), 12)])
-	} else {
+	case OutcomePushed:
+		fmt.Fprintf(&b, "ok   %s: %d change(s), pushed %s", r.Repository, len(r.Changes), commit)
+	default:
 		fmt.Fprintf(&b, "ok   %s: up to date", r.Repository)
 	}
 	if len(r.Problems) > 0 {
@@ -171,7 +210,10 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 func (s *Scanner) runRepository(ctx context.Context, repo config.Repository, ls *listings) RepoResult {
 	start := time.Now()
 	log := s.log.With("repo", repo.Name())
-	timeout := time.Duration(s.cfg.RepositoryTimeout)
+	timeout := time.Duration(repo.Timeout)
+	if timeout <= 0 {
+		timeout = time.Duration(s.cfg.RepositoryTimeout)
+	}
 	if timeout <= 0 {
 		timeout = config.DefaultRepositoryTimeout
 	}
@@ -185,10 +227,13 @@ func (s *Scanner) runRepository(ctx context.Context, repo config.Repository, ls 
 	for _, p := range r.Problems {
 		log.Warn(p.Error())
 	}
-	if r.Err != nil {
-		log.Error("repository failed", "err", r.Err.Error(), "duration", r.Duration)
-	} else {
-		log.Info("repository done", "commit", r.Commit, "changes", len(r.Changes), "duration", r.Duration)
+	switch outcome := r.Outcome(); outcome {
+	case OutcomeFailed:
+		log.Error("repository failed", "outcome", outcome, "err", r.Err.Error(), "duration", r.Duration)
+	case OutcomePartial:
+		log.Error("repository partly failed", "outcome", outcome, "commit", r.Commit, "changes", len(r.Changes), "err", r.Err.Error(), "duration", r.Duration)
+	default:
+		log.Info("repository done", "outcome", outcome, "commit", r.Commit, "changes", len(r.Changes), "duration", r.Duration)
 	}
 	return r
 }
@@ -212,8 +257,11 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 			}
 		}
 		if m := s.metrics; m != nil {
+			m.lastAttempt.WithLabelValues(r.Repository).Set(float64(now.Unix()))
 			if r.Err == nil {
 				m.lastSuccess.WithLabelValues(r.Repository).Set(float64(now.Unix()))
+			} else {
+				m.failures.WithLabelValues(r.Repository).Inc()
 			}
 			if r.Commit != "" && r.Diff == "" {
 				m.commits.WithLabelValues(r.Repository).Inc()
@@ -339,7 +387,7 @@ type passResult struct {
 	changes  []gitwriter.Change
 	files    []string
 	problems []error
-	failed   error // ECR listing failures: the repository fails, but resolved policies still apply
+	failed   error // ECR listing failures, unknown regions: the repository fails, but resolved policies still apply
 	policies []PolicyStatus
 	markers  []MarkerStatus
 }
@@ -355,7 +403,16 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	out.problems = append(out.problems, tree.Problems...)
 
 	policies, problems := FindPolicies(tree, s.cfg.AWS.Region)
-	out.problems = append(out.problems, problems...)
+	// A policy whose region is unknown cannot keep its markers up to date:
+	// that fails the repository (its other policies still apply).
+	var failures []error
+	for _, p := range problems {
+		if errors.Is(p, policy.ErrNoRegion) {
+			failures = append(failures, p)
+		} else {
+			out.problems = append(out.problems, p)
+		}
+	}
 
 	ids := make([]string, 0, len(policies))
 	for id := range policies {
@@ -377,7 +434,6 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	wg.Wait()
 
 	resolved := map[string]gitwriter.Resolution{}
-	var listErrs []error
 	for _, id := range ids {
 		p := policies[id]
 		ps := PolicyStatus{ID: id, Image: p.Image.Name(), Filter: p.Filter(), Order: p.Ordering(), DefinedIn: p.File + " (" + p.Object.String() + ")"}
@@ -394,7 +450,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 			ps.State, ps.Reason = PolicyConflict, p.Err.Error()
 		case err != nil:
 			resolved[id] = gitwriter.Resolution{Err: err}
-			listErrs = append(listErrs, fmt.Errorf("policy %s: %w", id, err))
+			failures = append(failures, fmt.Errorf("policy %s: %w", id, err))
 			ps.State, ps.Reason = PolicyListFailed, err.Error()
 		default:
 			res := s.selectTag(p.Policy, images)
@@ -413,7 +469,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	if ctx.Err() != nil {
 		return out, ctx.Err()
 	}
-	out.failed = errors.Join(listErrs...)
+	out.failed = errors.Join(failures...)
 
 	changes, problems := tree.Apply(resolved)
 	out.changes = changes

@@ -234,6 +234,31 @@ func TestRunOnceListingFailureFailsOnlyThatPolicy(t *testing.T) {
 	}
 }
 
+// A bare account id with no region known fails the repository (not a
+// warning), and the policies that name their region still apply.
+func TestRunOnceUnknownRegionFailsRepository(t *testing.T) {
+	withHost := strings.Replace(manifest, `"283234040926;shop_web;`, `"283234040926.dkr.ecr.us-east-2.amazonaws.com;shop_web;`, 1)
+	bare := newRemote(t, map[string]string{"web.yaml": withHost})
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+		"shop_api": {{Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+	}}
+	cfg := testConfig(t, bare)
+	cfg.AWS.Region = ""
+	r := newTestScanner(cfg, l).RunOnce(context.Background())[0]
+	if !errors.Is(r.Err, policy.ErrNoRegion) || !strings.Contains(r.Err.Error(), "web.yaml: Deployment shop/web: annotation app.lilly.com/flux.simple.api: account 283234040926: no AWS region known") {
+		t.Errorf("err = %v, want the api annotation's unknown region", r.Err)
+	}
+	if r.Outcome() != OutcomePartial || len(r.Changes) != 1 || r.Changes[0].Policy != "shop:web" {
+		t.Errorf("outcome %q, changes %+v; want shop:web still updated", r.Outcome(), r.Changes)
+	}
+	for _, p := range r.Problems {
+		if errors.Is(p, policy.ErrNoRegion) {
+			t.Errorf("the region failure is also a problem: %v", p)
+		}
+	}
+}
+
 func TestWorkDir(t *testing.T) {
 	a := WorkDir("/state", config.Repository{URL: "https://u:secret@github.com/example/apps.git", PushBranch: "main"})
 	b := WorkDir("/state", config.Repository{URL: "https://u:secret@github.com/example/apps.git", PushBranch: "butler"})

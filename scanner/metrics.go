@@ -2,6 +2,8 @@ package scanner
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imagebutler/imagebutler/config"
 )
 
 // Metrics are the Prometheus metrics of the cycle and the ECR lister, all
@@ -16,6 +18,8 @@ type Metrics struct {
 	policies      *prometheus.GaugeVec
 	orphanMarkers prometheus.Gauge
 	lastSuccess   *prometheus.GaugeVec
+	lastAttempt   *prometheus.GaugeVec
+	failures      *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -47,11 +51,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "imagebutler_markers_without_policy", Help: "Markers naming a policy that no annotation defines, in the last cycle.",
 		}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "imagebutler_last_success_timestamp_seconds", Help: "When each repository last finished a cycle without failing (Unix seconds).",
+			Name: "imagebutler_last_success_timestamp_seconds", Help: "When each repository last finished a cycle without failing (Unix seconds; 0: not since the process started).",
+		}, []string{"repository"}),
+		lastAttempt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imagebutler_repository_last_attempt_timestamp_seconds", Help: "When each repository last finished a cycle, failed or not (Unix seconds; 0: not since the process started).",
+		}, []string{"repository"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagebutler_repository_failures_total", Help: "Cycles in which a repository failed or partly failed, by repository.",
 		}, []string{"repository"}),
 	}
-	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.lastSuccess)
+	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.lastSuccess, m.lastAttempt, m.failures)
 	return m
+}
+
+// addRepositories creates every per-repository series at zero, so that an
+// alert on a repository that never succeeds has a series from the start.
+func (m *Metrics) addRepositories(repos []config.Repository) {
+	for _, r := range repos {
+		name := r.Name()
+		m.lastSuccess.WithLabelValues(name)
+		m.lastAttempt.WithLabelValues(name)
+		m.failures.WithLabelValues(name)
+		m.commits.WithLabelValues(name)
+		m.pushRetries.WithLabelValues(name)
+	}
 }
 
 // ecrRequest counts one ECR request attempt; nil Metrics count nothing.

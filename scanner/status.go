@@ -19,11 +19,13 @@ type RepoStatus struct {
 	Name     string    `json:"name"`
 	Time     time.Time `json:"time"`
 	Duration string    `json:"duration"`
-	// Outcome is "pushed", "up to date" or "failed".
+	// Outcome is "pushed", "up to date", "partial" (a commit was pushed but
+	// some policies failed: Error says which), "failed", or "would push" in
+	// a dry run.
 	Outcome  string         `json:"outcome"`
 	Error    string         `json:"error,omitempty"`
 	Head     string         `json:"head,omitempty"`   // remote head synced to
-	Commit   string         `json:"commit,omitempty"` // commit pushed this cycle
+	Commit   string         `json:"commit,omitempty"` // commit pushed this cycle, also when partial
 	Policies []PolicyStatus `json:"policies"`
 	Markers  []MarkerStatus `json:"markers"`
 	Problems []string       `json:"problems,omitempty"`
@@ -98,13 +100,9 @@ func (r RepoResult) status(now time.Time) RepoStatus {
 		Name: r.Repository, Time: now, Duration: r.Duration.Round(time.Millisecond).String(),
 		Head: r.Head, Commit: r.Commit, Policies: r.Policies, Markers: r.Markers,
 	}
-	switch {
-	case r.Err != nil:
-		rs.Outcome, rs.Error = "failed", r.Err.Error()
-	case r.Commit != "":
-		rs.Outcome = "pushed"
-	default:
-		rs.Outcome = "up to date"
+	rs.Outcome = r.Outcome()
+	if r.Err != nil {
+		rs.Error = r.Err.Error()
 	}
 	for _, p := range r.Problems {
 		rs.Problems = append(rs.Problems, p.Error())

@@ -1,9 +1,11 @@
 package scanner
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -28,15 +30,29 @@ func TestStatusAndMetrics(t *testing.T) {
 	}}
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	s := New(testConfig(t, bare), l, slog.New(slog.NewTextHandler(io.Discard, nil)), WithMetrics(m))
-	s.RunOnce(context.Background())
+	var logs bytes.Buffer
+	s := New(testConfig(t, bare), l, slog.New(slog.NewJSONHandler(&logs, nil)), WithMetrics(m))
+	name := testConfig(t, bare).Repositories[0].Name()
+
+	// Before the first cycle every per-repository series is there, at zero.
+	for _, c := range []prometheus.Collector{m.lastSuccess, m.lastAttempt, m.failures, m.commits, m.pushRetries} {
+		if n := testutil.CollectAndCount(c); n != 1 {
+			t.Errorf("series before the first cycle = %d, want 1", n)
+		}
+	}
+	if v := testutil.ToFloat64(m.lastSuccess.WithLabelValues(name)); v != 0 {
+		t.Errorf("last success before the first cycle = %v, want 0", v)
+	}
+
+	results := s.RunOnce(context.Background())
 
 	st := s.Status()
 	if st.Cycles != 1 || len(st.Repositories) != 1 || st.LastFinished.Before(st.LastStarted) {
 		t.Fatalf("status = %+v", st)
 	}
 	rs := st.Repositories[0]
-	if rs.Outcome != "failed" || !strings.Contains(rs.Error, "RepositoryNotFoundException") || rs.Commit == "" {
+	// web's update was pushed while api's listing failed: partial, with the commit.
+	if rs.Outcome != OutcomePartial || !strings.Contains(rs.Error, "RepositoryNotFoundException") || rs.Commit == "" {
 		t.Errorf("repository: outcome %q, error %q, commit %q", rs.Outcome, rs.Error, rs.Commit)
 	}
 	type pol struct{ ID, State, Tag string }
@@ -85,8 +101,12 @@ func TestStatusAndMetrics(t *testing.T) {
 		"imagebutler_cycle_duration_seconds",
 		"imagebutler_cycles_total",
 		"imagebutler_ecr_images_listed_total",
+		"imagebutler_last_success_timestamp_seconds",
 		"imagebutler_markers_without_policy",
 		"imagebutler_policies",
+		"imagebutler_push_retries_total",
+		"imagebutler_repository_failures_total",
+		"imagebutler_repository_last_attempt_timestamp_seconds",
 	}
 	if diff := cmp.Diff(wantNames, names); diff != "" {
 		t.Errorf("metric families (-want +got):\n%s", diff)
@@ -106,8 +126,52 @@ func TestStatusAndMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	// A failed repository has no last-success time.
-	if n := testutil.CollectAndCount(m.lastSuccess); n != 0 {
-		t.Errorf("last success series = %d, want 0", n)
+	// A partly failed repository has no last-success time, but a failure and
+	// an attempt.
+	if v := testutil.ToFloat64(m.lastSuccess.WithLabelValues(name)); v != 0 {
+		t.Errorf("last success = %v, want 0", v)
+	}
+	if v := testutil.ToFloat64(m.failures.WithLabelValues(name)); v != 1 {
+		t.Errorf("failures = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(m.lastAttempt.WithLabelValues(name)); v < float64(st.LastStarted.Unix()) {
+		t.Errorf("last attempt = %v, want at least %d", v, st.LastStarted.Unix())
+	}
+
+	// The summary and the log line say partial and name the commit.
+	r := results[0]
+	short := r.Commit[:12]
+	if got := r.Summary(); !strings.HasPrefix(got, "PARTIAL "+name+": 1 change(s), pushed "+short+"; failed: policy shop:api: ") {
+		t.Errorf("summary = %q", got)
+	}
+	var line map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["repo"] == name && m["level"] == "ERROR" {
+			line = m
+		}
+	}
+	if line == nil || line["msg"] != "repository partly failed" || line["outcome"] != OutcomePartial || line["commit"] != r.Commit || !strings.Contains(fmt.Sprint(line["err"]), "shop:api") {
+		t.Errorf("log line = %v\n%s", line, logs.String())
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	failed := errors.New("x")
+	tests := []struct {
+		r    RepoResult
+		want string
+	}{
+		{RepoResult{}, OutcomeUpToDate},
+		{RepoResult{Commit: "c"}, OutcomePushed},
+		{RepoResult{Commit: "c", Diff: "d"}, OutcomeWouldPush},
+		{RepoResult{Commit: "c", Err: failed}, OutcomePartial},
+		{RepoResult{Commit: "c", Diff: "d", Err: failed}, OutcomePartial},
+		{RepoResult{Err: failed}, OutcomeFailed},
+	}
+	for _, tt := range tests {
+		if got := tt.r.Outcome(); got != tt.want {
+			t.Errorf("%+v: outcome %q, want %q", tt.r, got, tt.want)
+		}
 	}
 }
