@@ -26,43 +26,48 @@ var newLister = func(ctx context.Context, settings config.AWS) (scanner.Lister, 
 	return scanner.NewECR(ctx, settings, nil, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
-// check lints the annotations and markers under each DIR offline, or with
-// --ecr also lists ECR and explains each policy's choice.
-func check(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// defineCheck declares the flags of `imagebutler check`, which lints the
+// annotations and markers under each DIR offline, or with --ecr also lists
+// ECR and explains each policy's choice.
+func defineCheck(fs *flag.FlagSet, stdout, _ io.Writer) func(context.Context, []string) error {
 	configFile := fs.String("config", "", "configuration `file` (for aws.region)")
-	region := fs.String("region", "", "AWS `region` of annotations that give a bare account id (default: aws.region of --config)")
+	region := fs.String("region", "", "AWS `region` of annotations that give a bare account id (default: aws.region of --config, else AWS_REGION, else AWS_DEFAULT_REGION)")
 	namespace := fs.String("namespace", "", "fallback `namespace` of objects that name none")
 	withECR := fs.Bool("ecr", false, "also list ECR (needs --config) and show each policy's candidates and choice")
 	candidates := fs.Int("candidates", 5, "with --ecr, how many candidates and dropped tags to show per policy")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{2, err}
+	return func(ctx context.Context, dirs []string) error {
+		return check(ctx, stdout, dirs, *configFile, *region, *namespace, *withECR, *candidates)
 	}
-	if fs.NArg() == 0 {
+}
+
+func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, region, namespace string, withECR bool, candidates int) error {
+	if len(dirs) == 0 {
 		return &exitError{2, errors.New("check: name at least one DIR")}
 	}
-	if *withECR && *configFile == "" {
+	if withECR && configFile == "" {
 		return &exitError{2, errors.New("check --ecr needs --config, for the AWS settings")}
 	}
 	var lister scanner.Lister
-	if *configFile != "" {
-		cfg, err := config.Load(*configFile)
+	if configFile != "" {
+		cfg, err := config.Load(configFile)
 		if err != nil {
 			return &exitError{2, err}
 		}
-		if *region == "" {
-			*region = cfg.AWS.Region
+		if region == "" {
+			region = cfg.AWS.Region
 		}
-		if *withECR {
+		if withECR {
 			if lister, err = newLister(ctx, cfg.AWS); err != nil {
 				return err
 			}
 		}
 	}
-	c := checker{w: stdout, region: *region, namespace: *namespace, lister: lister, candidates: *candidates}
+	if region == "" {
+		region = config.EnvRegion()
+	}
+	c := checker{w: stdout, region: region, namespace: namespace, lister: lister, candidates: candidates}
 	failed := false
-	for i, dir := range fs.Args() {
+	for i, dir := range dirs {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}

@@ -5,7 +5,12 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"os"
+	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,11 +79,99 @@ func TestCheckGolden(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"frobnicate"}, {"check"}, {"check", "--ecr", "."}, {"once", "--no-such-flag"}} {
+	for _, args := range [][]string{
+		nil, {"frobnicate"}, {"check"}, {"check", "--ecr", "."}, {"once", "--no-such-flag"},
+		{"once", "extra"}, {"run", "--config", "x.yaml", "extra"}, {"version", "x"},
+		{"check", "apps/", "--no-such-flag"},
+	} {
 		err := run(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{})
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.code != 2 {
 			t.Errorf("run(%q) = %v, want exit code 2", args, err)
 		}
+	}
+}
+
+// Help on every command goes to stdout and exits 0; the top-level usage
+// names every command and every flag.
+func TestHelp(t *testing.T) {
+	var all bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, &all, &bytes.Buffer{}); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, c := range commands {
+		for _, args := range [][]string{{c.name, "-h"}, {c.name, "--help"}, {c.name, "--config", "x.yaml", "--help"}} {
+			if c.name == "version" && len(args) > 2 {
+				continue
+			}
+			var out, errb bytes.Buffer
+			if err := run(context.Background(), args, &out, &errb); err != nil {
+				t.Errorf("run(%q) = %v, want nil", args, err)
+			}
+			if !strings.HasPrefix(out.String(), "imagebutler "+c.name) || errb.Len() > 0 {
+				t.Errorf("run(%q): stdout %q, stderr %q", args, out.String(), errb.String())
+			}
+		}
+		if !strings.Contains(all.String(), "imagebutler "+c.name) {
+			t.Errorf("usage lacks command %s:\n%s", c.name, all.String())
+		}
+		fs := c.flagSet()
+		c.define(fs, io.Discard, io.Discard)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(all.String(), "-"+f.Name) {
+				t.Errorf("usage lacks %s --%s", c.name, f.Name)
+			}
+		})
+	}
+	var errb bytes.Buffer
+	if err := run(context.Background(), nil, &bytes.Buffer{}, &errb); err == nil || !strings.Contains(errb.String(), "Commands:") {
+		t.Errorf("no command: err %v, stderr %q", err, errb.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(", %s, %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		if !strings.HasPrefix(out.String(), "imagebutler ") || !strings.Contains(out.String(), " (commit ") || !strings.HasSuffix(out.String(), want) {
+			t.Errorf("run(%q) printed %q", args, out.String())
+		}
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args       []string
+		region     string
+		ecr        bool
+		positional []string
+	}{
+		{[]string{"apps/", "--region", "us-east-2"}, "us-east-2", false, []string{"apps/"}},
+		{[]string{"--region", "us-east-2", "apps/", "infra/"}, "us-east-2", false, []string{"apps/", "infra/"}},
+		{[]string{"apps/", "--ecr", "infra/", "--region=eu-west-1"}, "eu-west-1", true, []string{"apps/", "infra/"}},
+		{[]string{"apps/", "--", "--region", "-odd"}, "", false, []string{"apps/", "--region", "-odd"}},
+		{nil, "", false, nil},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("check", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		region := fs.String("region", "", "")
+		ecr := fs.Bool("ecr", false, "")
+		got, err := parseInterspersed(fs, tt.args)
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if *region != tt.region || *ecr != tt.ecr || !slices.Equal(got, tt.positional) {
+			t.Errorf("%q: region %q ecr %v positional %q; want %q %v %q", tt.args, *region, *ecr, got, tt.region, tt.ecr, tt.positional)
+		}
+	}
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := parseInterspersed(fs, []string{"apps/", "-x"}); err == nil {
+		t.Error("an unknown flag after a DIR was taken as a DIR")
 	}
 }

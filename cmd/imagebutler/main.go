@@ -3,10 +3,12 @@
 //
 // Usage:
 //
-//	imagebutler run --config FILE         the service: cycles on the schedule
-//	imagebutler once --config FILE        run one cycle and exit
+//	imagebutler run --config FILE            the service: cycles on the schedule
+//	imagebutler once --config FILE           run one cycle and exit
 //	imagebutler check [--config FILE] DIR... lint annotations and markers offline
-//	imagebutler version                   print the version
+//	imagebutler version                      print the version
+//
+// `imagebutler help` lists every command and flag.
 package main
 
 import (
@@ -17,15 +19,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/imagebutler/imagebutler/scanner"
-)
-
-// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
-var (
-	version = "dev"
-	commit  = "unknown"
 )
 
 // exitError carries a process exit code.
@@ -56,64 +53,164 @@ func main() {
 // errFailed says repositories failed; their summaries already said why.
 var errFailed = errors.New("one or more repositories failed")
 
-const usage = `usage:
-  imagebutler run --config FILE             the service: cycles on the schedule, HTTP /healthz /readyz /metrics /status
-  imagebutler once --config FILE [--dry-run] run one cycle: sync, select, rewrite, commit, push
-  imagebutler check [--config FILE] DIR...  lint annotations and markers offline; exit 1 on errors
-  imagebutler version                       print the version and commit`
+// command is one subcommand: its flags, and what it does with them.
+type command struct {
+	name, args, summary string
+	// define declares the command's flags on fs and returns what runs it
+	// with the positional arguments once they are parsed.
+	define func(fs *flag.FlagSet, stdout, stderr io.Writer) func(ctx context.Context, args []string) error
+}
+
+var commands = []command{
+	{"run", "--config FILE", "the service: cycles on the schedule, HTTP /healthz /readyz /metrics /status", defineRun},
+	{"once", "--config FILE [--dry-run]", "run one cycle: sync, select, rewrite, commit, push; exit 0 when every repository succeeded", defineOnce},
+	{"check", "[--config FILE | --region R] [--ecr] DIR...", "lint annotations and markers offline (with --ecr, also list ECR); exit 1 on errors", defineCheck},
+	{"version", "", "print the version, commit, Go version and platform", defineVersion},
+}
+
+// usage lists every command with its flags.
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: imagebutler COMMAND [FLAGS] [ARGS]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	for _, c := range commands {
+		fmt.Fprintln(w)
+		fs := c.flagSet()
+		c.define(fs, io.Discard, io.Discard)
+		commandUsage(w, c, fs)
+	}
+	fmt.Fprintln(w, "\n`imagebutler COMMAND --help` shows one command; `imagebutler --version` the version.")
+}
+
+func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "%s\n  %s\n", strings.TrimSpace("imagebutler "+c.name+" "+c.args), c.summary)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "Flags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
+func (c command) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned, help goes to stdout
+	return fs
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &exitError{2, errors.New(usage)}
+		usage(stderr)
+		return &exitError{2, errors.New("no command given")}
 	}
 	switch args[0] {
-	case "run":
-		return serve(ctx, args[1:], stdout, stderr)
-	case "once":
-		return once(ctx, args[1:], stdout, stderr)
-	case "check":
-		return check(ctx, args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintf(stdout, "imagebutler %s (commit %s)\n", version, commit)
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
 		return nil
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
+	case "--version", "-version":
+		fmt.Fprintln(stdout, readBuildInfo())
 		return nil
 	}
-	return &exitError{2, fmt.Errorf("unknown command %q\n%s", args[0], usage)}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		fs := c.flagSet()
+		runCmd := c.define(fs, stdout, stderr)
+		positional, err := parseInterspersed(fs, args[1:])
+		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(stdout, c, fs)
+			return nil
+		}
+		if err != nil {
+			return &exitError{2, fmt.Errorf("%s: %w (see imagebutler %s --help)", c.name, err, c.name)}
+		}
+		return runCmd(ctx, positional)
+	}
+	return &exitError{2, fmt.Errorf("unknown command %q (commands: %s; see imagebutler --help)", args[0], commandNames())}
 }
 
-func once(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("once", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	st := newSetup(fs, stderr, "text", "json, text, or auto (logs go to stderr)")
-	dryRun := fs.Bool("dry-run", false, "print the diff each repository would commit; push nothing")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{2, err}
+func commandNames() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
 	}
-	cfg, log, release, err := st.load()
-	if err != nil {
-		return err
-	}
-	defer release()
-	lister, err := scanner.NewECR(ctx, cfg.AWS, nil, log)
-	if err != nil {
-		return err
-	}
-	var opts []scanner.Option
-	if *dryRun {
-		opts = append(opts, scanner.WithDryRun())
-	}
-	failed := false
-	for _, r := range scanner.New(cfg, lister, log, opts...).RunOnce(ctx) {
-		fmt.Fprintln(stdout, r.Summary())
-		if r.Diff != "" {
-			fmt.Fprint(stdout, r.Diff)
+	return strings.Join(names, ", ")
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments (`check apps/ --region us-east-2`); after "--" everything is
+// positional. It returns the positional arguments in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
 		}
-		failed = failed || r.Err != nil
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	if failed {
-		return &exitError{1, errFailed}
+}
+
+// noArgs is for commands that take no positional argument.
+func noArgs(name string, args []string) error {
+	if len(args) > 0 {
+		return &exitError{2, fmt.Errorf("%s takes no arguments, got %q (see imagebutler %s --help)", name, args, name)}
 	}
 	return nil
+}
+
+func defineVersion(fs *flag.FlagSet, stdout, _ io.Writer) func(context.Context, []string) error {
+	return func(_ context.Context, args []string) error {
+		if err := noArgs("version", args); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, readBuildInfo())
+		return nil
+	}
+}
+
+func defineOnce(fs *flag.FlagSet, stdout, stderr io.Writer) func(context.Context, []string) error {
+	st := newSetup(fs, stderr, "text", "json, text, or auto (logs go to stderr)")
+	dryRun := fs.Bool("dry-run", false, "print the diff each repository would commit; push nothing")
+	return func(ctx context.Context, args []string) error {
+		if err := noArgs("once", args); err != nil {
+			return err
+		}
+		cfg, log, release, err := st.load()
+		if err != nil {
+			return err
+		}
+		defer release()
+		lister, err := scanner.NewECR(ctx, cfg.AWS, nil, log)
+		if err != nil {
+			return err
+		}
+		var opts []scanner.Option
+		if *dryRun {
+			opts = append(opts, scanner.WithDryRun())
+		}
+		failed := false
+		for _, r := range scanner.New(cfg, lister, log, opts...).RunOnce(ctx) {
+			fmt.Fprintln(stdout, r.Summary())
+			if r.Diff != "" {
+				fmt.Fprint(stdout, r.Diff)
+			}
+			failed = failed || r.Err != nil
+		}
+		if failed {
+			return &exitError{1, errFailed}
+		}
+		return nil
+	}
 }

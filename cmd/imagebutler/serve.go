@@ -19,16 +19,21 @@ import (
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
-// serve is `imagebutler run`: cycles on the schedule, with HTTP endpoints,
-// until SIGTERM or SIGINT.
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// defineRun declares the flags of `imagebutler run`.
+func defineRun(fs *flag.FlagSet, stdout, _ io.Writer) func(context.Context, []string) error {
 	st := newSetup(fs, stdout, "auto", "json, text, or auto (json unless stdout is a terminal)")
 	grace := fs.Duration("grace", 25*time.Second, "on SIGTERM, how long a running cycle may go on before it is cancelled")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{2, err}
+	return func(ctx context.Context, args []string) error {
+		if err := noArgs("run", args); err != nil {
+			return err
+		}
+		return serve(ctx, st, *grace)
 	}
+}
+
+// serve is `imagebutler run`: cycles on the schedule, with HTTP endpoints,
+// until SIGTERM or SIGINT.
+func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	cfg, log, release, err := st.load()
 	if err != nil {
 		return err
@@ -40,7 +45,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge(readBuildInfo()))
 	metrics := scanner.NewMetrics(reg)
 	lister, err := scanner.NewECR(ctx, cfg.AWS, metrics, log)
 	if err != nil {
@@ -67,12 +72,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	stopGrace := context.AfterFunc(ctx, func() {
-		log.Info("stopping: no new cycles; the running one may finish", "grace", *grace)
-		time.AfterFunc(*grace, cancelWork)
+		log.Info("stopping: no new cycles; the running one may finish", "grace", grace)
+		time.AfterFunc(grace, cancelWork)
 	})
 	defer stopGrace()
 
-	log.Info("imagebutler started", "version", version, "schedule", cfg.Schedule, "repositories", len(cfg.Repositories))
+	log.Info("imagebutler started", "version", readBuildInfo().Version, "commit", readBuildInfo().Commit, "schedule", cfg.Schedule, "repositories", len(cfg.Repositories))
 	s.Run(ctx, work, schedule)
 
 	if srv != nil {
@@ -105,4 +110,14 @@ func handler(s *scanner.Scanner, reg *prometheus.Registry) http.Handler {
 		enc.Encode(s.Status())
 	})
 	return mux
+}
+
+// buildInfoGauge is imagebutler_build_info: always 1, labelled with the build.
+func buildInfoGauge(b buildInfo) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "imagebutler_build_info", Help: "Always 1; the labels say which build runs.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": b.GoVersion},
+	})
+	g.Set(1)
+	return g
 }
