@@ -117,9 +117,9 @@ func TestRedact(t *testing.T) {
 
 func TestRegionChain(t *testing.T) {
 	tests := []struct {
-		name                   string
+		name                  string
 		file, env, envDefault string
-		want                   string
+		want                  string
 	}{
 		{"file wins", "eu-west-1", "us-east-2", "us-west-2", "eu-west-1"},
 		{"AWS_REGION", "", "us-east-2", "us-west-2", "us-east-2"},

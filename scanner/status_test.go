@@ -3,9 +3,9 @@ package scanner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"encoding/json"
 	"log/slog"
 	"sort"
 	"strings"
