@@ -61,11 +61,23 @@ testdata/many-problems.yaml:7: repositories[0].paths[0]: "../outside" must be a 
 		{"bad-account.yaml", `testdata/bad-account.yaml:3: aws.accounts["4087873588"]: account id must be 12 digits
 testdata/bad-account.yaml:3: aws.accounts["4087873588"].roleARN: must be an IAM role ARN (arn:...), got "imagebutler-ecr-read"`},
 		{"bad-template.yaml", `testdata/bad-template.yaml:3: git.commitMessage: template: commitMessage:1: unclosed action`},
-		{"wrong-type.yaml", "testdata/wrong-type.yaml:6: cannot unmarshal !!str `apps` into []string"},
+		{"wrong-type.yaml", `testdata/wrong-type.yaml:6: repositories[0].paths: must be a list of strings, got the string "apps"`},
 		{"duplicate-push.yaml", "testdata/duplicate-push.yaml:6: repositories[1]: pushes to the same URL and branch as repositories[0]"},
 		{"not-yaml.yaml", "testdata/not-yaml.yaml:1: did not find expected ',' or ']'"},
 		{"bad-endpoint.yaml", `testdata/bad-endpoint.yaml:2: aws.endpoint: "localhost:5000" is not an http:// or https:// URL`},
 		{"empty.yaml", "testdata/empty.yaml: file is empty"},
+		{"no-scheme.yaml", `testdata/no-scheme.yaml:4: repositories[0].url: "github.com/example/apps.git" has no scheme; write https://github.com/example/apps.git (or ssh://git@github.com/example/apps.git for SSH)
+testdata/no-scheme.yaml:6: repositories[1].url: "git://github.com/example/infra.git" uses git://, a read-only protocol; use https:// or ssh://
+testdata/no-scheme.yaml:8: repositories[2].url: "gitlab.example.com/team/apps" has no scheme; write https://gitlab.example.com/team/apps (or ssh://git@gitlab.example.com/team/apps for SSH)`},
+		{"many-types.yaml", `testdata/many-types.yaml:1: schedule: must be a string, got a list
+testdata/many-types.yaml:2: concurrency: must be a whole number, got the string "four"
+testdata/many-types.yaml:3: repositoryTimeout: must be a duration such as 30s or 5m, got the string "5 minutes"
+testdata/many-types.yaml:6: aws.maxAttempts: must be a whole number, got the number "2.5"
+testdata/many-types.yaml:11: repositories[0].paths: must be a list of strings, got the string "apps"
+testdata/many-types.yaml:12: repositories[0].auth.insecureHTTP: must be true or false, got the string "yes please"
+testdata/many-types.yaml:15: repositories[1].timeout: must be a duration such as 30s or 5m, got the string "1d"
+testdata/many-types.yaml:16: repositories[2]: must be a mapping, got the string "just a string"
+testdata/many-types.yaml:10: repositories[0].branch: must not be empty`},
 		{"token-over-http.yaml", "testdata/token-over-http.yaml:7: repositories[0].auth.tokenFile: would be sent in clear over http://; use https:// (or set insecureHTTP: true)"},
 	}
 	for _, tt := range tests {
@@ -92,6 +104,10 @@ func TestScheme(t *testing.T) {
 		"/srv/git/apps":                       "file",
 		"./apps":                              "file",
 		"ftp://example.com/apps":              "",
+		"git://example.com/apps":              "",
+		"github.com/example/apps.git":         "",
+		"repos/apps":                          "file",
+		"apps.git":                            "file",
 		"":                                    "",
 	}
 	for url, want := range tests {

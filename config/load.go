@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -52,6 +53,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	checkKeys(p, doc, reflect.TypeFor[Config](), "")
 
+	// Decoding goes on past values of the wrong type (checkKeys named them),
+	// so that every other problem is reported in the same pass.
 	var c Config
 	if err := doc.Decode(&c); err != nil {
 		var te *yaml.TypeError
@@ -60,11 +63,10 @@ func Parse(file string, data []byte) (*Config, error) {
 			return nil, errors.Join(p.list...)
 		}
 		for _, msg := range te.Errors {
-			p.add(typeErrorLine(msg), "", "%s", typeErrorLineRE.ReplaceAllString(msg, ""))
+			if line := typeErrorLine(msg); !p.typeLines[line] {
+				p.add(line, "", "%s", typeErrorLineRE.ReplaceAllString(msg, ""))
+			}
 		}
-	}
-	if len(p.list) > 0 {
-		return nil, errors.Join(p.list...)
 	}
 	c.File = file
 	c.applyDefaults()
@@ -86,7 +88,10 @@ func typeErrorLine(msg string) int {
 	return n
 }
 
-// checkKeys reports every mapping key that names no field of t, recursively.
+// checkKeys reports every mapping key that names no field of t, and every
+// value whose YAML shape does not fit its field (a string where a list
+// belongs, a word where a number belongs), recursively, naming the field's
+// path. Fields reported here are skipped by the later checks.
 func checkKeys(p *problems, n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -94,11 +99,15 @@ func checkKeys(p *problems, n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // the zero value
+	}
+	if msg := shapeProblem(n, t); msg != "" {
+		p.addType(n.Line, path, msg)
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return // the decoder reports the type mismatch
-		}
 		fields := map[string]reflect.Type{}
 		for i := range t.NumField() {
 			f := t.Field(i)
@@ -123,20 +132,71 @@ func checkKeys(p *problems, n *yaml.Node, t reflect.Type, path string) {
 			checkKeys(p, v, ft, field)
 		}
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			return
-		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			checkKeys(p, n.Content[i+1], t.Elem(), fmt.Sprintf("%s[%q]", path, n.Content[i].Value))
 		}
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			return
-		}
 		for i, item := range n.Content {
 			checkKeys(p, item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	}
+}
+
+var durationType = reflect.TypeFor[Duration]()
+
+// shapeProblem says why node n cannot be decoded into a value of type t, or
+// returns "".
+func shapeProblem(n *yaml.Node, t reflect.Type) string {
+	want := ""
+	ok := true
+	switch {
+	case t == durationType:
+		want = "a duration such as 30s or 5m"
+		if n.Kind == yaml.ScalarNode {
+			_, err := time.ParseDuration(n.Value)
+			ok = err == nil
+		} else {
+			ok = false
+		}
+	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
+		want, ok = "a mapping", n.Kind == yaml.MappingNode
+	case t.Kind() == reflect.Slice:
+		want, ok = "a list", n.Kind == yaml.SequenceNode
+		if t.Elem().Kind() == reflect.String {
+			want = "a list of strings"
+		}
+	case t.Kind() == reflect.String:
+		want, ok = "a string", n.Kind == yaml.ScalarNode
+	case t.Kind() == reflect.Bool:
+		want, ok = "true or false", n.Kind == yaml.ScalarNode && n.Tag == "!!bool"
+	case t.Kind() == reflect.Int:
+		want, ok = "a whole number", n.Kind == yaml.ScalarNode && n.Tag == "!!int"
+	case t.Kind() == reflect.Float64:
+		want, ok = "a number", n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float")
+	}
+	if ok {
+		return ""
+	}
+	return fmt.Sprintf("must be %s, got %s", want, describe(n))
+}
+
+// describe names a node for an error message: `the string "apps"`, `a list`.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	v := n.Value
+	if len(v) > 60 {
+		v = v[:60] + "..."
+	}
+	kind := map[string]string{"!!int": "the number", "!!float": "the number", "!!bool": "the boolean", "!!str": "the string"}[n.Tag]
+	if kind == "" {
+		kind = "the value"
+	}
+	return fmt.Sprintf("%s %q", kind, v)
 }
 
 func join(path, key string) string {

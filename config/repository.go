@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -28,8 +29,27 @@ func (r Repository) Scheme() string {
 		return ""
 	case scpLikeRE.MatchString(u):
 		return "ssh"
+	case hostPathRE.MatchString(u):
+		return "" // github.com/org/repo.git: a URL missing its scheme, not a path
 	}
 	return "file"
+}
+
+// hostPathRE matches a host name followed by a path, with no scheme:
+// github.com/org/repo.git. A local folder of that shape is written ./x.com/y.
+var hostPathRE = regexp.MustCompile(`^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?::[0-9]+)?/`)
+
+// urlProblem says what is wrong with a URL Scheme does not accept, and how
+// to fix it.
+func urlProblem(rawURL string) string {
+	u := Redact(rawURL)
+	switch {
+	case strings.HasPrefix(rawURL, "git://"):
+		return fmt.Sprintf("%q uses git://, a read-only protocol; use https:// or ssh://", u)
+	case hostPathRE.MatchString(rawURL):
+		return fmt.Sprintf("%q has no scheme; write https://%s (or ssh://git@%s for SSH)", u, u, u)
+	}
+	return fmt.Sprintf("%q is not a git URL (https://, http://, ssh://, git@host:path, file:// or a path)", u)
 }
 
 // Name is how the repository is named in logs, status and errors: its URL

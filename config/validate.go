@@ -148,7 +148,7 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		case r.URL == "":
 			p.add(line("url"), field+".url", "must not be empty")
 		case scheme == "":
-			p.add(line("url"), field+".url", "%q is not a git URL (https://, http://, ssh://, git@host:path, file:// or a path)", Redact(r.URL))
+			p.add(line("url"), field+".url", "%s", urlProblem(r.URL))
 		}
 		if r.Branch == "" {
 			p.add(line("branch"), field+".branch", "must not be empty")
