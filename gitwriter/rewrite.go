@@ -3,11 +3,15 @@ package gitwriter
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
+
+	"github.com/imagebutler/imagebutler/policy"
 )
 
 // Resolution is what a policy resolved to, as markers need it.
@@ -56,11 +60,16 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 		problems []error
 		edits    = map[string][]edit{}
 	)
+	var known []string // policy ids, for "did you mean"
 	for _, m := range t.Markers {
 		r, ok := resolved[m.Policy]
 		switch {
 		case !ok:
-			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: %w", m.Policy, ErrUnknownPolicy)})
+			if known == nil {
+				known = slices.Collect(maps.Keys(resolved))
+			}
+			problems = append(problems, &FileError{File: m.File, Line: m.Line,
+				Err: fmt.Errorf("marker %s: %w%s", m.Policy, ErrUnknownPolicy, policy.DidYouMean(policy.SameName(m.Policy, known)))})
 			continue
 		case r.Err != nil:
 			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: left unchanged: %w", m.Policy, r.Err)})

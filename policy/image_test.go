@@ -35,3 +35,22 @@ func TestParseImageRef(t *testing.T) {
 		}
 	}
 }
+
+func TestSameName(t *testing.T) {
+	known := []string{"falcon-qa:ns-policy", "apps:web", "falcon-prod:ns-policy", "default:other"}
+	tests := []struct {
+		id   string
+		want string
+	}{
+		{"default:ns-policy", "; did you mean falcon-prod:ns-policy or falcon-qa:ns-policy?"},
+		{"shop:web", "; did you mean apps:web?"},
+		{"apps:web", ""},
+		{"default:nothing", ""},
+		{"no-colon", ""},
+	}
+	for _, tt := range tests {
+		if got := DidYouMean(SameName(tt.id, known)); got != tt.want {
+			t.Errorf("SameName(%q) = %q, want %q", tt.id, got, tt.want)
+		}
+	}
+}

@@ -434,6 +434,13 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	wg.Wait()
 
 	resolved := map[string]gitwriter.Resolution{}
+	// A failed listing is reported once per ECR repository, naming the
+	// policies it holds up; their markers only say that it failed.
+	var (
+		failedRefs []policy.ImageRef
+		listFailed = map[policy.ImageRef][]string{}
+		listErr    = map[policy.ImageRef]error{}
+	)
 	for _, id := range ids {
 		p := policies[id]
 		ps := PolicyStatus{ID: id, Image: p.Image.Name(), Filter: p.Filter(), Order: p.Ordering(), DefinedIn: p.File + " (" + p.Object.String() + ")"}
@@ -449,8 +456,12 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 			resolved[id] = gitwriter.Resolution{Err: p.Err}
 			ps.State, ps.Reason = PolicyConflict, p.Err.Error()
 		case err != nil:
-			resolved[id] = gitwriter.Resolution{Err: err}
-			failures = append(failures, fmt.Errorf("policy %s: %w", id, err))
+			resolved[id] = gitwriter.Resolution{Err: fmt.Errorf("listing ECR %s failed", p.Image)}
+			if _, seen := listErr[p.Image]; !seen {
+				failedRefs = append(failedRefs, p.Image)
+				listErr[p.Image] = err
+			}
+			listFailed[p.Image] = append(listFailed[p.Image], id)
 			ps.State, ps.Reason = PolicyListFailed, err.Error()
 		default:
 			res := s.selectTag(p.Policy, images)
@@ -468,6 +479,14 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	}
 	if ctx.Err() != nil {
 		return out, ctx.Err()
+	}
+	for _, ref := range failedRefs {
+		ids := listFailed[ref]
+		what := "policy"
+		if len(ids) > 1 {
+			what = "policies"
+		}
+		failures = append(failures, fmt.Errorf("%s %s: %w", what, strings.Join(ids, ", "), listErr[ref]))
 	}
 	out.failed = errors.Join(failures...)
 

@@ -234,6 +234,31 @@ func TestRunOnceListingFailureFailsOnlyThatPolicy(t *testing.T) {
 	}
 }
 
+// Two policies on one failing ECR repository: the error is reported once,
+// naming both; the markers only say that the listing failed.
+func TestListingFailureReportedOncePerECRRepository(t *testing.T) {
+	twice := strings.Replace(manifest, `    app.lilly.com/flux.simple.web: "283234040926;shop_web;glob:sha-*"`,
+		`    app.lilly.com/flux.simple.web: "283234040926;shop_api;glob:sha-*"`, 1)
+	bare := newRemote(t, map[string]string{"web.yaml": twice})
+	denied := errors.New("get identity: get credentials: failed to refresh cached credentials")
+	l := listerFunc(func(context.Context, policy.ImageRef) ([]policy.Image, error) { return nil, denied })
+	r := newTestScanner(testConfig(t, bare), l).RunOnce(context.Background())[0]
+	if r.Err == nil || r.Err.Error() != "policies shop:api, shop:web: "+denied.Error() {
+		t.Errorf("err = %v", r.Err)
+	}
+	for _, p := range r.Problems {
+		if strings.Contains(p.Error(), "credentials") {
+			t.Errorf("a marker repeats the listing error: %v", p)
+		}
+	}
+}
+
+type listerFunc func(context.Context, policy.ImageRef) ([]policy.Image, error)
+
+func (f listerFunc) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, error) {
+	return f(ctx, ref)
+}
+
 // A bare account id with no region known fails the repository (not a
 // warning), and the policies that name their region still apply.
 func TestRunOnceUnknownRegionFailsRepository(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -259,12 +260,42 @@ func errorCode(err error) string {
 	return "error"
 }
 
-// listError names the AWS error code and the repository:
-// "AccessDeniedException on 283234040926/lrl_x in us-east-2: ...".
+// listError names the AWS error code and the repository, and ends with a
+// one-line hint where the cause is a common one:
+// "AccessDeniedException on 283234040926/lrl_x in us-east-2: ... (hint: ...)".
 func listError(ref policy.ImageRef, err error) error {
+	hint := listHint(ref, err)
+	if hint != "" {
+		hint = " (hint: " + hint + ")"
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
-		return fmt.Errorf("%s on %s: %w", api.ErrorCode(), ref, err)
+		return fmt.Errorf("%s on %s: %w%s", api.ErrorCode(), ref, err, hint)
 	}
-	return fmt.Errorf("listing %s: %w", ref, err)
+	return fmt.Errorf("listing %s: %w%s", ref, err, hint)
+}
+
+// listHint says what usually fixes err, or "".
+func listHint(ref policy.ImageRef, err error) string {
+	var (
+		api smithy.APIError
+		op  *net.OpError
+		dns *net.DNSError
+	)
+	switch {
+	case errors.As(err, &api):
+		switch api.ErrorCode() {
+		case "AccessDeniedException":
+			return fmt.Sprintf("the identity needs ecr:DescribeImages on %s (deploy/iam/reader-policy.json; another account's ECR needs aws.accounts and a role there)", ref.Repository)
+		case "RepositoryNotFoundException":
+			return fmt.Sprintf("no repository %s in account %s, region %s: check the annotation's account, region and name", ref.Repository, ref.Account, ref.Region)
+		case "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "InvalidClientTokenId":
+			return "the AWS credentials were refused: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile, and that they are not expired"
+		}
+	case strings.Contains(err.Error(), "get credentials:") || strings.Contains(err.Error(), "failed to refresh cached credentials"):
+		return "no AWS credentials found: on EKS annotate the ServiceAccount with eks.amazonaws.com/role-arn (IRSA) or use EKS Pod Identity; on a laptop set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+	case errors.As(err, &dns), errors.As(err, &op) && op.Op == "dial":
+		return "ECR could not be reached: check aws.endpoint, AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL, and that the server answers"
+	}
+	return ""
 }

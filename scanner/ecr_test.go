@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -118,18 +119,31 @@ func TestListPagesAndFilters(t *testing.T) {
 	}
 }
 
-func TestListErrorNamesCodeAndRepository(t *testing.T) {
-	for _, code := range []string{"AccessDeniedException", "RepositoryNotFoundException"} {
-		f := &pagedECR{err: &smithy.GenericAPIError{Code: code, Message: "no"}}
-		ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_x"}
+func TestListErrorNamesCodeRepositoryAndHint(t *testing.T) {
+	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_x"}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&smithy.GenericAPIError{Code: "AccessDeniedException", Message: "no"},
+			"AccessDeniedException on 283234040926/lrl_x in us-east-2: api error AccessDeniedException: no (hint: the identity needs ecr:DescribeImages on lrl_x (deploy/iam/reader-policy.json; another account's ECR needs aws.accounts and a role there))"},
+		{&smithy.GenericAPIError{Code: "RepositoryNotFoundException", Message: "no"},
+			"RepositoryNotFoundException on 283234040926/lrl_x in us-east-2: api error RepositoryNotFoundException: no (hint: no repository lrl_x in account 283234040926, region us-east-2: check the annotation's account, region and name)"},
+		{&smithy.GenericAPIError{Code: "ThrottlingException", Message: "slow down"},
+			"ThrottlingException on 283234040926/lrl_x in us-east-2: api error ThrottlingException: slow down"},
+		{errors.New("get identity: get credentials: failed to refresh cached credentials, no EC2 IMDS role found"),
+			"listing 283234040926/lrl_x in us-east-2: get identity: get credentials: failed to refresh cached credentials, no EC2 IMDS role found (hint: no AWS credentials found: on EKS annotate the ServiceAccount with eks.amazonaws.com/role-arn (IRSA) or use EKS Pod Identity; on a laptop set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"},
+		{fmt.Errorf("request send failed: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}),
+			"listing 283234040926/lrl_x in us-east-2: request send failed: dial tcp: connection refused (hint: ECR could not be reached: check aws.endpoint, AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL, and that the server answers)"},
+	}
+	for _, tt := range tests {
+		f := &pagedECR{err: tt.err}
 		_, err := testECR(f, config.AWS{}).List(context.Background(), ref)
-		want := code + " on 283234040926/lrl_x in us-east-2: api error " + code + ": no"
-		if err == nil || err.Error() != want {
-			t.Errorf("error = %v, want %s", err, want)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("error = %v\nwant    %s", err, tt.want)
 		}
-		var api smithy.APIError
-		if !errors.As(err, &api) {
-			t.Error("error chain lost the smithy.APIError")
+		if !errors.Is(err, tt.err) {
+			t.Error("error chain lost the cause")
 		}
 	}
 }

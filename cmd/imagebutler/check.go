@@ -125,7 +125,7 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 		switch f, ok := found[m.Policy]; {
 		case !ok:
 			state = "no such policy"
-			problems = append(problems, fmt.Errorf("%s: marker %s: %w", m.Location(), m.Policy, gitwriter.ErrUnknownPolicy))
+			problems = append(problems, fmt.Errorf("%s: marker %s: %w%s", m.Location(), m.Policy, gitwriter.ErrUnknownPolicy, policy.DidYouMean(policy.SameName(m.Policy, ids))))
 		case f.Err != nil:
 			state = f.Err.Error()
 		}
