@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
+	"github.com/imagebutler/imagebutler/deploy/localstack/example"
 )
 
 // The seed guide's example, as the integration tests and the demo use it.
@@ -21,33 +23,7 @@ const (
 
 // SeedDeployment is the seed guide's Deployment, with the simple annotation
 // and the $imagepolicy marker, pointing at SeedOldTag.
-const SeedDeployment = `---
-# The bartender serves drinks in QA.
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: bartender
-  namespace: falcon-qa
-  annotations:
-    app.lilly.com/flux.automated: "true"
-    app.lilly.com/flux.simple.my-policy-bartender: "283234040926;lrl_falcon_bartender;glob:qa-sha-.*"
-    # Example: app.lilly.com/flux.simple.docs-policy: "283234040926;lrl_light_k8s_infra_apps_catsdocs;glob:sha-.*"
-    wave.pusher.com/update-on-config-change: "true"
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: bartender}
-  template:
-    metadata:
-      labels: {app: bartender}
-    spec:
-      containers:
-
-        - name: bartender
-          image: 283234040926.dkr.ecr.us-east-2.amazonaws.com/lrl_falcon_bartender:qa-sha-06c5953 # {"$imagepolicy": "falcon-qa:my-policy-bartender"}
-          ports:
-            - containerPort: 8080   # http
-`
+var SeedDeployment = example.Deployment
 
 // SeedECR creates the seed repository under the seed account and pushes
 // an older qa-sha tag that sorts last, the tag the Deployment holds and a
