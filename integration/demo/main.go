@@ -22,10 +22,13 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGPIPE too: a reader that goes away (`| head`) stops the demo through
+	// its deferred clean-up instead of killing it with moto left running.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer stop()
 	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
+		stop()
 		os.Exit(1)
 	}
 }
@@ -40,12 +43,13 @@ func run(ctx context.Context) error {
 	}
 	defer os.RemoveAll(dir)
 
-	fmt.Println("starting moto (ECR) and git http-backend on 127.0.0.1 ...")
+	fmt.Printf("starting moto (ECR) and git http-backend on 127.0.0.1, in %s ...\n", dir)
 	moto, err := testpeers.StartMoto(ctx)
 	if err != nil {
 		return err
 	}
 	defer moto.Stop()
+	fmt.Printf("moto answers at %s (pid %d)\n", moto.Endpoint, moto.PID())
 	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_REGION": testpeers.SeedRegion} {
 		os.Setenv(k, v)
 	}

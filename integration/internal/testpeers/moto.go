@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -36,7 +37,22 @@ type Moto struct {
 	Endpoint string
 	cmd      *exec.Cmd
 	done     chan struct{}
+	stdin    io.Closer // held open while this process runs
 }
+
+// motoWatchdog runs moto.server's main with the arguments, and exits as soon
+// as standard input reaches its end.
+const motoWatchdog = `import os, sys, threading
+def watch():
+    sys.stdin.buffer.read()
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(sys.argv[1:])
+`
+
+// PID is the moto process id.
+func (m *Moto) PID() int { return m.cmd.Process.Pid }
 
 // StartMoto starts `python3 -m moto.server` on a free loopback port in its
 // own process group and waits until it answers. extraEnv is added to its
@@ -46,7 +62,7 @@ func StartMoto(ctx context.Context, extraEnv ...string) (*Moto, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command("python3", "-c", motoWatchdog, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	// moto runs botocore, which must not see the caller's AWS settings.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AWS_") {
@@ -61,10 +77,16 @@ func StartMoto(ctx context.Context, extraEnv ...string) (*Moto, error) {
 	}
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// moto reads its standard input until it closes, which it does when this
+	// process ends however it ends (even SIGKILL): then moto exits too.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting moto: %w", err)
 	}
-	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{}), stdin: stdin}
 	go func() { cmd.Wait(); close(m.done) }()
 
 	deadline := time.Now().Add(3 * time.Minute)
