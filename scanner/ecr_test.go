@@ -1,9 +1,12 @@
 package scanner
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/imagebutler/imagebutler/config"
@@ -162,5 +166,24 @@ func TestListBoundsRequestsInFlight(t *testing.T) {
 	wg.Wait()
 	if p := f.peak.Load(); p > 2 || p < 1 {
 		t.Errorf("peak requests in flight = %d, want at most 2", p)
+	}
+}
+
+// What the SDK logs (its warnings, those of STS and credential providers
+// built from the same config) goes through the service's logger as JSON.
+func TestSDKLogsGoToSlog(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	var buf bytes.Buffer
+	e, err := NewECR(context.Background(), config.AWS{Region: "us-east-2"}, nil, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.base.Logger.Logf(logging.Warn, "failed to discard %d bytes", 3)
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["level"] != "WARN" || line["msg"] != "AWS SDK: failed to discard 3 bytes" {
+		t.Errorf("SDK log line = %q (%v)", buf.String(), err)
 	}
 }
