@@ -9,7 +9,7 @@ import (
 	"regexp"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 var tagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
