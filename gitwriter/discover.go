@@ -22,7 +22,8 @@ type FileError struct {
 	File string
 	Line int
 	Err  error
-	// Warning is set for files skipped on purpose (symlinks, large files).
+	// Warning is set for files skipped on purpose (symlinks, large files)
+	// and for comments that look like markers but are not (Flux ignores them).
 	Warning bool
 }
 
@@ -174,8 +175,10 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 // Close releases the working copy.
 func (t *Tree) Close() error { return t.root.Close() }
 
+// isYAML reports whether a file of that name is read: *.yaml, *.yml, and
+// Kustomization (kustomize's file name without an extension).
 func isYAML(name string) bool {
-	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") || path.Base(name) == "Kustomization"
 }
 
 // fileResult is what one file holds.
@@ -189,6 +192,10 @@ type fileResult struct {
 
 func (f *fileResult) problem(line int, err error) {
 	f.problems = append(f.problems, &FileError{File: f.name, Line: line, Err: err})
+}
+
+func (f *fileResult) warning(line int, err error) {
+	f.problems = append(f.problems, &FileError{File: f.name, Line: line, Err: err, Warning: true})
 }
 
 // reader reads files through the working copy's root, keeping the folder

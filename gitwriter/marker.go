@@ -3,6 +3,7 @@ package gitwriter
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -53,13 +54,18 @@ func (o ObjectRef) String() string {
 
 const markerKey = "$imagepolicy"
 
-// parseMarker reads a YAML comment. ok is false when it is no marker;
-// err is set when it is one but cannot be used.
+// parseMarker reads a YAML comment. ok is false when it is no marker; err
+// is then set when the comment looks like one but is not (a warning). With
+// ok true, err is set when it is a marker that cannot be used.
+//
+// As for Flux (kyaml strips every leading '#'), "## {...}" is a marker; a
+// JSON object with a value that is not a string is not (Flux reads markers
+// as string maps and ignores such comments).
 func parseMarker(comment string) (policy string, setter Setter, ok bool, err error) {
 	if !strings.Contains(comment, markerKey) {
 		return "", "", false, nil
 	}
-	text := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(comment), "#"))
+	text := strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(comment), "#"))
 	if !strings.HasPrefix(text, "{") {
 		return "", "", false, nil
 	}
@@ -71,10 +77,17 @@ func parseMarker(comment string) (policy string, setter Setter, ok bool, err err
 	if !found {
 		return "", "", false, nil
 	}
-	ref, isString := v.(string)
-	if !isString {
-		return "", "", true, fmt.Errorf("marker %s: %q must be a string", text, markerKey)
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
 	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, isString := fields[k].(string); !isString {
+			return "", "", false, fmt.Errorf("comment %s is not a marker: the value of %q is not a string, and Flux ignores such comments; not applied", text, k)
+		}
+	}
+	ref := v.(string)
 	parts := strings.Split(ref, ":")
 	switch {
 	case len(parts) == 2 && parts[0] != "" && parts[1] != "":

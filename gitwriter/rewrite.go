@@ -83,7 +83,12 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 		if v == m.Value {
 			continue
 		}
-		edits[m.File] = append(edits[m.File], edit{start: m.start, end: m.end, text: encodeScalar(v, m.style)})
+		text, err := encodeScalar(v, m.style)
+		if err != nil {
+			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: %w; left unchanged", m.Policy, err)})
+			continue
+		}
+		edits[m.File] = append(edits[m.File], edit{start: m.start, end: m.end, text: text})
 		changes = append(changes, Change{File: m.File, Line: m.Line, Policy: m.Policy, Setter: m.Setter, Old: m.Value, New: v, Object: m.Object})
 	}
 	files := make([]string, 0, len(edits))

@@ -96,7 +96,11 @@ func rewrite(t *testing.T, dir string) string {
 		b.WriteString("change " + c.File + ": " + c.Old + " -> " + c.New + "\n")
 	}
 	for _, p := range append(tree.Problems, problems...) {
-		b.WriteString("problem " + p.Error() + "\n")
+		kind := "problem "
+		if fe, ok := p.(*FileError); ok && fe.Warning {
+			kind = "warning "
+		}
+		b.WriteString(kind + p.Error() + "\n")
 	}
 	return b.String()
 }

@@ -35,7 +35,7 @@ func (r *reader) scan(f *fileResult) {
 	}
 	src := bytes.Clone(data)
 	f.src = src
-	s := &fileScan{f: f, src: src, lines: lineOffsets(src)}
+	s := &fileScan{f: f, src: src, lines: lineOffsets(src), crlf: bytes.Contains(src, []byte("\r\n"))}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var docs []*yaml.Node
 	for {
@@ -116,6 +116,7 @@ type fileScan struct {
 	src   []byte
 	lines []int
 	obj   ObjectRef
+	crlf  bool // the file's lines end in \r\n
 }
 
 // markers walks n for marker comments. Every comment that holds a marker is
@@ -130,8 +131,8 @@ func (s *fileScan) markers(n, parent *yaml.Node, isKey, flow bool) {
 			s.misplaced(n.Line, n.LineComment, where(n, isKey))
 		}
 	}
-	if n.HeadComment != "" {
-		head := strings.Split(n.HeadComment, "\n")
+	if headComment := s.comment(n.HeadComment); headComment != "" {
+		head := strings.Split(headComment, "\n")
 		for i, line := range head {
 			last := i == len(head)-1
 			if last && n.Kind == yaml.ScalarNode && parent != nil && parent.Kind == yaml.SequenceNode {
@@ -141,14 +142,24 @@ func (s *fileScan) markers(n, parent *yaml.Node, isKey, flow bool) {
 			s.misplaced(n.Line-len(head)+i, line, "a comment line that is not directly above a sequence item")
 		}
 	}
-	if n.FootComment != "" {
-		for _, line := range strings.Split(n.FootComment, "\n") {
+	if footComment := s.comment(n.FootComment); footComment != "" {
+		for _, line := range strings.Split(footComment, "\n") {
 			s.misplaced(n.Line, line, "a comment line that is not directly above a sequence item")
 		}
 	}
 	for i, c := range n.Content {
 		s.markers(c, n, n.Kind == yaml.MappingNode && i%2 == 0, flow)
 	}
+}
+
+// comment returns a head or foot comment as yaml.v3 gives it for an LF
+// file. In a CRLF file it reports each line break twice and ends with one,
+// which would put the line above a sequence item one line off.
+func (s *fileScan) comment(c string) string {
+	if s.crlf {
+		c = strings.TrimSuffix(strings.ReplaceAll(c, "\n\n", "\n"), "\n")
+	}
+	return c
 }
 
 func where(n *yaml.Node, isKey bool) string {
@@ -167,6 +178,8 @@ func where(n *yaml.Node, isKey bool) string {
 func (s *fileScan) misplaced(line int, comment, where string) {
 	id, _, ok, err := parseMarker(comment)
 	switch {
+	case !ok && err != nil:
+		s.f.warning(line, err)
 	case !ok:
 	case err != nil:
 		s.f.problem(line, err)
@@ -178,6 +191,9 @@ func (s *fileScan) misplaced(line int, comment, where string) {
 func (s *fileScan) marker(n *yaml.Node, comment string, flow bool) {
 	id, setter, ok, err := parseMarker(comment)
 	if !ok {
+		if err != nil {
+			s.f.warning(n.Line, err)
+		}
 		return
 	}
 	if err != nil {
@@ -235,6 +251,9 @@ func (s *fileScan) scanLines() {
 		}
 		id, setter, ok, err := parseMarker(text[m[4]:m[5]])
 		if !ok {
+			if err != nil {
+				s.f.warning(i+1, err)
+			}
 			continue
 		}
 		if err != nil {

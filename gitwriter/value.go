@@ -3,10 +3,13 @@ package gitwriter
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -132,23 +135,38 @@ func decodeScalar(b []byte, st style) (string, bool) {
 }
 
 // encodeScalar writes value in the style the old value had. A plain value
-// that YAML would read as something other than that string is double-quoted.
-func encodeScalar(value string, st style) []byte {
+// that a YAML 1.1 or 1.2 reader would read as something other than that
+// string is double-quoted. A value the old style cannot hold on one line
+// (a line break or control character in a single-quoted value) is an
+// error: the caller leaves the line as it was.
+func encodeScalar(value string, st style) ([]byte, error) {
+	if !utf8.ValidString(value) {
+		return nil, fmt.Errorf("value %q is not valid UTF-8, which YAML cannot hold", value)
+	}
 	switch st {
 	case singleQuoted:
-		return []byte("'" + strings.ReplaceAll(value, "'", "''") + "'")
+		if strings.IndexFunc(value, notPrintable) >= 0 {
+			return nil, fmt.Errorf("value %q holds a character a single-quoted scalar cannot hold on one line", value)
+		}
+		return []byte("'" + strings.ReplaceAll(value, "'", "''") + "'"), nil
 	case doubleQuoted:
-		return []byte(strconv.Quote(value))
+		return []byte(strconv.Quote(value)), nil
 	}
 	if !plainSafe(value) {
-		return []byte(strconv.Quote(value))
+		return []byte(strconv.Quote(value)), nil
 	}
-	return []byte(value)
+	return []byte(value), nil
 }
 
-// plainSafe reports whether value, written plain, reads back as the same string.
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) || r == utf8.RuneError }
+
+// plainSafe reports whether value, written plain, reads back as the same
+// string in every YAML reader a manifest meets: yaml.v3 (YAML 1.2),
+// go.yaml.in/yaml/v2 (what sigs.k8s.io/yaml, kubectl and Helm use), and
+// the YAML 1.1 types (booleans, null, numbers, sexagesimals, timestamps).
 func plainSafe(value string) bool {
-	if value == "" || strings.ContainsAny(value, "\n\r\t#") || strings.Contains(value, ": ") || strings.HasSuffix(value, ":") {
+	if value == "" || strings.ContainsAny(value, "\n\r\t#") || strings.Contains(value, ": ") || strings.HasSuffix(value, ":") ||
+		strings.IndexFunc(value, notPrintable) >= 0 || yaml11Typed(value) {
 		return false
 	}
 	var n yaml.Node
@@ -156,7 +174,43 @@ func plainSafe(value string) bool {
 		return false
 	}
 	v := n.Content[0].Content[1]
-	return v.Kind == yaml.ScalarNode && v.Tag == "!!str" && v.Style == 0 && v.Value == value
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Style != 0 || v.Value != value {
+		return false
+	}
+	var m map[string]any
+	if err := yamlv2.Unmarshal([]byte("v: "+value), &m); err != nil {
+		return false
+	}
+	got, ok := m["v"].(string)
+	return ok && got == value
+}
+
+// yaml11Types are the plain scalars the YAML 1.1 type repository reads as
+// something other than a string (https://yaml.org/type/), with the YAML
+// 1.2 forms (0o17) and everything Go's number parsers take on top.
+var yaml11Types = regexp.MustCompile(`^(?:` +
+	`y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF` + // bool
+	`|~|null|Null|NULL` + // null
+	`|<<|=` + // merge, value
+	`|[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+` + // int
+	`|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*` + // float
+	`|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)` +
+	`|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?` + // timestamp
+	`)$`)
+
+// yaml11Typed reports whether a YAML 1.1 or 1.2 reader could take the plain
+// scalar value for a boolean, null, number or timestamp.
+func yaml11Typed(value string) bool {
+	if yaml11Types.MatchString(value) {
+		return true
+	}
+	// Whatever Go's parsers read as a number (1e3, 0x1p-2, Inf, 1_000).
+	clean := strings.ReplaceAll(value, "_", "")
+	if _, err := strconv.ParseFloat(clean, 64); err == nil {
+		return true
+	}
+	_, err := strconv.ParseInt(clean, 0, 64)
+	return err == nil
 }
 
 func lineOffsets(src []byte) []int {
