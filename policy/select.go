@@ -248,11 +248,22 @@ func (c *chooser) offer(v *verdict, tag string, img *Image) {
 func (c *chooser) consider(v *verdict, tag string, img *Image) {
 	if c.bestImg != nil {
 		d := c.p.compare(v, &c.best, img, c.bestImg)
-		if d < 0 || d == 0 && tag <= c.bestTag {
+		if d < 0 || d == 0 && !c.p.winsTie(tag, c.bestTag) {
 			return
 		}
 	}
 	c.best, c.bestImg, c.bestTag = *v, img, tag
+}
+
+// winsTie reports whether tag beats best when the order ranks them equal,
+// as Flux breaks ties where it is deterministic: alphabetical and numerical
+// take the byte-wise smallest tag (whichever the direction), semver and
+// newest the byte-wise greatest (v1.0.0 over 1.0.0, 1.0.0+b over 1.0.0+a).
+func (p *Policy) winsTie(tag, best string) bool {
+	if p.Order == Alphabetical || p.Order == Numerical {
+		return tag < best
+	}
+	return tag > best
 }
 
 // merge folds in the chooser of a later part of the images.
@@ -375,14 +386,36 @@ func (p *Policy) isExcluded(tag string) bool {
 	return false
 }
 
-// parseVersion reads a strict semantic version with an optional leading
-// "v", as Flux does: "1.2" and "20240101" are not versions.
+// parseVersion reads a version as Flux does (fluxcd/pkg/version.ParseVersion
+// over Masterminds/semver v3.3.0, which Flux pins): an optional leading "v",
+// then exactly MAJOR.MINOR.PATCH of digits, leading zeros allowed
+// (zero-padded CalVer such as 2025.07.03 is a version), then an optional
+// -prerelease and +build as semver has them. "1", "1.2", "1.2.3.4" and
+// "20240101" are not versions.
 func parseVersion(s string) (*semver.Version, bool) {
 	t := strings.TrimPrefix(s, "v")
-	if t == "" || !isDigit(t[0]) {
+	core, rest := t, ""
+	if i := strings.IndexAny(t, "-+"); i >= 0 {
+		core, rest = t[:i], t[i:]
+	}
+	parts := strings.Split(core, ".")
+	if len(parts) != 3 {
 		return nil, false
 	}
-	v, err := semver.StrictNewVersion(t)
+	for i, p := range parts {
+		if p == "" || strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+			return nil, false
+		}
+		if trimmed := strings.TrimLeft(p, "0"); trimmed != p {
+			if trimmed == "" {
+				trimmed = "0"
+			}
+			parts[i] = trimmed
+		}
+	}
+	// Masterminds checks the prerelease and build on the core without its
+	// leading zeros, and orders by the numbers.
+	v, err := semver.StrictNewVersion(strings.Join(parts, ".") + rest)
 	if err != nil {
 		return nil, false
 	}
