@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/imagebutler/imagebutler/policy"
@@ -21,6 +22,9 @@ type Resolution struct {
 	Digest string // may be empty when unknown
 	// Err, when set, says why the policy has no result; its markers are left alone.
 	Err error
+	// Digests is the policy's digest reflection: with IfNotPresent or Always
+	// a full marker is written <image>:<tag>@<digest>.
+	Digests policy.DigestReflection
 }
 
 // Change is one value the butler rewrote.
@@ -37,16 +41,33 @@ type Change struct {
 // ErrUnknownPolicy marks a marker that names a policy no annotation defines.
 var ErrUnknownPolicy = errors.New("no annotation defines this policy")
 
-func (r Resolution) value(s Setter) string {
-	switch s {
+// valueFor is what marker m should hold, or an error when it cannot be
+// written. A full marker pins the digest as Flux's digestReflectionPolicy
+// does, and a value that already carries an @digest keeps it in step:
+// the digest is never dropped.
+func (r Resolution) valueFor(m Marker) (string, error) {
+	switch m.Setter {
 	case SetTag:
-		return r.Tag
+		return r.Tag, nil
 	case SetName:
-		return r.Image
+		return r.Image, nil
 	case SetDigest:
-		return r.Digest
+		if r.Digest == "" {
+			return "", errors.New("no digest known; left unchanged")
+		}
+		return r.Digest, nil
 	}
-	return r.Image + ":" + r.Tag
+	ref := r.Image + ":" + r.Tag
+	current, _, pinned := strings.Cut(m.Value, "@")
+	switch {
+	case !pinned && r.Digests != policy.ReflectIfNotPresent && r.Digests != policy.ReflectAlways:
+		return ref, nil
+	case pinned && current == ref && r.Digests == policy.ReflectIfNotPresent:
+		return m.Value, nil // the tag's digest was pinned once; it stays
+	case r.Digest == "":
+		return "", errors.New("no digest known to pin with the tag; left unchanged")
+	}
+	return ref + "@" + r.Digest, nil
 }
 
 // Apply rewrites every marker whose policy resolved, writes the changed
@@ -75,9 +96,13 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: left unchanged: %w", m.Policy, r.Err)})
 			continue
 		}
-		v := r.value(m.Setter)
-		if m.Setter == SetDigest && r.Digest == "" {
-			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s:digest: no digest known; left unchanged", m.Policy)})
+		v, err := r.valueFor(m)
+		if err != nil {
+			name := m.Policy
+			if m.Setter != SetImage {
+				name += ":" + string(m.Setter)
+			}
+			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: %w", name, err)})
 			continue
 		}
 		if v == m.Value {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/imagebutler/imagebutler/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected golden trees")
@@ -26,6 +28,9 @@ var goldenResolutions = map[string]Resolution{
 	"apps:nodigest":      {Image: "example/nodigest", Tag: "1.0.0"},
 	"apps:failed":        {Err: errors.New("no tag qualified: of 3 tags, 3 did not match the filter")},
 	"from-kustomize:app": {Image: "example/app", Tag: "2"},
+	"apps:always":        {Image: "example/always", Tag: "2", Digest: "sha256:2222", Digests: policy.ReflectAlways},
+	"apps:once":          {Image: "example/once", Tag: "2", Digest: "sha256:2222", Digests: policy.ReflectIfNotPresent},
+	"apps:never":         {Image: "example/never", Tag: "2", Digest: "sha256:2222", Digests: policy.ReflectNever},
 }
 
 func TestRewriteGolden(t *testing.T) {

@@ -67,6 +67,9 @@ func describe(policies []*Policy, errs []error) string {
 	var b strings.Builder
 	for _, p := range policies {
 		fmt.Fprintf(&b, "policy %s image=%s filter=%q order=%q", p.ID, p.Image.Name(), p.Filter(), p.Ordering())
+		if p.DigestReflection != "" {
+			fmt.Fprintf(&b, " digestReflection=%s", p.DigestReflection)
+		}
 		if p.InjectCreatedAt {
 			b.WriteString(" injectCreatedAt")
 		}

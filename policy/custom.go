@@ -33,6 +33,7 @@ type customPolicy struct {
 		Pattern string `json:"pattern"`
 		Extract string `json:"extract"`
 	} `json:"filterTags"`
+	DigestReflectionPolicy DigestReflection `json:"digestReflectionPolicy"`
 }
 
 type orderSpec struct {
@@ -44,7 +45,7 @@ var (
 	policyKeys = keys{"name": nil, "policy": keys{
 		"alphabetical": keys{"order": nil}, "numerical": keys{"order": nil},
 		"semver": keys{"range": nil}, "newest": keys{},
-	}, "filterTags": keys{"pattern": nil, "extract": nil}}
+	}, "filterTags": keys{"pattern": nil, "extract": nil}, "digestReflectionPolicy": nil}
 )
 
 // flexBool reads true, false, "true" or "false".
@@ -231,6 +232,12 @@ func customToPolicy(d *customPolicy, r customRepo, namespace string) (*Policy, e
 	case 1:
 	default:
 		return nil, errors.New("policy must be exactly one of alphabetical, numerical, semver or newest")
+	}
+	switch d.DigestReflectionPolicy {
+	case "", ReflectNever, ReflectIfNotPresent, ReflectAlways:
+		p.DigestReflection = d.DigestReflectionPolicy
+	default:
+		return nil, fmt.Errorf("digestReflectionPolicy %q must be Never, IfNotPresent or Always", d.DigestReflectionPolicy)
 	}
 	if d.FilterTags != nil {
 		p.Pattern, p.Extract = d.FilterTags.Pattern, d.FilterTags.Extract

@@ -58,6 +58,9 @@ type Policy struct {
 	Exclusions []string
 	// Key is the annotation that defined the policy.
 	Key string
+	// DigestReflection says whether a full "<ns>:<policy>" marker also pins
+	// the digest (<image>:<tag>@<digest>), as Flux's digestReflectionPolicy.
+	DigestReflection DigestReflection
 
 	exclude    []*regexp.Regexp
 	defaultEx  bool // exclude is DefaultExclusion alone
@@ -100,10 +103,23 @@ func (p *Policy) Ordering() string {
 	return string(p.Order)
 }
 
+// DigestReflection is Flux's digestReflectionPolicy of an ImagePolicy.
+type DigestReflection string
+
+// The digest reflection policies.
+const (
+	ReflectNever DigestReflection = "Never" // the default: <image>:<tag>
+	// ReflectIfNotPresent pins the digest of a tag once: a value already at
+	// the chosen tag keeps the digest it has.
+	ReflectIfNotPresent DigestReflection = "IfNotPresent"
+	// ReflectAlways keeps the digest in step with the tag's current image.
+	ReflectAlways DigestReflection = "Always"
+)
+
 // Same reports whether p and q select the same way from the same repository,
 // so that two definitions of one policy id do not conflict.
 func (p *Policy) Same(q *Policy) bool {
-	return p.ID == q.ID && p.Image == q.Image && p.Fingerprint() == q.Fingerprint()
+	return p.ID == q.ID && p.Image == q.Image && p.Fingerprint() == q.Fingerprint() && p.DigestReflection == q.DigestReflection
 }
 
 // Fingerprint is everything that makes a tag qualify and rank, as a string:

@@ -472,7 +472,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 				ps.State, ps.Reason = PolicyNoTag, res.Reason()
 				break
 			}
-			resolved[id] = gitwriter.Resolution{Image: p.Image.Name(), Tag: res.Tag, Digest: res.Digest}
+			resolved[id] = gitwriter.Resolution{Image: p.Image.Name(), Tag: res.Tag, Digest: res.Digest, Digests: p.DigestReflection}
 			ps.State, ps.Tag, ps.Digest, ps.PushedAt = PolicyResolved, res.Tag, res.Digest, res.PushedAt
 		}
 		out.policies = append(out.policies, ps)

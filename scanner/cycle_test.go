@@ -284,6 +284,38 @@ func TestRunOnceUnknownRegionFailsRepository(t *testing.T) {
 	}
 }
 
+// A custom policy's digestReflectionPolicy reaches the marker: the listing's
+// digest is pinned with the tag, with no extra ECR call.
+func TestRunOnceReflectsDigest(t *testing.T) {
+	const pinned = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  annotations:
+    app.lilly.com/flux.automated: "true"
+    app.lilly.com/flux.v2.repos: '[{"name": "r", "image": "283234040926.dkr.ecr.us-east-2.amazonaws.com/shop_web", "policies": ["web"]}]'
+    app.lilly.com/flux.v2.policies: '[{"name": "web", "policy": {"newest": {}}, "digestReflectionPolicy": "Always"}]'
+spec:
+  template:
+    spec:
+      containers:
+        - image: 283234040926.dkr.ecr.us-east-2.amazonaws.com/shop_web:sha-old # {"$imagepolicy": "shop:web"}
+`
+	bare := newRemote(t, map[string]string{"web.yaml": pinned})
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-2"}, Digest: "sha256:2222", PushedAt: pushed(2)}},
+	}}
+	r := newTestScanner(testConfig(t, bare), l).RunOnce(context.Background())[0]
+	want := "283234040926.dkr.ecr.us-east-2.amazonaws.com/shop_web:sha-2@sha256:2222"
+	if r.Err != nil || len(r.Changes) != 1 || r.Changes[0].New != want {
+		t.Errorf("err %v, changes %+v; want %s", r.Err, r.Changes, want)
+	}
+	if n := len(l.calls); n != 1 {
+		t.Errorf("ECR repositories listed = %d, want 1", n)
+	}
+}
+
 func TestWorkDir(t *testing.T) {
 	a := WorkDir("/state", config.Repository{URL: "https://u:secret@github.com/example/apps.git", PushBranch: "main"})
 	b := WorkDir("/state", config.Repository{URL: "https://u:secret@github.com/example/apps.git", PushBranch: "butler"})
