@@ -96,12 +96,12 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: left unchanged: %w", m.Policy, r.Err)})
 			continue
 		}
+		name := m.Policy
+		if m.Setter != SetImage {
+			name += ":" + string(m.Setter)
+		}
 		v, err := r.valueFor(m)
 		if err != nil {
-			name := m.Policy
-			if m.Setter != SetImage {
-				name += ":" + string(m.Setter)
-			}
 			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: %w", name, err)})
 			continue
 		}
@@ -110,7 +110,7 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 		}
 		text, err := encodeScalar(v, m.style)
 		if err != nil {
-			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: %w; left unchanged", m.Policy, err)})
+			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: %w; left unchanged", name, err)})
 			continue
 		}
 		edits[m.File] = append(edits[m.File], edit{start: m.start, end: m.end, text: text})

@@ -31,6 +31,8 @@ var goldenResolutions = map[string]Resolution{
 	"apps:always":        {Image: "example/always", Tag: "2", Digest: "sha256:2222", Digests: policy.ReflectAlways},
 	"apps:once":          {Image: "example/once", Tag: "2", Digest: "sha256:2222", Digests: policy.ReflectIfNotPresent},
 	"apps:never":         {Image: "example/never", Tag: "2", Digest: "sha256:2222", Digests: policy.ReflectNever},
+	"apps:newline":       {Image: "example/newline", Tag: "a\nb"},
+	"apps:yes":           {Image: "example/yes", Tag: "yes"},
 }
 
 func TestRewriteGolden(t *testing.T) {
