@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,6 +70,8 @@ testdata/bad-account.yaml:3: aws.accounts["4087873588"].roleARN: must be an IAM 
 		{"no-scheme.yaml", `testdata/no-scheme.yaml:4: repositories[0].url: "github.com/example/apps.git" has no scheme; write https://github.com/example/apps.git (or ssh://git@github.com/example/apps.git for SSH)
 testdata/no-scheme.yaml:6: repositories[1].url: "git://github.com/example/infra.git" uses git://, a read-only protocol; use https:// or ssh://
 testdata/no-scheme.yaml:8: repositories[2].url: "gitlab.example.com/team/apps" has no scheme; write https://gitlab.example.com/team/apps (or ssh://git@gitlab.example.com/team/apps for SSH)`},
+		{"url-credentials.yaml", `testdata/url-credentials.yaml:4: repositories[0].url: the credentials in the URL would be sent in clear over http://; use https:// (or set insecureHTTP: true)
+testdata/url-credentials.yaml:6: repositories[1].url: "https://xxxxx@git example.com/org/apps.git" is not a valid URL`},
 		{"many-types.yaml", `testdata/many-types.yaml:1: schedule: must be a string, got a list
 testdata/many-types.yaml:2: concurrency: must be a whole number, got the string "four"
 testdata/many-types.yaml:3: repositoryTimeout: must be a duration such as 30s or 5m, got the string "5 minutes"
@@ -117,16 +120,34 @@ func TestScheme(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	tests := map[string]string{
-		"https://butler:s3cr3t@github.com/example/apps.git": "https://butler:xxxxx@github.com/example/apps.git",
-		"https://github.com/example/apps.git":               "https://github.com/example/apps.git",
-		"https://u:p%zz@github.com/x":                       "https://xxxxx@github.com/x",
-		"git@github.com:example/apps.git":                   "git@github.com:example/apps.git",
+func TestRedactAndSplitCredentials(t *testing.T) {
+	tests := []struct {
+		url, redacted, clean, user, password string
+	}{
+		{"https://butler:s3cr3t@github.com/example/apps.git", "https://xxxxx@github.com/example/apps.git", "https://github.com/example/apps.git", "butler", "s3cr3t"},
+		{"https://ghp_T0KEN@github.com/org/apps.git", "https://xxxxx@github.com/org/apps.git", "https://github.com/org/apps.git", "ghp_T0KEN", ""},
+		{"https://usr1:p%zz@github.com/x", "https://xxxxx@github.com/x", "https://github.com/x", "usr1", "p%zz"},
+		{"https://usr1:p%40ss@github.com/x", "https://xxxxx@github.com/x", "https://github.com/x", "usr1", "p@ss"},
+		{"https://usr1:p@ss@github.com/x", "https://xxxxx@github.com/x", "https://github.com/x", "usr1", "p@ss"},
+		{"https://usr1:p/w#d@github.com/x", "https://xxxxx@github.com/x", "https://github.com/x", "usr1", "p/w#d"},
+		{"http://127.0.0.1:8080/apps.git", "http://127.0.0.1:8080/apps.git", "http://127.0.0.1:8080/apps.git", "", ""},
+		{"https://github.com/example/apps.git", "https://github.com/example/apps.git", "https://github.com/example/apps.git", "", ""},
+		{"https://github.com/org/repo@v1", "https://github.com/org/repo@v1", "https://github.com/org/repo@v1", "", ""},
+		{"ssh://git@github.com/example/apps.git", "ssh://git@github.com/example/apps.git", "ssh://git@github.com/example/apps.git", "", ""},
+		{"ssh://git:pw@github.com/example/apps.git", "ssh://git:xxxxx@github.com/example/apps.git", "ssh://git:pw@github.com/example/apps.git", "", ""},
+		{"git@github.com:example/apps.git", "git@github.com:example/apps.git", "git@github.com:example/apps.git", "", ""},
+		{"/srv/git/apps", "/srv/git/apps", "/srv/git/apps", "", ""},
 	}
-	for in, want := range tests {
-		if got := Redact(in); got != want {
-			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+	for _, tt := range tests {
+		if got := Redact(tt.url); got != tt.redacted {
+			t.Errorf("Redact(%q) = %q, want %q", tt.url, got, tt.redacted)
+		}
+		clean, user, password := SplitCredentials(tt.url)
+		if clean != tt.clean || user != tt.user || password != tt.password {
+			t.Errorf("SplitCredentials(%q) = %q, %q, %q; want %q, %q, %q", tt.url, clean, user, password, tt.clean, tt.user, tt.password)
+		}
+		if name := (Repository{URL: tt.url, Branch: "main"}).Name(); tt.user != "" && strings.Contains(name, tt.user) || tt.password != "" && strings.Contains(name, tt.password) {
+			t.Errorf("Name of %q = %q holds a credential", tt.url, name)
 		}
 	}
 }

@@ -58,20 +58,67 @@ func (r Repository) Name() string {
 	return Redact(r.URL) + "@" + r.Branch
 }
 
-// Redact returns rawURL with any password replaced by "xxxxx". It keeps
-// the user name, as git does when it prints a remote.
+// Redact returns rawURL without its credentials, for logs, errors, status,
+// metric labels and commit messages. Over http(s) every user name is taken
+// for a secret (https://TOKEN@host is how GitHub documents tokens), so the
+// whole user part becomes "xxxxx"; an SSH user stays (it is no secret) and
+// its password goes. It never parses the URL, so a password holding '@',
+// '%' or '/' cannot make it print part of itself.
 func Redact(rawURL string) string {
-	if !strings.Contains(rawURL, "://") {
+	scheme, _, user, password, hostAndPath, ok := splitUserinfo(rawURL)
+	switch {
+	case !ok:
 		return rawURL
+	case scheme == "ssh" && password == "":
+		return rawURL
+	case scheme == "ssh":
+		return scheme + "://" + user + ":xxxxx@" + hostAndPath
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		// Do not echo what could not be parsed: it may hold a password.
-		if i := strings.Index(rawURL, "@"); i >= 0 {
-			scheme, _, _ := strings.Cut(rawURL, "://")
-			return scheme + "://xxxxx@" + rawURL[i+1:]
+	return scheme + "://xxxxx@" + hostAndPath
+}
+
+// SplitCredentials returns rawURL with the credentials of an http(s) URL
+// taken out (so that git never stores them), and the user name and password
+// it held, unescaped. Other URLs come back as they are.
+func SplitCredentials(rawURL string) (clean, user, password string) {
+	scheme, _, u, p, hostAndPath, ok := splitUserinfo(rawURL)
+	if !ok || (scheme != "https" && scheme != "http") {
+		return rawURL, "", ""
+	}
+	if v, err := url.PathUnescape(u); err == nil {
+		u = v
+	}
+	if v, err := url.PathUnescape(p); err == nil {
+		p = v
+	}
+	return scheme + "://" + hostAndPath, u, p
+}
+
+// splitUserinfo cuts scheme://user:password@host/path at the last '@' of
+// the authority (everything before the first '/', '?' or '#' after it that
+// follows the last '@'). ok is false when there is no scheme or no '@'.
+func splitUserinfo(rawURL string) (scheme, rest, user, password, hostAndPath string, ok bool) {
+	scheme, rest, found := strings.Cut(rawURL, "://")
+	if !found {
+		return "", "", "", "", "", false
+	}
+	// The authority ends at the first '/', '?' or '#' after its last '@':
+	// a password may hold '/' or '#', a host may not hold '@'.
+	at := -1
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '@' {
+			at = i
 		}
-		return rawURL
+		if (rest[i] == '/' || rest[i] == '?' || rest[i] == '#') && at >= 0 && !strings.Contains(rest[i:], "@") {
+			break
+		}
 	}
-	return u.Redacted()
+	if at < 0 {
+		return "", "", "", "", "", false
+	}
+	user, password, _ = strings.Cut(rest[:at], ":")
+	if strings.ContainsAny(user, "/?#") {
+		return "", "", "", "", "", false // an '@' in the path, not credentials
+	}
+	return scheme, rest, user, password, rest[at+1:], true
 }

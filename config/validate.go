@@ -182,8 +182,15 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 				p.add(line("auth"), field+".auth.knownHostsFile", "must be set for an SSH URL (or set insecureSkipHostKeyCheck: true)")
 			}
 		case "https", "http":
-			if scheme == "http" && a.TokenFile != "" && !a.InsecureHTTP && !loopback(r.URL) {
+			clean, user, password := SplitCredentials(r.URL)
+			if u, err := url.Parse(clean); err != nil || u.Host == "" {
+				p.add(line("url"), field+".url", "%q is not a valid URL", Redact(r.URL))
+			}
+			if scheme == "http" && a.TokenFile != "" && !a.InsecureHTTP && !loopback(clean) {
 				p.add(line("auth", "tokenFile"), field+".auth.tokenFile", "would be sent in clear over http://; use https:// (or set insecureHTTP: true)")
+			}
+			if scheme == "http" && (user != "" || password != "") && !a.InsecureHTTP && !loopback(clean) {
+				p.add(line("url"), field+".url", "the credentials in the URL would be sent in clear over http://; use https:// (or set insecureHTTP: true)")
 			}
 			if a.SSHKeyFile != "" {
 				p.add(line("auth", "sshKeyFile"), field+".auth.sshKeyFile", "is for SSH URLs; this URL uses %s", scheme)

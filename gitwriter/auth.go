@@ -22,6 +22,11 @@ func authFor(repo config.Repository, log *slog.Logger) (transport.AuthMethod, er
 	switch repo.Scheme() {
 	case "https", "http":
 		if a.TokenFile == "" {
+			// Credentials written into the URL are sent as basic auth and
+			// never kept in the URL that go-git stores.
+			if _, user, password := config.SplitCredentials(repo.URL); user != "" || password != "" {
+				return &githttp.BasicAuth{Username: user, Password: password}, nil
+			}
 			return nil, nil
 		}
 		token, err := os.ReadFile(a.TokenFile)
@@ -79,9 +84,14 @@ func scrub(err error, auth transport.AuthMethod, rawURL string) error {
 	if b, ok := auth.(*githttp.BasicAuth); ok && b.Password != "" {
 		secrets = append(secrets, b.Password)
 	}
-	if u, perr := url.Parse(rawURL); perr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			secrets = append(secrets, p, url.QueryEscape(p), url.PathEscape(p))
+	if b, ok := auth.(*githttp.BasicAuth); ok && b.Username != "" && strings.Contains(rawURL, b.Username+"@") {
+		secrets = append(secrets, b.Username) // a token written as the URL's user name
+	}
+	if _, user, password := config.SplitCredentials(rawURL); user != "" || password != "" {
+		for _, s := range []string{user, password} {
+			if len(s) >= 4 {
+				secrets = append(secrets, s, url.QueryEscape(s), url.PathEscape(s))
+			}
 		}
 	}
 	changed := false

@@ -31,6 +31,7 @@ type Checkout struct {
 	Head plumbing.Hash
 
 	repo config.Repository
+	url  string // repo.URL without credentials: what go-git (and .git/config) sees
 	git  *git.Repository
 	auth transport.AuthMethod
 	log  *slog.Logger
@@ -46,7 +47,8 @@ func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	c := &Checkout{Dir: dir, repo: repo, auth: auth, log: log}
+	clean, _, _ := config.SplitCredentials(repo.URL)
+	c := &Checkout{Dir: dir, repo: repo, url: clean, auth: auth, log: log}
 	fresh := dir + ".clone"
 	if _, err := os.Stat(fresh); err == nil {
 		log.Warn("removing a half-made clone left by an earlier run", "dir", fresh)
@@ -93,7 +95,7 @@ func (c *Checkout) reuse(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if urls := origin.Config().URLs; len(urls) == 0 || urls[0] != c.repo.URL {
+	if urls := origin.Config().URLs; len(urls) == 0 || urls[0] != c.url {
 		return errors.New("its origin is not the configured URL")
 	}
 	c.git = r
@@ -106,7 +108,7 @@ func (c *Checkout) clone(ctx context.Context, dir string) error {
 		return fmt.Errorf("creating working copy: %w", err)
 	}
 	r, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{
-		URL:           c.repo.URL,
+		URL:           c.url,
 		Auth:          c.auth,
 		ReferenceName: plumbing.NewBranchReferenceName(c.repo.Branch),
 		SingleBranch:  true,
