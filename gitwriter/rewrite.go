@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -37,6 +38,11 @@ type Change struct {
 	New    string
 	Object ObjectRef
 }
+
+// referenceRE is what the butler writes: characters of the image reference
+// grammar only (so never a line break, a quote, '#', or a template's "{{"),
+// whatever a listing returned.
+var referenceRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:/@-]*$`)
 
 // ErrUnknownPolicy marks a marker that names a policy no annotation defines.
 var ErrUnknownPolicy = errors.New("no annotation defines this policy")
@@ -101,6 +107,9 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 			name += ":" + string(m.Setter)
 		}
 		v, err := r.valueFor(m)
+		if err == nil && !referenceRE.MatchString(v) {
+			err = fmt.Errorf("value %q is not an image reference, tag or digest; left unchanged", v)
+		}
 		if err != nil {
 			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: %w", name, err)})
 			continue

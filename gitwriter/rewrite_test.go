@@ -33,6 +33,7 @@ var goldenResolutions = map[string]Resolution{
 	"apps:never":         {Image: "example/never", Tag: "2", Digest: "sha256:2222", Digests: policy.ReflectNever},
 	"apps:newline":       {Image: "example/newline", Tag: "a\nb"},
 	"apps:yes":           {Image: "example/yes", Tag: "yes"},
+	"apps:template":      {Image: "example/template", Tag: "build-{{ .Values.secret }}"},
 }
 
 func TestRewriteGolden(t *testing.T) {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -179,6 +181,7 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 	var (
 		images   []policy.Image
 		byDigest = map[string]int{}
+		invalid  []string // tags and digests that break ECR's rules, dropped
 	)
 	for p.HasMorePages() {
 		page, err := e.page(ctx, c, p)
@@ -186,11 +189,21 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 			return nil, listError(ref, err)
 		}
 		for _, d := range page.ImageDetails {
-			d.ImageTags = slices.DeleteFunc(d.ImageTags, func(t string) bool { return t == "" })
+			digest := aws.ToString(d.ImageDigest)
+			if digest != "" && !digestRE.MatchString(digest) {
+				invalid = append(invalid, "digest "+strconv.QuoteToASCII(digest))
+				continue
+			}
+			d.ImageTags = slices.DeleteFunc(d.ImageTags, func(t string) bool {
+				if t != "" && !tagRE.MatchString(t) {
+					invalid = append(invalid, "tag "+strconv.QuoteToASCII(t))
+					return true
+				}
+				return t == ""
+			})
 			if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) || !isImage(d) {
 				continue
 			}
-			digest := aws.ToString(d.ImageDigest)
 			if i, seen := byDigest[digest]; seen && digest != "" {
 				// One image reported on two pages: one image, all its tags.
 				images[i].Tags = append(images[i].Tags, d.ImageTags...)
@@ -209,6 +222,11 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 	}
 	if e.metrics != nil {
 		e.metrics.imagesListed.Add(float64(len(images)))
+		e.metrics.invalidTags.Add(float64(len(invalid)))
+	}
+	if len(invalid) > 0 && e.log != nil {
+		e.log.Warn(fmt.Sprintf("ECR %s returned %d tag(s) or digest(s) that break ECR's rules; dropped", ref, len(invalid)),
+			"examples", strings.Join(invalid[:min(3, len(invalid))], ", "))
 	}
 	// Oldest first: a new push lands at the end, so a policy.Memo finds the
 	// earlier tags where they were.
@@ -234,6 +252,13 @@ func (e *ECR) page(ctx context.Context, c *ecrClient, p *ecr.DescribeImagesPagin
 	}
 	return p.NextPage(ctx)
 }
+
+// ECR's own rules for tags and digests; anything else a listing holds (a
+// broken or hostile endpoint) is dropped before it can reach a file.
+var (
+	tagRE    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
 
 // imageConfigTypes are the config media types of container images. An
 // image index has none; signatures, attestations, SBOMs and SOCI indexes

@@ -3,11 +3,14 @@ package scanner
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +22,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/policy"
@@ -83,14 +88,14 @@ func testECR(f *pagedECR, settings config.AWS) *ECR {
 func TestListPagesAndFilters(t *testing.T) {
 	const index = "application/vnd.oci.image.index.v1+json"
 	f := &pagedECR{pages: [][]types.ImageDetail{
-		{detail("sha256:c", 5, types.ImageStatusActive, "c"), detail("sha256:u", 2, "")}, // untagged
-		{detail("sha256:b", 3, "", "b")},
-		{detail("sha256:b", 3, "", "b2"), detail("sha256:old", 4, types.ImageStatusArchived, "archived")}, // b again, across a page boundary
-		{withTypes(detail("sha256:idx", 6, "", "multiarch"), index, ""), // an index: one image; its children are untagged
-			withTypes(detail("sha256:child1", 6, ""), "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json")},
-		{withTypes(detail("sha256:sig", 7, "", "sha256-c.sig"), "application/vnd.oci.image.manifest.v1+json", "application/vnd.dev.cosign.artifact.sig.v1+json"),
-			withTypes(detail("sha256:soci", 8, "", "soci"), "application/vnd.oci.image.manifest.v1+json", "application/vnd.amazon.soci.index.v1+json"),
-			withTypes(detail("sha256:a", 1, types.ImageStatusActive, "a"), "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json")},
+		{detail(digestOf("c"), 5, types.ImageStatusActive, "c"), detail(digestOf("u"), 2, "")}, // untagged
+		{detail(digestOf("b"), 3, "", "b")},
+		{detail(digestOf("b"), 3, "", "b2"), detail(digestOf("old"), 4, types.ImageStatusArchived, "archived")}, // b again, across a page boundary
+		{withTypes(detail(digestOf("idx"), 6, "", "multiarch"), index, ""), // an index: one image; its children are untagged
+			withTypes(detail(digestOf("child1"), 6, ""), "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json")},
+		{withTypes(detail(digestOf("sig"), 7, "", "sha256-c.sig"), "application/vnd.oci.image.manifest.v1+json", "application/vnd.dev.cosign.artifact.sig.v1+json"),
+			withTypes(detail(digestOf("soci"), 8, "", "soci"), "application/vnd.oci.image.manifest.v1+json", "application/vnd.amazon.soci.index.v1+json"),
+			withTypes(detail(digestOf("a"), 1, types.ImageStatusActive, "a"), "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json")},
 	}}
 	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "team/app"}
 	got, err := testECR(f, config.AWS{}).List(context.Background(), ref)
@@ -105,7 +110,7 @@ func TestListPagesAndFilters(t *testing.T) {
 	for _, g := range got {
 		gotImgs = append(gotImgs, img{g.Tags, g.Digest})
 	}
-	want := []img{{[]string{"a"}, "sha256:a"}, {[]string{"b", "b2"}, "sha256:b"}, {[]string{"c"}, "sha256:c"}, {[]string{"multiarch"}, "sha256:idx"}}
+	want := []img{{[]string{"a"}, digestOf("a")}, {[]string{"b", "b2"}, digestOf("b")}, {[]string{"c"}, digestOf("c")}, {[]string{"multiarch"}, digestOf("idx")}}
 	if diff := cmp.Diff(want, gotImgs); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
 	}
@@ -153,7 +158,7 @@ func TestListErrorNamesCodeRepositoryAndHint(t *testing.T) {
 }
 
 func TestListBoundsRequestsInFlight(t *testing.T) {
-	f := &pagedECR{pages: [][]types.ImageDetail{{detail("sha256:a", 1, "", "a")}}, latency: 5 * time.Millisecond}
+	f := &pagedECR{pages: [][]types.ImageDetail{{detail(digestOf("a"), 1, "", "a")}}, latency: 5 * time.Millisecond}
 	e := testECR(f, config.AWS{MaxConcurrentRequests: 2, RequestsPerSecond: 1e6})
 	var wg sync.WaitGroup
 	for i := range 12 {
@@ -185,5 +190,43 @@ func TestSDKLogsGoToSlog(t *testing.T) {
 	var line map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["level"] != "WARN" || line["msg"] != "AWS SDK: failed to discard 3 bytes" {
 		t.Errorf("SDK log line = %q (%v)", buf.String(), err)
+	}
+}
+
+// digestOf is a valid digest made from a short name.
+func digestOf(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Tags and digests that break ECR's rules (a broken or hostile endpoint)
+// are dropped where they enter, counted, and reported once per listing.
+func TestListDropsInvalidTagsAndDigests(t *testing.T) {
+	f := &pagedECR{pages: [][]types.ImageDetail{{
+		detail(digestOf("good"), 1, "", "v1", "build-{{ .Values.secret }}", "a\nb", "-leading", "nul\x00", strings.Repeat("x", 129)),
+		detail("sha256:NOTHEX", 2, "", "v2"),
+		detail(digestOf("ok"), 3, "", "_under.score-1"),
+	}}}
+	var logs bytes.Buffer
+	e := testECR(f, config.AWS{})
+	e.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	reg := prometheus.NewRegistry()
+	e.metrics = NewMetrics(reg)
+	got, err := e.List(context.Background(), policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []string
+	for _, img := range got {
+		tags = append(tags, img.Tags...)
+	}
+	if diff := cmp.Diff([]string{"v1", "_under.score-1"}, tags); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+	if n := testutil.ToFloat64(e.metrics.invalidTags); n != 6 {
+		t.Errorf("invalid tags counted = %v, want 6", n)
+	}
+	if lines := strings.Count(logs.String(), "\n"); lines != 1 || !strings.Contains(logs.String(), "returned 6 tag(s) or digest(s) that break ECR's rules") {
+		t.Errorf("log = %s", logs.String())
 	}
 }

@@ -13,6 +13,7 @@ type Metrics struct {
 	cycleDuration prometheus.Histogram
 	ecrRequests   *prometheus.CounterVec
 	imagesListed  prometheus.Counter
+	invalidTags   prometheus.Counter
 	commits       *prometheus.CounterVec
 	pushRetries   *prometheus.CounterVec
 	policies      *prometheus.GaugeVec
@@ -38,6 +39,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		imagesListed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "imagebutler_ecr_images_listed_total", Help: "Tagged images listed from ECR.",
 		}),
+		invalidTags: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imagebutler_ecr_invalid_tags_total", Help: "Tags and digests ECR listings returned that break ECR's rules, dropped.",
+		}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagebutler_commits_total", Help: "Commits pushed, by repository.",
 		}, []string{"repository"}),
@@ -60,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "imagebutler_repository_failures_total", Help: "Cycles in which a repository failed or partly failed, by repository.",
 		}, []string{"repository"}),
 	}
-	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.lastSuccess, m.lastAttempt, m.failures)
+	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.invalidTags, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.lastSuccess, m.lastAttempt, m.failures)
 	return m
 }
 
