@@ -11,6 +11,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 )
@@ -97,8 +98,8 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	if n := c.AWS.MaxConcurrentRequests; n < 1 || n > 64 {
 		p.add(at("aws", "maxConcurrentRequests"), "aws.maxConcurrentRequests", "must be between 1 and 64, got %d", n)
 	}
-	if r := c.AWS.RequestsPerSecond; r <= 0 {
-		p.add(at("aws", "requestsPerSecond"), "aws.requestsPerSecond", "must be above 0, got %g", r)
+	if r := c.AWS.RequestsPerSecond; !(r > 0 && r <= 10000) { // NaN fails too
+		p.add(at("aws", "requestsPerSecond"), "aws.requestsPerSecond", "must be above 0 and at most 10000, got %g", r)
 	}
 	if d := c.AWS.RequestTimeout; d < Duration(time.Second) {
 		p.add(at("aws", "requestTimeout"), "aws.requestTimeout", "must be at least 1s, got %s", time.Duration(d))
@@ -152,6 +153,11 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		}
 		if r.Branch == "" {
 			p.add(line("branch"), field+".branch", "must not be empty")
+		} else if msg := refNameProblem(r.Branch); msg != "" {
+			p.add(line("branch"), field+".branch", "%q %s", r.Branch, msg)
+		}
+		if msg := refNameProblem(r.PushBranch); r.PushBranch != r.Branch && msg != "" {
+			p.add(line("pushBranch"), field+".pushBranch", "%q %s", r.PushBranch, msg)
 		}
 		if r.Timeout < Duration(time.Second) {
 			p.add(line("timeout"), field+".timeout", "must be at least 1s, got %s", time.Duration(r.Timeout))
@@ -204,6 +210,21 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 			}
 		}
 	}
+}
+
+// refNameProblem says why name is no valid branch name (git
+// check-ref-format's rules for refs/heads/<name>), or "".
+func refNameProblem(name string) string {
+	switch {
+	case name == "HEAD" || strings.HasPrefix(name, "refs/"):
+		return "is not a branch name (write the branch alone, such as main)"
+	case strings.HasPrefix(name, "-"):
+		return "is not a valid branch name: it starts with '-'"
+	}
+	if err := plumbing.NewBranchReferenceName(name).Validate(); err != nil {
+		return "is not a valid branch name (see git check-ref-format)"
+	}
+	return ""
 }
 
 // lineOf returns the line of the node at keys (strings index mappings, ints
