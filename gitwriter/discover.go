@@ -261,7 +261,20 @@ func (n *namespaces) of(dir string, t *Tree) string {
 	}
 	ns := ""
 	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
-		src, err := fs.ReadFile(n.fsys, path.Join(dir, name))
+		file := path.Join(dir, name)
+		// As for every file: never through a symlink, never past MaxFileSize.
+		st, err := fs.Lstat(n.fsys, file)
+		if err != nil {
+			continue
+		}
+		if !st.Mode().IsRegular() {
+			break // the walk reports a symlink under the paths
+		}
+		if st.Size() > MaxFileSize {
+			t.Problems = append(t.Problems, &FileError{File: file, Err: fmt.Errorf("not read for its namespace: %w", errTooLarge), Warning: true})
+			break
+		}
+		src, err := fs.ReadFile(n.fsys, file)
 		if err != nil {
 			continue
 		}

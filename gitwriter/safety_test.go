@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestSymlinksAreNotFollowed(t *testing.T) {
@@ -114,5 +117,43 @@ image: example/old:1 # {"$imagepolicy": "falcon-qa:my-policy-bartender"}
 			}
 			tree.Apply(goldenResolutions) // must not panic or hang
 		})
+	}
+}
+
+// A kustomization.yaml is read for its namespace under the same rules as
+// every file: never through a symlink, never past MaxFileSize.
+func TestKustomizationNamespaceReadSafely(t *testing.T) {
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "kustomization.yaml"), []byte("namespace: evil\n"), 0o644)
+	work := t.TempDir()
+	deploy := "kind: Deployment\nmetadata:\n  name: d\n  annotations:\n    app.lilly.com/flux.automated: \"true\"\n    app.lilly.com/flux.simple.p: \"283234040926;r;glob:*\"\n"
+	for _, dir := range []string{"linked", "large"} {
+		os.MkdirAll(filepath.Join(work, dir), 0o755)
+		os.WriteFile(filepath.Join(work, dir, "deploy.yaml"), []byte(deploy), 0o644)
+	}
+	if err := os.Symlink(filepath.Join(outside, "kustomization.yaml"), filepath.Join(work, "linked", "kustomization.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	big := "namespace: big\n" + strings.Repeat("# filler line to make the file large ......................\n", MaxFileSize/60+10)
+	os.WriteFile(filepath.Join(work, "large", "kustomization.yaml"), []byte(big), 0o644)
+
+	tree, err := Discover(work, []string{"."}, "fallback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	for _, o := range tree.Objects {
+		if o.Namespace != "fallback" {
+			t.Errorf("%s: namespace %q, want the fallback", o.File, o.Namespace)
+		}
+	}
+	var problems []string
+	for _, p := range tree.Problems {
+		problems = append(problems, p.Error())
+	}
+	want := []string{"large/kustomization.yaml: larger than 10 MiB; skipped", "large/kustomization.yaml: not read for its namespace: larger than 10 MiB; skipped", "linked/kustomization.yaml: is a symlink; not followed"}
+	sort.Strings(problems)
+	if diff := cmp.Diff(want, problems); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
