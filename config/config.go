@@ -23,6 +23,9 @@ const (
 	DefaultRequestTimeout        = 30 * time.Second
 	DefaultMaxAttempts           = 5
 	DefaultMaxBackoff            = 10 * time.Second
+	DefaultMaxPages              = 200
+	DefaultMaxResponseMiB        = 64
+	DefaultProblemsReported      = 100
 )
 
 // Duration is a time.Duration written as "30s" or "5m".
@@ -51,6 +54,9 @@ type Config struct {
 	Concurrency int `yaml:"concurrency"`
 	// RepositoryTimeout bounds the work on one repository in one cycle.
 	RepositoryTimeout Duration `yaml:"repositoryTimeout"`
+	// MaxProblems is how many problems per repository the log and /status
+	// show each cycle, then a count of the rest (default 100).
+	MaxProblems int `yaml:"maxProblems"`
 	// AWS says how ECR is reached.
 	AWS AWS `yaml:"aws"`
 	// Git holds settings shared by every repository.
@@ -85,6 +91,10 @@ type AWS struct {
 	MaxAttempts int `yaml:"maxAttempts"`
 	// MaxBackoff caps the wait between attempts (default 10s).
 	MaxBackoff Duration `yaml:"maxBackoff"`
+	// MaxPages bounds the pages of one listing (default 200, 200,000 images).
+	MaxPages int `yaml:"maxPages"`
+	// MaxResponseMiB bounds one ECR response body (default 64).
+	MaxResponseMiB int `yaml:"maxResponseMiB"`
 }
 
 // Account is how another AWS account's ECR is read.

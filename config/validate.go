@@ -26,6 +26,9 @@ func (c *Config) applyDefaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
 	}
+	if c.MaxProblems == 0 {
+		c.MaxProblems = DefaultProblemsReported
+	}
 	if c.RepositoryTimeout == 0 {
 		c.RepositoryTimeout = Duration(DefaultRepositoryTimeout)
 	}
@@ -47,6 +50,12 @@ func (c *Config) applyDefaults() {
 	}
 	if a.MaxBackoff == 0 {
 		a.MaxBackoff = Duration(DefaultMaxBackoff)
+	}
+	if a.MaxPages == 0 {
+		a.MaxPages = DefaultMaxPages
+	}
+	if a.MaxResponseMiB == 0 {
+		a.MaxResponseMiB = DefaultMaxResponseMiB
 	}
 	if c.Listen == nil {
 		l := DefaultListen
@@ -92,6 +101,9 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	if c.Concurrency < 1 || c.Concurrency > 64 {
 		p.add(at("concurrency"), "concurrency", "must be between 1 and 64, got %d", c.Concurrency)
 	}
+	if c.MaxProblems < 1 || c.MaxProblems > 100000 {
+		p.add(at("maxProblems"), "maxProblems", "must be between 1 and 100000, got %d", c.MaxProblems)
+	}
 	if c.RepositoryTimeout < Duration(time.Second) {
 		p.add(at("repositoryTimeout"), "repositoryTimeout", "must be at least 1s, got %s", time.Duration(c.RepositoryTimeout))
 	}
@@ -103,6 +115,12 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	}
 	if d := c.AWS.RequestTimeout; d < Duration(time.Second) {
 		p.add(at("aws", "requestTimeout"), "aws.requestTimeout", "must be at least 1s, got %s", time.Duration(d))
+	}
+	if n := c.AWS.MaxPages; n < 1 || n > 10000 {
+		p.add(at("aws", "maxPages"), "aws.maxPages", "must be between 1 and 10000, got %d", n)
+	}
+	if n := c.AWS.MaxResponseMiB; n < 1 || n > 1024 {
+		p.add(at("aws", "maxResponseMiB"), "aws.maxResponseMiB", "must be between 1 and 1024, got %d", n)
 	}
 	if n := c.AWS.MaxAttempts; n < 1 || n > 20 {
 		p.add(at("aws", "maxAttempts"), "aws.maxAttempts", "must be between 1 and 20, got %d", n)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -150,13 +151,13 @@ func (r RepoResult) Summary() string {
 	commit := r.Commit[:min(len(r.Commit), 12)]
 	switch r.Outcome() {
 	case OutcomeFailed:
-		fmt.Fprintf(&b, "FAIL %s: %v", r.Repository, r.Err)
+		fmt.Fprintf(&b, "FAIL %s: %s", r.Repository, clip(r.Err.Error()))
 	case OutcomePartial:
 		verb := "pushed"
 		if r.Diff != "" {
 			verb = "would push (dry run)"
 		}
-		fmt.Fprintf(&b, "PARTIAL %s: %d change(s), %s %s; failed: %v", r.Repository, len(r.Changes), verb, commit, r.Err)
+		fmt.Fprintf(&b, "PARTIAL %s: %d change(s), %s %s; failed: %s", r.Repository, len(r.Changes), verb, commit, clip(r.Err.Error()))
 	case OutcomeWouldPush:
 		fmt.Fprintf(&b, "ok   %s: %d change(s), would push (dry run)", r.Repository, len(r.Changes))
 	case OutcomePushed:
@@ -170,6 +171,38 @@ func (r RepoResult) Summary() string {
 	return b.String()
 }
 
+// MaxMessage is the most of one error message the log, /status and the
+// summary echo: a hostile remote cannot fill them with one answer.
+const MaxMessage = 1024
+
+// clip cuts s to MaxMessage bytes, saying how much it left out.
+func clip(s string) string {
+	if len(s) <= MaxMessage {
+		return s
+	}
+	cut := MaxMessage
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", s[:cut], len(s)-cut)
+}
+
+// reported is what the log and /status show of the problems: the first limit
+// (config.DefaultProblemsReported when max is 0), each clipped, and how many
+// more there were.
+func (r RepoResult) reported(limit int) (shown []string, more int) {
+	if limit <= 0 {
+		limit = config.DefaultProblemsReported
+	}
+	for i, p := range r.Problems {
+		if i == limit {
+			return shown, len(r.Problems) - limit
+		}
+		shown = append(shown, clip(p.Error()))
+	}
+	return shown, 0
+}
+
 // RunOnce runs one cycle over every repository and returns their results in
 // configuration order. One failing repository never stops the others: each
 // works under its own timeout (repositoryTimeout), at most concurrency at once.
@@ -178,7 +211,14 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 	s.statusMu.Lock()
 	s.status.LastStarted = start
 	s.statusMu.Unlock()
-	listings := &listings{ctx: ctx, lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
+	longest := time.Duration(s.cfg.RepositoryTimeout)
+	for _, r := range s.cfg.Repositories {
+		longest = max(longest, time.Duration(r.Timeout))
+	}
+	if longest <= 0 {
+		longest = config.DefaultRepositoryTimeout
+	}
+	listings := &listings{ctx: ctx, timeout: longest, lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
 	s.memoMu.Lock()
 	s.cycle++
 	s.memoMu.Unlock()
@@ -224,14 +264,18 @@ func (s *Scanner) runRepository(ctx context.Context, repo config.Repository, ls 
 		r.Err = fmt.Errorf("timed out after %s: %w", timeout, r.Err)
 	}
 	r.Repository, r.Duration = repo.Name(), time.Since(start)
-	for _, p := range r.Problems {
-		log.Warn(p.Error())
+	shown, more := r.reported(s.cfg.MaxProblems)
+	for _, p := range shown {
+		log.Warn(p)
+	}
+	if more > 0 {
+		log.Warn(fmt.Sprintf("and %d more problem(s); raise maxProblems to see them", more))
 	}
 	switch outcome := r.Outcome(); outcome {
 	case OutcomeFailed:
-		log.Error("repository failed", "outcome", outcome, "err", r.Err.Error(), "duration", r.Duration)
+		log.Error("repository failed", "outcome", outcome, "err", clip(r.Err.Error()), "duration", r.Duration)
 	case OutcomePartial:
-		log.Error("repository partly failed", "outcome", outcome, "commit", r.Commit, "changes", len(r.Changes), "err", r.Err.Error(), "duration", r.Duration)
+		log.Error("repository partly failed", "outcome", outcome, "commit", r.Commit, "changes", len(r.Changes), "err", clip(r.Err.Error()), "duration", r.Duration)
 	default:
 		log.Info("repository done", "outcome", outcome, "commit", r.Commit, "changes", len(r.Changes), "duration", r.Duration)
 	}
@@ -246,7 +290,7 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 	states := map[string]int{PolicyResolved: 0, PolicyNoTag: 0, PolicyListFailed: 0, PolicyConflict: 0}
 	orphans := 0
 	for _, r := range results {
-		st.Repositories = append(st.Repositories, r.status(now))
+		st.Repositories = append(st.Repositories, r.status(now, s.cfg.MaxProblems))
 		failed = failed || r.Err != nil
 		for _, p := range r.Policies {
 			states[p.State]++
@@ -427,7 +471,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ls.list(p.Image)
+				ls.list(ctx, p.Image)
 			}()
 		}
 	}
@@ -449,7 +493,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 			err    error
 		)
 		if p.Err == nil {
-			images, err = ls.list(p.Image)
+			images, err = ls.list(ctx, p.Image)
 		}
 		switch {
 		case p.Err != nil:
@@ -522,11 +566,13 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 }
 
 // listings lists each ECR repository at most once per cycle, whichever
-// repositories and policies ask for it. Listing runs under the cycle's
-// context, not a repository's, so one repository's timeout does not fail
-// another's policies.
+// repositories and policies ask for it. A listing runs under the cycle's
+// context, bounded by the longest repository timeout, so that one
+// repository's timeout does not fail another's policies; each asker waits
+// for it only as long as its own context allows.
 type listings struct {
 	ctx     context.Context
+	timeout time.Duration
 	lister  Lister
 	metrics *Metrics
 	mu      sync.Mutex
@@ -534,19 +580,29 @@ type listings struct {
 }
 
 type listing struct {
-	once   sync.Once
+	done   chan struct{}
 	images []policy.Image
 	err    error
 }
 
-func (l *listings) list(ref policy.ImageRef) ([]policy.Image, error) {
+func (l *listings) list(ctx context.Context, ref policy.ImageRef) ([]policy.Image, error) {
 	l.mu.Lock()
 	e, ok := l.m[ref]
 	if !ok {
-		e = &listing{}
+		e = &listing{done: make(chan struct{})}
 		l.m[ref] = e
+		go func() {
+			defer close(e.done)
+			lctx, cancel := context.WithTimeout(l.ctx, l.timeout)
+			defer cancel()
+			e.images, e.err = l.lister.List(lctx, ref)
+		}()
 	}
 	l.mu.Unlock()
-	e.once.Do(func() { e.images, e.err = l.lister.List(l.ctx, ref) })
-	return e.images, e.err
+	select {
+	case <-e.done:
+		return e.images, e.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the listing of %s: %w", ref, ctx.Err())
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -116,7 +118,11 @@ func (e *ECR) sdkClient(account, region string) ecr.DescribeImagesAPIClient {
 	if timeout <= 0 {
 		timeout = config.DefaultRequestTimeout
 	}
-	cfg.HTTPClient = awshttp.NewBuildableClient().WithTimeout(timeout)
+	maxBytes := e.settings.MaxResponseMiB
+	if maxBytes <= 0 {
+		maxBytes = config.DefaultMaxResponseMiB
+	}
+	cfg.HTTPClient = cappedBodies{awshttp.NewBuildableClient().WithTimeout(timeout), int64(maxBytes) << 20}
 	if a, ok := e.settings.Accounts[account]; ok {
 		stsClient := sts.NewFromConfig(e.base, func(o *sts.Options) {
 			if e.settings.Endpoint != "" {
@@ -135,6 +141,42 @@ func (e *ECR) sdkClient(account, region string) ecr.DescribeImagesAPIClient {
 	})
 }
 
+// cappedBodies is an HTTP client whose response bodies end in an error past
+// max bytes: a broken or hostile endpoint cannot make the SDK hold a huge
+// response.
+type cappedBodies struct {
+	c   aws.HTTPClient
+	max int64
+}
+
+// Do sends the request and caps the response body.
+func (c cappedBodies) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.c.Do(req)
+	if err == nil && resp.Body != nil {
+		resp.Body = &cappedBody{rc: resp.Body, left: c.max, max: c.max}
+	}
+	return resp, err
+}
+
+type cappedBody struct {
+	rc        io.ReadCloser
+	left, max int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, fmt.Errorf("ECR response larger than aws.maxResponseMiB (%d MiB); stopped", b.max>>20)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.rc.Close() }
+
 // countAttempts adds a middleware inside the retry loop that counts every
 // attempt by operation and outcome.
 func (e *ECR) countAttempts(stack *middleware.Stack) error {
@@ -143,7 +185,7 @@ func (e *ECR) countAttempts(stack *middleware.Stack) error {
 			out, md, err := next.HandleFinalize(ctx, in)
 			outcome := "ok"
 			if err != nil {
-				outcome = errorCode(err)
+				outcome = outcomeLabel(errorCode(err))
 			}
 			e.metrics.ecrRequest(middleware.GetOperationName(ctx), outcome)
 			return out, md, err
@@ -183,10 +225,24 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 		byDigest = map[string]int{}
 		invalid  []string // tags and digests that break ECR's rules, dropped
 	)
-	for p.HasMorePages() {
+	maxPages := e.settings.MaxPages
+	if maxPages <= 0 {
+		maxPages = config.DefaultMaxPages
+	}
+	tokens := map[string]bool{} // a repeated token would list forever
+	for pages := 0; p.HasMorePages(); pages++ {
+		if pages == maxPages {
+			return nil, fmt.Errorf("listing %s: more than aws.maxPages (%d) pages of images; stopped", ref, maxPages)
+		}
 		page, err := e.page(ctx, c, p)
 		if err != nil {
 			return nil, listError(ref, err)
+		}
+		if t := aws.ToString(page.NextToken); t != "" {
+			if tokens[t] {
+				return nil, fmt.Errorf("listing %s: ECR sent the same nextToken twice; stopped", ref)
+			}
+			tokens[t] = true
 		}
 		for _, d := range page.ImageDetails {
 			digest := aws.ToString(d.ImageDigest)
@@ -271,6 +327,22 @@ var imageConfigTypes = map[string]bool{
 
 func isImage(d types.ImageDetail) bool {
 	return imageConfigTypes[aws.ToString(d.ArtifactMediaType)]
+}
+
+// knownOutcomes are the error codes the request metric names; any other
+// code a server sends counts as "other", so that it cannot grow the metric.
+var knownOutcomes = map[string]bool{
+	"timeout": true, "error": true, "ThrottlingException": true, "ServerException": true,
+	"AccessDeniedException": true, "RepositoryNotFoundException": true, "InvalidParameterException": true,
+	"UnrecognizedClientException": true, "InvalidSignatureException": true, "ExpiredTokenException": true,
+	"ServiceUnavailable": true, "InternalFailure": true, "LimitExceededException": true, "RequestTimeout": true,
+}
+
+func outcomeLabel(code string) string {
+	if knownOutcomes[code] {
+		return code
+	}
+	return "other"
 }
 
 // errorCode is the AWS error code of err, or "error".

@@ -8,8 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,5 +232,80 @@ func TestListDropsInvalidTagsAndDigests(t *testing.T) {
 	}
 	if lines := strings.Count(logs.String(), "\n"); lines != 1 || !strings.Contains(logs.String(), "returned 6 tag(s) or digest(s) that break ECR's rules") {
 		t.Errorf("log = %s", logs.String())
+	}
+}
+
+// hostileECR answers DescribeImages the way a broken endpoint might.
+func hostileECR(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) *ECR {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(answer))
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	settings := config.AWS{Region: "us-east-2", Endpoint: srv.URL, MaxAttempts: 1, MaxPages: 50, MaxResponseMiB: 8,
+		RequestsPerSecond: 1000, RequestTimeout: config.Duration(time.Minute)}
+	e, err := NewECR(context.Background(), settings, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+var hostileRef = policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "x"}
+
+func TestListStopsOnRepeatedToken(t *testing.T) {
+	for name, tokens := range map[string][]string{"same token": {"a"}, "two tokens in turn": {"a", "b"}, "a new token every page": nil} {
+		t.Run(name, func(t *testing.T) {
+			var calls atomic.Int64
+			e := hostileECR(t, func(w http.ResponseWriter, r *http.Request) {
+				n := calls.Add(1)
+				token := fmt.Sprint("t", n)
+				if tokens != nil {
+					token = tokens[int(n)%len(tokens)]
+				}
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				fmt.Fprintf(w, `{"imageDetails":[{"imageDigest":"%s","imageTags":["v%d"],"imagePushedAt":1.7e9}],"nextToken":%q}`, digestOf(token), n, token)
+			})
+			_, err := e.List(context.Background(), hostileRef)
+			want := "same nextToken twice"
+			if tokens == nil {
+				want = "more than aws.maxPages (50) pages"
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want %q", err, want)
+			}
+			if n := calls.Load(); n > 50 {
+				t.Errorf("%d requests, want at most aws.maxPages", n)
+			}
+		})
+	}
+}
+
+// A 1 GB response is streamed to its cap, never held.
+func TestListCapsResponseBody(t *testing.T) {
+	e := hostileECR(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		io.WriteString(w, `{"imageDetails":[{"imageDigest":"`)
+		chunk := bytes.Repeat([]byte("a"), 1<<20)
+		for range 1 << 10 { // 1 GiB, written a MiB at a time
+			if _, err := w.Write(chunk); err != nil {
+				return // the client hung up
+			}
+		}
+	})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := e.List(context.Background(), hostileRef)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "larger than aws.maxResponseMiB (8 MiB)") {
+		t.Errorf("err = %v", err)
+	}
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d MiB while refusing a 1 GiB response (heap in use after: %d MiB)", allocated>>20, after.HeapInuse>>20)
+	if allocated > 256<<20 {
+		t.Errorf("allocated %d MiB for a response capped at 8 MiB", allocated>>20)
 	}
 }

@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -95,17 +96,19 @@ func (s *Scanner) Status() Status {
 }
 
 // status builds the RepoStatus of a result.
-func (r RepoResult) status(now time.Time) RepoStatus {
+func (r RepoResult) status(now time.Time, maxProblems int) RepoStatus {
 	rs := RepoStatus{
 		Name: r.Repository, Time: now, Duration: r.Duration.Round(time.Millisecond).String(),
 		Head: r.Head, Commit: r.Commit, Policies: r.Policies, Markers: r.Markers,
 	}
 	rs.Outcome = r.Outcome()
 	if r.Err != nil {
-		rs.Error = r.Err.Error()
+		rs.Error = clip(r.Err.Error())
 	}
-	for _, p := range r.Problems {
-		rs.Problems = append(rs.Problems, p.Error())
+	var more int
+	rs.Problems, more = r.reported(maxProblems)
+	if more > 0 {
+		rs.Problems = append(rs.Problems, fmt.Sprintf("and %d more problem(s); raise maxProblems to see them", more))
 	}
 	for _, c := range r.Changes {
 		rs.Changes = append(rs.Changes, ChangeStatus{Location: c.File + ":" + strconv.Itoa(c.Line), Policy: c.Policy, Old: c.Old, New: c.New})

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,6 +175,35 @@ func TestOutcome(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.r.Outcome(); got != tt.want {
 			t.Errorf("%+v: outcome %q, want %q", tt.r, got, tt.want)
+		}
+	}
+}
+
+// Hostile input cannot grow /status and the log without bound: problems
+// are capped per repository, each message at MaxMessage bytes.
+func TestStatusCapsProblemsAndMessages(t *testing.T) {
+	var r RepoResult
+	for i := range 150 {
+		r.Problems = append(r.Problems, fmt.Errorf("problem %d", i))
+	}
+	huge := strings.Repeat("é", 10<<10) // 20 KiB of two-byte runes
+	r.Problems[0] = errors.New(huge)
+	r.Err = errors.New(huge)
+	rs := r.status(time.Now(), 100)
+	if len(rs.Problems) != 101 || rs.Problems[100] != "and 50 more problem(s); raise maxProblems to see them" {
+		t.Errorf("%d problems, last %q", len(rs.Problems), rs.Problems[len(rs.Problems)-1])
+	}
+	for _, s := range []string{rs.Problems[0], rs.Error, r.Summary()} {
+		if len(s) > MaxMessage+200 || !strings.Contains(s, "more bytes)") || !utf8.ValidString(s) {
+			t.Errorf("message of %d bytes not clipped to about %d: %q...", len(s), MaxMessage, s[:40])
+		}
+	}
+}
+
+func TestOutcomeLabelsAreBounded(t *testing.T) {
+	for code, want := range map[string]string{"ThrottlingException": "ThrottlingException", "timeout": "timeout", "X-Evil-" + strings.Repeat("a", 99): "other", "": "other"} {
+		if got := outcomeLabel(code); got != want {
+			t.Errorf("outcomeLabel(%q) = %q, want %q", code, got, want)
 		}
 	}
 }
