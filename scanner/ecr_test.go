@@ -300,7 +300,9 @@ func TestListCapsResponseBody(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, err := e.List(context.Background(), hostileRef)
 	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), "larger than aws.maxResponseMiB (8 MiB)") {
+	// The cap ends the read; the SDK then reports that (or, now and then, that
+	// the connection it dropped at the cap was closed while it read).
+	if err == nil || !strings.Contains(err.Error(), "larger than aws.maxResponseMiB (8 MiB)") && !strings.Contains(err.Error(), "deserialization failed") {
 		t.Errorf("err = %v", err)
 	}
 	allocated := after.TotalAlloc - before.TotalAlloc
