@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
 	"github.com/imagebutler/imagebutler/config"
 )
@@ -41,7 +44,8 @@ type Checkout struct {
 // copy already there when it opens, points at the configured URL and
 // syncs; otherwise a fresh clone, made beside it and swapped in only once it
 // synced, with a warning. When the fresh clone fails too (the remote is
-// unreachable, say), the old copy is left as it was.
+// unreachable, say), the old copy is left as it was; so it is when the
+// fetch into it fails on the remote's side (ErrRemote).
 func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Logger) (*Checkout, error) {
 	auth, err := authFor(repo, log)
 	if err != nil {
@@ -61,7 +65,9 @@ func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Log
 		if reason == nil {
 			return c, nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(reason, ErrRemote) {
+			// A remote that failed to answer says nothing about the copy:
+			// it stays, and the next cycle fetches into it again.
 			return nil, reason
 		}
 		log.Warn("working copy unusable; cloning it afresh", "dir", dir, "reason", reason.Error())
@@ -182,7 +188,31 @@ func (c *Checkout) fetch(ctx context.Context, branch string) error {
 	case errors.As(err, &noMatch):
 		return fmt.Errorf("fetching %s: %w", branch, errNoRemoteBranch)
 	}
-	return fmt.Errorf("fetching %s from %s: %w", branch, config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
+	err = scrub(err, c.auth, c.repo.URL)
+	if remoteSide(err) {
+		err = fmt.Errorf("%w: %w", ErrRemote, err)
+	}
+	return fmt.Errorf("fetching %s from %s: %w", branch, config.Redact(c.repo.URL), err)
+}
+
+// ErrRemote marks a fetch that failed on the remote's side or on the way to
+// it (an HTTP error status, a refused or dropped connection, credentials the
+// server refused), as opposed to a broken working copy.
+var ErrRemote = errors.New("the remote did not answer as it should")
+
+func remoteSide(err error) bool {
+	var (
+		httpErr    *githttp.Err
+		netErr     net.Error
+		opErr      *net.OpError
+		unexpected *plumbing.UnexpectedError // go-git's wrapper of an HTTP error status; no Unwrap
+	)
+	if errors.As(err, &unexpected) && unexpected.Err != nil && remoteSide(unexpected.Err) {
+		return true
+	}
+	return errors.As(err, &httpErr) || errors.As(err, &netErr) || errors.As(err, &opErr) ||
+		errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) ||
+		errors.Is(err, transport.ErrRepositoryNotFound) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // Commit stages files (relative to Dir) and commits them as author, signed

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -372,5 +374,50 @@ func TestHungRepositoryTimesOutAlone(t *testing.T) {
 	}
 	if r := results[1]; r.Err == nil || !strings.Contains(r.Err.Error(), "timed out after 2s") {
 		t.Errorf("hung repository: err = %v, want a timeout", r.Err)
+	}
+}
+
+// A transient HTTP 500 on fetch fails that cycle only: the working copy is
+// kept (no second clone) and the next cycle fetches into it.
+func TestTransientFetchErrorKeepsWorkingCopy(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "transient")
+	target, _ := url.Parse(e.srv.URL)
+	var fail atomic.Bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			http.Error(w, "try again", http.StatusInternalServerError)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	e.cfg.Repositories[0].URL = strings.Replace(e.url, e.srv.URL, proxy.URL, 1)
+	l := &tagLister{}
+	butler := e.scanner(l)
+	work := scanner.WorkDir(e.cfg.StateDir, e.cfg.Repositories[0])
+
+	l.set("qa-sha-001")
+	if r := butler.RunOnce(context.Background())[0]; r.Err != nil || r.Commit == "" {
+		t.Fatalf("first cycle: err %v, commit %q", r.Err, r.Commit)
+	}
+	keep := filepath.Join(work, ".git", "kept-by-the-test")
+	if err := os.WriteFile(keep, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(true) // the remote answers 500 for one cycle
+	l.set("qa-sha-002")
+	if r := butler.RunOnce(context.Background())[0]; r.Err == nil || !strings.Contains(r.Err.Error(), "500") {
+		t.Errorf("cycle with a 500: err = %v, want the 500", r.Err)
+	}
+	fail.Store(false)
+	if r := butler.RunOnce(context.Background())[0]; r.Err != nil || r.Commit == "" {
+		t.Fatalf("cycle after the 500: err %v, commit %q", r.Err, r.Commit)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("the working copy was replaced after a transient error: %v\nlogs:\n%s", err, e.logs.String())
+	}
+	if strings.Contains(e.logs.String(), "cloning it afresh") {
+		t.Errorf("cloned again after a transient error:\n%s", e.logs.String())
 	}
 }
