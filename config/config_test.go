@@ -77,6 +77,7 @@ testdata/bad-refs-and-numbers.yaml:8: repositories[0].pushBranch: "HEAD" is not 
 testdata/bad-refs-and-numbers.yaml:10: repositories[1].branch: "feature..x" is not a valid branch name (see git check-ref-format)
 testdata/bad-refs-and-numbers.yaml:12: repositories[2].branch: "bad branch" is not a valid branch name (see git check-ref-format)
 testdata/bad-refs-and-numbers.yaml:13: repositories[2].pushBranch: "refs/heads/butler" is not a branch name (write the branch alone, such as main)`},
+		{"workdir-collision.yaml", "testdata/workdir-collision.yaml:8: repositories[1]: its working copy apps-8f593b9399e6 would be the one of repositories[0]; change its URL or pushBranch"},
 		{"many-types.yaml", `testdata/many-types.yaml:1: schedule: must be a string, got a list
 testdata/many-types.yaml:2: concurrency: must be a whole number, got the string "four"
 testdata/many-types.yaml:3: repositoryTimeout: must be a duration such as 30s or 5m, got the string "5 minutes"

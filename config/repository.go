@@ -1,8 +1,11 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/url"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -122,3 +125,15 @@ func splitUserinfo(rawURL string) (scheme, rest, user, password, hostAndPath str
 	}
 	return scheme, rest, user, password, rest[at+1:], true
 }
+
+// WorkDirName is the name of the repository's working copy under stateDir:
+// the URL's last part (without credentials) and a hash of the URL and push
+// branch. Load refuses two repositories whose names collide.
+func (r Repository) WorkDirName() string {
+	sum := sha256.Sum256([]byte(r.URL + "\x00" + r.PushBranch))
+	base := strings.TrimSuffix(path.Base(strings.TrimRight(Redact(r.URL), "/")), ".git")
+	base = unsafeChars.ReplaceAllString(base, "_")
+	return base + "-" + hex.EncodeToString(sum[:6])
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -159,6 +159,7 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		p.add(at("repositories"), "repositories", "must list at least one repository")
 	}
 	pushTargets := map[string]int{}
+	workDirs := map[string]int{}
 	for i, r := range c.Repositories {
 		field := fmt.Sprintf("repositories[%d]", i)
 		line := func(keys ...any) int { return at(append([]any{"repositories", i}, keys...)...) }
@@ -191,6 +192,10 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 				p.add(line("url"), field, "pushes to the same URL and branch as repositories[%d]", prev)
 			} else {
 				pushTargets[key] = i
+				if prev, ok := workDirs[r.WorkDirName()]; ok {
+					p.add(line("url"), field, "its working copy %s would be the one of repositories[%d]; change its URL or pushBranch", r.WorkDirName(), prev)
+				}
+				workDirs[r.WorkDirName()] = i
 			}
 		}
 		a := r.Auth

@@ -2,15 +2,11 @@ package scanner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -349,13 +345,8 @@ func (s *Scanner) selectTag(p *policy.Policy, images []policy.Image) policy.Resu
 
 // WorkDir is the working copy directory of repo under stateDir.
 func WorkDir(stateDir string, repo config.Repository) string {
-	sum := sha256.Sum256([]byte(repo.URL + "\x00" + repo.PushBranch))
-	base := strings.TrimSuffix(path.Base(strings.TrimRight(config.Redact(repo.URL), "/")), ".git")
-	base = unsafeChars.ReplaceAllString(base, "_")
-	return filepath.Join(stateDir, base+"-"+hex.EncodeToString(sum[:6]))
+	return filepath.Join(stateDir, repo.WorkDirName())
 }
-
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *listings, log *slog.Logger) RepoResult {
 	var r RepoResult
