@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -155,5 +156,36 @@ func TestKustomizationNamespaceReadSafely(t *testing.T) {
 	sort.Strings(problems)
 	if diff := cmp.Diff(want, problems); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+// A file of many tiny nodes is skipped, not parsed: its cost stays small.
+func TestManyNodesFileSkipped(t *testing.T) {
+	work := t.TempDir()
+	var b strings.Builder
+	b.WriteString("# app.lilly.com/flux.automated is mentioned once\nlist: [")
+	for b.Len() < 8<<20 {
+		b.WriteString("a,")
+	}
+	b.WriteString("a]\n")
+	os.WriteFile(filepath.Join(work, "nodes.yaml"), []byte(b.String()), 0o644)
+	os.WriteFile(filepath.Join(work, "small.yaml"), []byte("a: b # {\"$imagepolicy\": \"n:p:tag\"}\n"), 0o644)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tree, err := Discover(work, []string{"."}, "")
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	if len(tree.Problems) != 1 || !strings.Contains(tree.Problems[0].Error(), "nodes.yaml: may hold up to") || len(tree.Markers) != 1 {
+		t.Errorf("problems %v, markers %d", tree.Problems, len(tree.Markers))
+	}
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("discovery of an 8 MiB file of 4M nodes allocated %d MiB", allocated>>20)
+	if allocated > 64<<20 {
+		t.Errorf("allocated %d MiB", allocated>>20)
 	}
 }

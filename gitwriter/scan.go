@@ -18,6 +18,28 @@ var (
 	flagMarker     = []byte(markerKey)
 )
 
+// MaxNodes is the most YAML nodes a file may hold for discovery to parse
+// it: decoding costs about a hundred bytes a node, so a file of many tiny
+// nodes (`[a,a,a,...]`) would cost gigabytes. Larger files are skipped with
+// a warning.
+const MaxNodes = 1_000_000
+
+// nodeBound is a cheap upper bound on the YAML nodes of data: every node
+// but the first needs a line, a ',' or one of ":[]{}" (a key and its value
+// count two) to start it.
+func nodeBound(data []byte) int {
+	n := 1
+	for _, c := range data {
+		switch c {
+		case '\n', ',', '[', '{':
+			n++
+		case ':':
+			n += 2
+		}
+	}
+	return n
+}
+
 // scan reads f and records its automated objects, markers and problems.
 func (r *reader) scan(f *fileResult) {
 	data, err := r.read(f.name)
@@ -32,6 +54,11 @@ func (r *reader) scan(f *fileResult) {
 	hasMarker := bytes.Contains(data, flagMarker)
 	if !hasMarker && !bytes.Contains(data, flagAutomation) {
 		return // nothing of ours: the buffer is reused
+	}
+	if n := nodeBound(data); n > MaxNodes {
+		f.problems = append(f.problems, &FileError{File: f.name, Warning: true,
+			Err: fmt.Errorf("may hold up to %d YAML nodes, more than the budget of %d; skipped", n, MaxNodes)})
+		return
 	}
 	src := bytes.Clone(data)
 	f.src = src
