@@ -50,6 +50,10 @@ type Config struct {
 	StateDir string `yaml:"stateDir"`
 	// Listen is the HTTP address for health, metrics and status; empty turns HTTP off.
 	Listen *string `yaml:"listen"`
+	// ListenMetrics, when set, is a second address that alone serves
+	// /metrics and /status, so that they need not be reachable where the
+	// probes are.
+	ListenMetrics string `yaml:"listenMetrics"`
 	// Concurrency is how many git repositories a cycle works on at once.
 	Concurrency int `yaml:"concurrency"`
 	// RepositoryTimeout bounds the work on one repository in one cycle.

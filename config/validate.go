@@ -98,6 +98,13 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	if _, err := ScheduleParser.Parse(c.Schedule); err != nil {
 		p.add(at("schedule"), "schedule", "%q is not a cron spec or descriptor: %v", c.Schedule, err)
 	}
+	if c.ListenMetrics != "" {
+		if _, _, err := net.SplitHostPort(c.ListenMetrics); err != nil {
+			p.add(at("listenMetrics"), "listenMetrics", "%q is not a host:port address such as :9090", c.ListenMetrics)
+		} else if c.ListenMetrics == *c.Listen {
+			p.add(at("listenMetrics"), "listenMetrics", "must differ from listen (%s)", *c.Listen)
+		}
+	}
 	if c.Concurrency < 1 || c.Concurrency > 64 {
 		p.add(at("concurrency"), "concurrency", "must be between 1 and 64, got %d", c.Concurrency)
 	}

@@ -53,19 +53,28 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	}
 	s := scanner.New(cfg, lister, log, scanner.WithMetrics(metrics))
 
-	var srv *http.Server
-	if addr := *cfg.Listen; addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", addr, err)
+	probes, data := handlers(s, reg, cfg.ListenMetrics != "")
+	var servers []*http.Server
+	for _, l := range []struct {
+		addr    string
+		handler http.Handler
+		what    string
+	}{{*cfg.Listen, probes, "health"}, {cfg.ListenMetrics, data, "metrics and status"}} {
+		if l.addr == "" || l.handler == nil {
+			continue
 		}
-		srv = &http.Server{Handler: handler(s, reg), ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", l.addr, err)
+		}
+		srv := &http.Server{Handler: l.handler, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("HTTP server stopped", "err", err.Error())
 			}
 		}()
-		log.Info("serving HTTP", "addr", ln.Addr().String())
+		log.Info("serving HTTP", "addr", ln.Addr().String(), "endpoints", l.what)
 	}
 
 	// A running cycle may finish after the signal, up to the grace period.
@@ -80,18 +89,25 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	log.Info("imagebutler started", "version", readBuildInfo().Version, "commit", readBuildInfo().Commit, "schedule", cfg.Schedule, "repositories", len(cfg.Repositories))
 	s.Run(ctx, work, schedule)
 
-	if srv != nil {
-		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
+	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, srv := range servers {
 		srv.Shutdown(shutdown)
 	}
 	log.Info("imagebutler stopped")
 	return nil
 }
 
-// handler serves /healthz, /readyz, /metrics and /status.
-func handler(s *scanner.Scanner, reg *prometheus.Registry) http.Handler {
+// handlers returns what listen serves (probes) and what listenMetrics
+// serves (data). Without a separate metrics address (split false) probes
+// serves everything and data is nil: /healthz, /readyz, /metrics, /status.
+func handlers(s *scanner.Scanner, reg *prometheus.Registry, split bool) (probes, data http.Handler) {
 	mux := http.NewServeMux()
+	dataMux := mux
+	if split {
+		dataMux = http.NewServeMux()
+		data = dataMux
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
@@ -102,14 +118,14 @@ func handler(s *scanner.Scanner, reg *prometheus.Registry) http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+	dataMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	dataMux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(s.Status())
 	})
-	return mux
+	return mux, data
 }
 
 // buildInfoGauge is imagebutler_build_info: always 1, labelled with the build.
