@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -104,6 +105,9 @@ func (c *Checkout) reuse(ctx context.Context) error {
 	if urls := origin.Config().URLs; len(urls) == 0 || urls[0] != c.url {
 		return errors.New("its origin is not the configured URL")
 	}
+	if err := platformPathRules(r); err != nil {
+		return err
+	}
 	c.git = r
 	return c.Sync(ctx)
 }
@@ -119,11 +123,36 @@ func (c *Checkout) clone(ctx context.Context, dir string) error {
 		ReferenceName: plumbing.NewBranchReferenceName(c.repo.Branch),
 		SingleBranch:  true,
 		Tags:          git.NoTags,
+		NoCheckout:    true, // Sync checks out, with the path rules of this platform
 	})
 	if err != nil {
 		return fmt.Errorf("cloning %s: %w", config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
 	}
 	c.git = r
+	return platformPathRules(r)
+}
+
+// platformPathRules makes the working copy take the file names git itself
+// takes on this platform. go-git refuses Windows device names (docs/aux.md)
+// everywhere unless core.protectNTFS is false, which git's own default is
+// outside Windows: without it, one such file would fail the repository
+// every cycle. Names that climb out of the working copy or into .git stay
+// refused.
+func platformPathRules(r *git.Repository) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	cfg, err := r.Config()
+	if err != nil {
+		return fmt.Errorf("reading the working copy's config: %w", err)
+	}
+	if cfg.Core.ProtectNTFS == gitconfig.OptBoolFalse {
+		return nil
+	}
+	cfg.Core.ProtectNTFS = gitconfig.OptBoolFalse
+	if err := r.SetConfig(cfg); err != nil {
+		return fmt.Errorf("writing the working copy's config: %w", err)
+	}
 	return nil
 }
 

@@ -421,3 +421,29 @@ func TestTransientFetchErrorKeepsWorkingCopy(t *testing.T) {
 		t.Errorf("cloned again after a transient error:\n%s", e.logs.String())
 	}
 }
+
+// A file name git takes on Linux but go-git refuses by default (a Windows
+// device name) does not fail the repository.
+func TestWindowsDeviceNameDoesNotFailRepository(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "plain")
+	url, err := e.srv.InitRepo("devices", "main", map[string]string{
+		"apps/bartender/deployment.yaml": testpeers.SeedDeployment,
+		"docs/aux.md":                    "a file named like a Windows device\n",
+		"docs/con.txt":                   "another\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Repositories[0].URL = url
+	l := &tagLister{}
+	l.set("qa-sha-444")
+	r := e.scanner(l).RunOnce(context.Background())[0]
+	if r.Err != nil || r.Commit == "" {
+		t.Fatalf("err %v, commit %q", r.Err, r.Commit)
+	}
+	work := scanner.WorkDir(e.cfg.StateDir, e.cfg.Repositories[0])
+	if _, err := os.Stat(filepath.Join(work, "docs", "aux.md")); err != nil {
+		t.Errorf("docs/aux.md not checked out: %v", err)
+	}
+}
