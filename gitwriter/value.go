@@ -169,6 +169,12 @@ func plainSafe(value string) bool {
 		strings.IndexFunc(value, notPrintable) >= 0 || yaml11Typed(value) {
 		return false
 	}
+	if referenceRE.MatchString(value) {
+		// What the butler writes: no indicator, no space, not a typed
+		// scalar, so every reader takes it for a string (FuzzEncodeScalar
+		// checks this against both parsers).
+		return true
+	}
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte("v: "+value), &n); err != nil || len(n.Content) != 1 || len(n.Content[0].Content) != 2 {
 		return false
