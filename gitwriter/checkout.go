@@ -244,6 +244,41 @@ func remoteSide(err error) bool {
 		errors.Is(err, transport.ErrRepositoryNotFound) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// LastChange returns when the commit that last changed file (relative to
+// Dir) was made, looking back from Head through at most limit commits;
+// found is false when none of them changed it (or it does not exist).
+func (c *Checkout) LastChange(file string, limit int) (when time.Time, found bool, err error) {
+	commit, err := c.git.CommitObject(c.Head)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("reading commit %s: %w", c.Head, err)
+	}
+	blob := func(cm *object.Commit) plumbing.Hash {
+		f, err := cm.File(file)
+		if err != nil {
+			return plumbing.ZeroHash
+		}
+		return f.Hash
+	}
+	here := blob(commit)
+	if here.IsZero() {
+		return time.Time{}, false, nil
+	}
+	for range limit {
+		if commit.NumParents() == 0 {
+			return commit.Committer.When, true, nil // the file came with the first commit
+		}
+		parent, err := commit.Parent(0)
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("reading the parent of %s: %w", commit.Hash, err)
+		}
+		if blob(parent) != here {
+			return commit.Committer.When, true, nil
+		}
+		commit = parent
+	}
+	return time.Time{}, false, nil
+}
+
 // Commit stages files (relative to Dir) and commits them as author, signed
 // with key when it is not nil.
 func (c *Checkout) Commit(files []string, message string, author config.Author, key *openpgp.Entity) (plumbing.Hash, error) {

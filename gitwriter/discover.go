@@ -54,6 +54,16 @@ type Tree struct {
 	Markers  []Marker
 	Problems []error // one *FileError per problem; discovery went on past each
 	sources  map[string][]byte
+	held     map[string]bool // marker locations Apply leaves as they are
+}
+
+// Hold makes Apply leave the marker at location (file:line) as it is, and
+// say nothing of it: the caller reports why (a hold, a downgrade).
+func (t *Tree) Hold(location string) {
+	if t.held == nil {
+		t.held = map[string]bool{}
+	}
+	t.held[location] = true
 }
 
 // Discover walks the folders paths (relative to dir) for *.yaml and *.yml

@@ -89,6 +89,9 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 	)
 	var known []string // policy ids, for "did you mean"
 	for _, m := range t.Markers {
+		if t.held[m.Location()] {
+			continue
+		}
 		r, ok := resolved[m.Policy]
 		switch {
 		case !ok:

@@ -70,6 +70,9 @@ func describe(policies []*Policy, errs []error) string {
 		if p.DigestReflection != "" {
 			fmt.Fprintf(&b, " digestReflection=%s", p.DigestReflection)
 		}
+		if p.Hold != "" {
+			fmt.Fprintf(&b, " hold=%q", p.Hold)
+		}
 		if p.InjectCreatedAt {
 			b.WriteString(" injectCreatedAt")
 		}

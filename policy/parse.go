@@ -59,11 +59,11 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 			}
 			p.Key = key
 			policies = append(policies, p)
-		case key == CustomReposKey || key == CustomPolicyKey || key == AutomatedKey:
+		case key == CustomReposKey || key == CustomPolicyKey || key == AutomatedKey || strings.HasPrefix(key, HoldPrefix):
 			// Read together below.
 		case strings.HasPrefix(key, keyPrefix):
 			errs = append(errs, &AnnotationError{Key: key, Value: value, Warning: true,
-				Err: fmt.Errorf("unknown annotation; ignored (known: %s, %s<policy>, %s, %s)", AutomatedKey, SimplePrefix, CustomReposKey, CustomPolicyKey)})
+				Err: fmt.Errorf("unknown annotation; ignored (known: %s, %s<policy>, %s, %s, %s<policy>)", AutomatedKey, SimplePrefix, CustomReposKey, CustomPolicyKey, HoldPrefix)})
 		}
 	}
 	_, hasRepos := annotations[CustomReposKey]
@@ -72,6 +72,27 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 		ps, perrs := parseCustom(annotations[CustomReposKey], annotations[CustomPolicyKey], hasRepos, hasPolicies, namespace)
 		policies = append(policies, ps...)
 		errs = append(errs, perrs...)
+	}
+	// Holds name policies of this object.
+	byName := map[string]*Policy{}
+	for _, p := range policies {
+		byName[p.Name] = p
+	}
+	for _, key := range keys {
+		name, ok := strings.CutPrefix(key, HoldPrefix)
+		if !ok {
+			continue
+		}
+		reason := strings.TrimSpace(annotations[key])
+		if reason == "" {
+			reason = "held"
+		}
+		if p, found := byName[name]; found {
+			p.Hold = reason
+			continue
+		}
+		errs = append(errs, &AnnotationError{Key: key, Value: annotations[key], Warning: true,
+			Err: fmt.Errorf("holds policy %q, which this object does not define; ignored", name)})
 	}
 	return policies, errs
 }

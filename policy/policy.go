@@ -15,7 +15,10 @@ const (
 	SimplePrefix    = "app.lilly.com/flux.simple."
 	CustomReposKey  = "app.lilly.com/flux.v2.repos"
 	CustomPolicyKey = "app.lilly.com/flux.v2.policies"
-	keyPrefix       = "app.lilly.com/flux."
+	// HoldPrefix + a policy name, on the object that defines the policy,
+	// stops every update of that policy's markers; the value is the reason.
+	HoldPrefix = "app.lilly.com/flux.hold."
+	keyPrefix  = "app.lilly.com/flux."
 )
 
 // DefaultExclusion is the exclusion list used when none is given: it drops
@@ -58,6 +61,9 @@ type Policy struct {
 	Exclusions []string
 	// Key is the annotation that defined the policy.
 	Key string
+	// Hold, when not empty, is the reason given by the policy's hold
+	// annotation: none of its markers is updated while it is there.
+	Hold string
 	// DigestReflection says whether a full "<ns>:<policy>" marker also pins
 	// the digest (<image>:<tag>@<digest>), as Flux's digestReflectionPolicy.
 	DigestReflection DigestReflection

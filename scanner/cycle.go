@@ -161,10 +161,28 @@ func (r RepoResult) Summary() string {
 	default:
 		fmt.Fprintf(&b, "ok   %s: up to date", r.Repository)
 	}
+	var notes []string
+	if n := r.held(); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d held", n))
+	}
 	if len(r.Problems) > 0 {
-		fmt.Fprintf(&b, " (%d problem(s))", len(r.Problems))
+		notes = append(notes, fmt.Sprintf("%d problem(s)", len(r.Problems)))
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(notes, ", "))
 	}
 	return b.String()
+}
+
+// held counts the markers that kept their value on purpose.
+func (r RepoResult) held() int {
+	n := 0
+	for _, m := range r.Markers {
+		if m.State == MarkerHeld {
+			n++
+		}
+	}
+	return n
 }
 
 // MaxMessage is the most of one error message the log, /status and the
@@ -267,6 +285,11 @@ func (s *Scanner) runRepository(ctx context.Context, repo config.Repository, ls 
 	if more > 0 {
 		log.Warn(fmt.Sprintf("and %d more problem(s); raise maxProblems to see them", more))
 	}
+	for _, m := range r.Markers {
+		if m.State == MarkerHeld {
+			log.Info("marker held", "marker", m.Location, "policy", m.Policy, "heldBy", m.HeldBy, "reason", m.Reason)
+		}
+	}
 	switch outcome := r.Outcome(); outcome {
 	case OutcomeFailed:
 		log.Error("repository failed", "outcome", outcome, "err", clip(r.Err.Error()), "duration", r.Duration)
@@ -285,6 +308,7 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 	failed := false
 	states := map[string]int{PolicyResolved: 0, PolicyNoTag: 0, PolicyListFailed: 0, PolicyConflict: 0}
 	orphans := 0
+	heldBy := map[string]int{HeldByAnnotation: 0, HeldDowngrade: 0}
 	for _, r := range results {
 		st.Repositories = append(st.Repositories, r.status(now, s.cfg.MaxProblems))
 		failed = failed || r.Err != nil
@@ -294,6 +318,9 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 		for _, m := range r.Markers {
 			if m.State == MarkerNoPolicy {
 				orphans++
+			}
+			if m.State == MarkerHeld {
+				heldBy[m.HeldBy]++
 			}
 		}
 		if m := s.metrics; m != nil {
@@ -319,6 +346,9 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 			m.policies.WithLabelValues(state).Set(float64(n))
 		}
 		m.orphanMarkers.Set(float64(orphans))
+		for reason, n := range heldBy {
+			m.heldMarkers.WithLabelValues(reason).Set(float64(n))
+		}
 	}
 	s.statusMu.Lock()
 	st.Cycles = s.status.Cycles + 1
@@ -469,6 +499,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	wg.Wait()
 
 	resolved := map[string]gitwriter.Resolution{}
+	chosen := map[string]choice{}
 	// A failed listing is reported once per ECR repository, naming the
 	// policies it holds up; their markers only say that it failed.
 	var (
@@ -508,6 +539,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 				break
 			}
 			resolved[id] = gitwriter.Resolution{Image: p.Image.Name(), Tag: res.Tag, Digest: res.Digest, Digests: p.DigestReflection}
+			chosen[id] = choice{p.Policy, res, images}
 			ps.State, ps.Tag, ps.Digest, ps.PushedAt = PolicyResolved, res.Tag, res.Digest, res.PushedAt
 		}
 		out.policies = append(out.policies, ps)
@@ -525,6 +557,10 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	}
 	out.failed = errors.Join(failures...)
 
+	heldMarkers := holds(co, tree, chosen)
+	for loc := range heldMarkers {
+		tree.Hold(loc)
+	}
 	changes, problems := tree.Apply(resolved)
 	out.changes = changes
 	out.problems = append(out.problems, problems...)
@@ -543,7 +579,10 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 			ms.Setter = "image"
 		}
 		r, known := resolved[m.Policy]
+		h, isHeld := heldMarkers[m.Location()]
 		switch c, ok := changed[m.Location()]; {
+		case isHeld:
+			ms.State, ms.HeldBy, ms.Reason = MarkerHeld, h.kind, h.reason
 		case ok:
 			ms.State, ms.Value = MarkerUpdated, c.New
 		case !known:

@@ -18,6 +18,7 @@ type Metrics struct {
 	pushRetries   *prometheus.CounterVec
 	policies      *prometheus.GaugeVec
 	orphanMarkers prometheus.Gauge
+	heldMarkers   *prometheus.GaugeVec
 	lastSuccess   *prometheus.GaugeVec
 	lastAttempt   *prometheus.GaugeVec
 	failures      *prometheus.CounterVec
@@ -54,6 +55,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		orphanMarkers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "imagebutler_markers_without_policy", Help: "Markers naming a policy that no annotation defines, in the last cycle.",
 		}),
+		heldMarkers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imagebutler_markers_held", Help: "Markers that kept their value on purpose in the last cycle, by reason (hold: the hold annotation; downgrade: the choice ranks below the current value).",
+		}, []string{"reason"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "imagebutler_last_success_timestamp_seconds", Help: "When each repository last finished a cycle without failing (Unix seconds; 0: not since the process started).",
 		}, []string{"repository"}),
@@ -64,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "imagebutler_repository_failures_total", Help: "Cycles in which a repository failed or partly failed, by repository.",
 		}, []string{"repository"}),
 	}
-	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.invalidTags, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.lastSuccess, m.lastAttempt, m.failures)
+	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.invalidTags, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.heldMarkers, m.lastSuccess, m.lastAttempt, m.failures)
 	return m
 }
 

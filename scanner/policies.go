@@ -39,6 +39,9 @@ func FindPolicies(tree *gitwriter.Tree, region string) (map[string]*Found, []err
 				found[p.ID] = &Found{Policy: p, File: obj.File, Object: obj.ObjectRef}
 				continue
 			}
+			if p.Hold != "" && prev.Hold == "" {
+				prev.Hold = p.Hold // a hold on any defining object holds the policy
+			}
 			if !prev.Same(p) {
 				problems = append(problems, fmt.Errorf("%s: %s: annotation %s: policy %s is already defined differently by %s in %s (%s, %s, %s)",
 					obj.File, obj.ObjectRef, p.Key, p.ID, prev.Object, prev.File, prev.Image, prev.Filter(), prev.Ordering()))

@@ -58,8 +58,12 @@ type MarkerStatus struct {
 	Policy   string `json:"policy"`
 	Setter   string `json:"setter"` // image, tag, name or digest
 	Value    string `json:"value"`  // the value in git after the cycle
-	// State is "current", "updated", "no_policy" or "unresolved".
+	// State is "current", "updated", "no_policy", "unresolved" or "held".
 	State string `json:"state"`
+	// HeldBy ("hold" or "downgrade") and Reason say why a held marker kept
+	// its value.
+	HeldBy string `json:"heldBy,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // ChangeStatus is one value the butler changed.
@@ -84,6 +88,7 @@ const (
 	MarkerUpdated    = "updated"
 	MarkerNoPolicy   = "no_policy"
 	MarkerUnresolved = "unresolved"
+	MarkerHeld       = "held"
 )
 
 // Status returns a copy of the last cycle's status.

@@ -105,6 +105,7 @@ func TestStatusAndMetrics(t *testing.T) {
 		"imagebutler_ecr_images_listed_total",
 		"imagebutler_ecr_invalid_tags_total",
 		"imagebutler_last_success_timestamp_seconds",
+		"imagebutler_markers_held",
 		"imagebutler_markers_without_policy",
 		"imagebutler_policies",
 		"imagebutler_push_retries_total",

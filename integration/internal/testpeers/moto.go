@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -185,4 +186,21 @@ func (m *Moto) AssumedECR(ctx context.Context, region, roleARN string) (*ecr.Cli
 		Credentials:  credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken)),
 		BaseEndpoint: aws.String(m.Endpoint),
 	}), nil
+}
+
+// DeleteImage deletes the image tagged tag from the repository, as a
+// lifecycle rule or a person would.
+func DeleteImage(ctx context.Context, c *ecr.Client, registryID, repo, tag string) error {
+	out, err := c.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{
+		RepositoryName: aws.String(repo),
+		RegistryId:     aws.String(registryID),
+		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag)}},
+	})
+	if err != nil {
+		return fmt.Errorf("deleting %s:%s: %w", repo, tag, err)
+	}
+	if len(out.Failures) > 0 {
+		return fmt.Errorf("deleting %s:%s: %s", repo, tag, aws.ToString(out.Failures[0].FailureReason))
+	}
+	return nil
 }
