@@ -252,13 +252,7 @@ func (c *Checkout) LastChange(file string, limit int) (when time.Time, found boo
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("reading commit %s: %w", c.Head, err)
 	}
-	blob := func(cm *object.Commit) plumbing.Hash {
-		f, err := cm.File(file)
-		if err != nil {
-			return plumbing.ZeroHash
-		}
-		return f.Hash
-	}
+	blob := func(cm *object.Commit) plumbing.Hash { return blobOf(cm, file) }
 	here := blob(commit)
 	if here.IsZero() {
 		return time.Time{}, false, nil

@@ -67,3 +67,94 @@ func TestDeletedTagIsNotDowngraded(t *testing.T) {
 	push("qa-sha-0000003")
 	once("qa-sha-0000003", "1 change(s), pushed")
 }
+
+// TestRevertSticks: a person's `git revert` of the butler's bump (or an
+// edit back to an older tag) is not undone: the butler holds the marker
+// until a tag newer than the rejected one is pushed, also after a restart
+// with an empty stateDir.
+func TestRevertSticks(t *testing.T) {
+	needPeers(t)
+	ctx := t.Context()
+	rollbackRuns++
+	repo := fmt.Sprintf("lrl_falcon_revert_%d", rollbackRuns)
+	c := moto.ECR(testpeers.SeedRegion)
+	if err := testpeers.CreateRepository(ctx, c, testpeers.SeedAccount, repo); err != nil {
+		t.Fatal(err)
+	}
+	e := setupRepo(t, "revert", strings.ReplaceAll(testpeers.SeedDeployment, testpeers.SeedRepository, repo))
+	push := func(tag string) {
+		time.Sleep(1100 * time.Millisecond) // moto and git keep whole seconds
+		if _, err := testpeers.PushImage(ctx, c, testpeers.SeedAccount, repo, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marker := func() string {
+		file, _ := os.ReadFile(filepath.Join(e.clone(t), "apps/bartender/deployment.yaml"))
+		for _, line := range strings.Split(string(file), "\n") {
+			if strings.Contains(line, "$imagepolicy") {
+				v, _, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "image:")), " ")
+				return v[strings.LastIndex(v, ":")+1:]
+			}
+		}
+		return ""
+	}
+	once := func(wantSummary string) string {
+		t.Helper()
+		stdout, stderr, code := e.once(t)
+		if code != 0 || !strings.Contains(stdout, wantSummary) {
+			t.Fatalf("once: exit %d, stdout %q, want %q\nstderr:\n%s", code, stdout, wantSummary, stderr)
+		}
+		return stderr
+	}
+	person := func(change func(work string)) {
+		t.Helper()
+		work := e.clone(t)
+		change(work)
+		gitOut(t, work, "push", "--quiet", "origin", "main")
+	}
+	who := []string{"-c", "user.name=A Person", "-c", "user.email=person@example.com"}
+
+	push("qa-sha-0000001")
+	once("1 change(s), pushed")
+	push("qa-sha-0000002")
+	once("1 change(s), pushed")
+	if got := marker(); got != "qa-sha-0000002" {
+		t.Fatalf("marker = %s after two pushes", got)
+	}
+
+	// A person reverts the butler's bump.
+	person(func(work string) {
+		gitOut(t, work, append(who, "revert", "--no-edit", "HEAD")...)
+	})
+	stderr := once("up to date (1 held)")
+	if got := marker(); got != "qa-sha-0000001" {
+		t.Errorf("marker = %s after the revert, want qa-sha-0000001", got)
+	}
+	if !strings.Contains(stderr, "changed falcon-qa:my-policy-bartender from qa-sha-0000002") || !strings.Contains(stderr, "A Person, person@example.com") {
+		t.Errorf("the log does not name the person's change:\n%s", stderr)
+	}
+	once("up to date (1 held)")
+	os.RemoveAll(filepath.Join(e.dir, "state")) // a restarted pod with an emptyDir
+	once("up to date (1 held)")
+
+	// A tag newer than the rejected one: the butler resumes.
+	push("qa-sha-0000003")
+	once("1 change(s), pushed")
+	if got := marker(); got != "qa-sha-0000003" {
+		t.Errorf("marker = %s after a newer push, want qa-sha-0000003", got)
+	}
+
+	// A person edits the marker back to an older tag by hand: the same.
+	person(func(work string) {
+		file := filepath.Join(work, "apps/bartender/deployment.yaml")
+		b, _ := os.ReadFile(file)
+		os.WriteFile(file, []byte(strings.Replace(string(b), "qa-sha-0000003", "qa-sha-0000001", 1)), 0o644)
+		gitOut(t, work, append(who, "commit", "--quiet", "-am", "back to 1: 3 is broken")...)
+	})
+	once("up to date (1 held)")
+	push("qa-sha-0000004")
+	once("1 change(s), pushed")
+	if got := marker(); got != "qa-sha-0000004" {
+		t.Errorf("marker = %s, want qa-sha-0000004", got)
+	}
+}

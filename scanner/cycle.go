@@ -308,7 +308,7 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 	failed := false
 	states := map[string]int{PolicyResolved: 0, PolicyNoTag: 0, PolicyListFailed: 0, PolicyConflict: 0}
 	orphans := 0
-	heldBy := map[string]int{HeldByAnnotation: 0, HeldDowngrade: 0}
+	heldBy := map[string]int{HeldByAnnotation: 0, HeldRevert: 0, HeldDowngrade: 0}
 	for _, r := range results {
 		st.Repositories = append(st.Repositories, r.status(now, s.cfg.MaxProblems))
 		failed = failed || r.Err != nil
@@ -402,6 +402,7 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 			r.Err = err
 			return r
 		}
+		msg = gitwriter.WithTrailers(msg, pass.set)
 		var key *openpgp.Entity
 		if s.cfg.Git.SigningKeyFile != "" {
 			if key, err = gitwriter.LoadSigningKey(s.cfg.Git.SigningKeyFile, s.cfg.Git.SigningKeyPassphraseFile); err != nil {
@@ -453,6 +454,7 @@ type passResult struct {
 	files    []string
 	problems []error
 	failed   error // ECR listing failures, unknown regions: the repository fails, but resolved policies still apply
+	set      map[string]string // policy id → tag, for the policies the changes set (the commit's trailers)
 	policies []PolicyStatus
 	markers  []MarkerStatus
 }
@@ -557,12 +559,16 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	}
 	out.failed = errors.Join(failures...)
 
-	heldMarkers := holds(co, tree, chosen)
+	heldMarkers := holds(co, tree, chosen, s.cfg.Git.Author.Email)
 	for loc := range heldMarkers {
 		tree.Hold(loc)
 	}
 	changes, problems := tree.Apply(resolved)
 	out.changes = changes
+	out.set = map[string]string{}
+	for _, c := range changes {
+		out.set[c.Policy] = resolved[c.Policy].Tag
+	}
 	out.problems = append(out.problems, problems...)
 	seen := map[string]bool{}
 	changed := map[string]gitwriter.Change{}

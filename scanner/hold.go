@@ -12,6 +12,7 @@ import (
 // Reasons a marker is held: the label of imagebutler_markers_held.
 const (
 	HeldByAnnotation = "hold"      // the policy's hold annotation
+	HeldRevert       = "revert"    // a person changed the value away from what the butler set
 	HeldDowngrade    = "downgrade" // the choice ranks below the current value
 )
 
@@ -42,9 +43,27 @@ type choice struct {
 // A :digest marker is held with the tag-bearing markers of its policy in
 // the same file; a :name marker does not depend on the tag. The record is
 // git and ECR, not local state: a restarted butler decides the same.
-func holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]choice) map[string]held {
+func holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]choice, butlerEmail string) map[string]held {
 	out := map[string]held{}
 	heldFiles := map[string]bool{} // policy + file with a held tag-bearing marker
+	// The butler's last writes, read from history only when some marker
+	// would change: a cycle with nothing to write walks no history.
+	var (
+		sets    map[string]gitwriter.Set
+		setsErr error
+		read    bool
+	)
+	lastSets := func() (map[string]gitwriter.Set, error) {
+		if !read {
+			ids := make([]string, 0, len(chosen))
+			for id := range chosen {
+				ids = append(ids, id)
+			}
+			sets, setsErr = co.LastSets(ids, MaxHistory)
+			read = true
+		}
+		return sets, setsErr
+	}
 	for _, m := range tree.Markers {
 		c, ok := chosen[m.Policy]
 		if !ok {
@@ -57,6 +76,14 @@ func holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]choic
 		current := currentTag(m)
 		if current == "" || current == c.result.Tag {
 			continue
+		}
+		sets, err := lastSets()
+		if set, ok := sets[m.Policy]; ok && err == nil && current != set.Value {
+			if reason := rejected(co, m, c, set, current, butlerEmail); reason != "" {
+				out[m.Location()] = held{HeldRevert, reason}
+				heldFiles[m.Policy+"\x00"+m.File] = true
+				continue
+			}
 		}
 		standing, _ := c.policy.RankCurrent(c.images, current, c.result)
 		var reason string
@@ -103,4 +130,29 @@ func currentTag(m gitwriter.Marker) string {
 		}
 	}
 	return ""
+}
+
+// rejected says why marker m stays at current when a person changed it away
+// from set.Value, the butler's last write: the butler does not write that
+// value again, nor anything the policy ranks at or below it, until a tag
+// appears that ranks above it. It returns "" when the choice does.
+func rejected(co *gitwriter.Checkout, m gitwriter.Marker, c choice, set gitwriter.Set, current, butlerEmail string) string {
+	// Only a value the butler wrote into this file can have been changed
+	// away from: a marker a person added since is no rejection.
+	if was, err := co.FileAt(set.Commit, m.File); err != nil || !strings.Contains(string(was), set.Value) || !strings.Contains(string(was), m.Policy) {
+		return ""
+	}
+	standing, _ := c.policy.RankCurrent(c.images, set.Value, c.result)
+	switch {
+	case standing == policy.Below:
+		return "" // the choice ranks above the rejected value: resume
+	case standing == policy.Unranked && c.policy.Order == policy.Newest && c.result.PushedAt.After(set.When):
+		return "" // the rejected tag is gone; the choice came after it was set
+	}
+	who := "a person"
+	if person, err := co.ChangedBy(m.File, set.Commit, butlerEmail, MaxHistory); err == nil && person != nil {
+		who = fmt.Sprintf("%s (%s, %s)", person.Hash.String()[:12], person.Author.Name, person.Author.Email)
+	}
+	return fmt.Sprintf("%s changed %s from %s, which the butler set in %s, to %s; waiting for a tag newer than %s (now %s)",
+		who, m.Policy, set.Value, set.Commit.String()[:12], current, set.Value, c.result.Tag)
 }

@@ -1,0 +1,127 @@
+package gitwriter
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// SetTrailer is the commit trailer the butler records each value it sets
+// with, one per policy: "Imagebutler-Set: <policy-id>=<tag>". Reading them
+// back tells the butler's writes from a person's, with git as the record.
+const SetTrailer = "Imagebutler-Set"
+
+// WithTrailers appends one SetTrailer per policy of set (policy id → tag),
+// sorted, as a trailer block at the end of msg.
+func WithTrailers(msg string, set map[string]string) string {
+	if len(set) == 0 {
+		return msg
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(msg, "\n"))
+	b.WriteString("\n\n")
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%s: %s=%s\n", SetTrailer, id, set[id])
+	}
+	return b.String()
+}
+
+// Set is a value the butler set, as its commit's trailer records it.
+type Set struct {
+	Value  string // the tag
+	Commit plumbing.Hash
+	When   time.Time // when that commit was made
+}
+
+// LastSets returns, for each of ids, the value the butler's most recent
+// commit set, walking first parents back from Head through at most limit
+// commits (it stops early once every id is found). Ids the walk does not
+// find are absent.
+func (c *Checkout) LastSets(ids []string, limit int) (map[string]Set, error) {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	out := map[string]Set{}
+	commit, err := c.git.CommitObject(c.Head)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", c.Head, err)
+	}
+	for range limit {
+		for _, line := range strings.Split(commit.Message, "\n") {
+			rest, ok := strings.CutPrefix(line, SetTrailer+": ")
+			if !ok {
+				continue
+			}
+			id, value, ok := strings.Cut(strings.TrimSpace(rest), "=")
+			if _, seen := out[id]; ok && want[id] && !seen {
+				out[id] = Set{Value: value, Commit: commit.Hash, When: commit.Committer.When}
+			}
+		}
+		if len(out) == len(want) || commit.NumParents() == 0 {
+			break
+		}
+		if commit, err = commit.Parent(0); err != nil {
+			return nil, fmt.Errorf("reading history: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// ChangedBy returns the newest commit after since (walking first parents
+// back from Head, at most limit commits) that changed file and whose author
+// is not butlerEmail: the person's commit that set what file holds now.
+func (c *Checkout) ChangedBy(file string, since plumbing.Hash, butlerEmail string, limit int) (*object.Commit, error) {
+	commit, err := c.git.CommitObject(c.Head)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", c.Head, err)
+	}
+	for range limit {
+		if commit.Hash == since || commit.NumParents() == 0 {
+			return nil, nil
+		}
+		parent, err := commit.Parent(0)
+		if err != nil {
+			return nil, fmt.Errorf("reading history: %w", err)
+		}
+		if !strings.EqualFold(commit.Author.Email, butlerEmail) && blobOf(commit, file) != blobOf(parent, file) {
+			return commit, nil
+		}
+		commit = parent
+	}
+	return nil, nil
+}
+
+func blobOf(c *object.Commit, file string) plumbing.Hash {
+	f, err := c.File(file)
+	if err != nil {
+		return plumbing.ZeroHash
+	}
+	return f.Hash
+}
+
+// FileAt returns file as commit holds it, or nil when it does not.
+func (c *Checkout) FileAt(commit plumbing.Hash, file string) ([]byte, error) {
+	cm, err := c.git.CommitObject(commit)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", commit, err)
+	}
+	f, err := cm.File(file)
+	if err != nil {
+		return nil, nil
+	}
+	text, err := f.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s at %s: %w", file, commit, err)
+	}
+	return []byte(text), nil
+}
