@@ -453,7 +453,7 @@ type passResult struct {
 	changes  []gitwriter.Change
 	files    []string
 	problems []error
-	failed   error // ECR listing failures, unknown regions: the repository fails, but resolved policies still apply
+	failed   error             // ECR listing failures, unknown regions: the repository fails, but resolved policies still apply
 	set      map[string]string // policy id → tag, for the policies the changes set (the commit's trailers)
 	policies []PolicyStatus
 	markers  []MarkerStatus
