@@ -73,7 +73,7 @@ func holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]choic
 			out[m.Location()] = held{HeldByAnnotation, "held by " + policy.HoldPrefix + c.policy.Name + ": " + c.policy.Hold}
 			continue
 		}
-		current := currentTag(m)
+		current := CurrentTag(m)
 		if current == "" || current == c.result.Tag {
 			continue
 		}
@@ -115,10 +115,10 @@ func holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]choic
 	return out
 }
 
-// currentTag is the tag a marker's value holds now: the value of a :tag
+// CurrentTag is the tag a marker's value holds now: the value of a :tag
 // marker, the tag of a full reference (host[:port]/repo:tag[@digest]), or
 // "" for :name and :digest markers and references without a tag.
-func currentTag(m gitwriter.Marker) string {
+func CurrentTag(m gitwriter.Marker) string {
 	switch m.Setter {
 	case gitwriter.SetTag:
 		return m.Value

@@ -113,8 +113,8 @@ func TestCurrentTag(t *testing.T) {
 		"283234040926.dkr.ecr.us-east-2.amazonaws.com/a:v1@sha256:0123456789": "v1",
 		"example/app": "",
 	} {
-		if got := currentTag(markerFor(value)); got != want {
-			t.Errorf("currentTag(%q) = %q, want %q", value, got, want)
+		if got := CurrentTag(markerFor(value)); got != want {
+			t.Errorf("CurrentTag(%q) = %q, want %q", value, got, want)
 		}
 	}
 }

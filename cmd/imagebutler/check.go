@@ -135,7 +135,7 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 
 	if c.lister != nil {
 		for _, id := range ids {
-			if err := c.explain(ctx, id, found[id]); err != nil {
+			if err := c.explain(ctx, id, found[id], tree.Markers); err != nil {
 				problems = append(problems, err)
 			}
 		}
@@ -161,7 +161,7 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 
 // explain lists the policy's ECR repository and prints its candidates, the
 // choice and examples of dropped tags.
-func (c checker) explain(ctx context.Context, id string, f *scanner.Found) error {
+func (c checker) explain(ctx context.Context, id string, f *scanner.Found, markers []gitwriter.Marker) error {
 	w := c.w
 	fmt.Fprintln(w)
 	if f.Err != nil {
@@ -194,6 +194,22 @@ func (c checker) explain(ctx context.Context, id string, f *scanner.Found) error
 	}
 	for _, d := range e.Dropped {
 		fmt.Fprintf(w, "  dropped %s: %s\n", d.Tag, d.Reason)
+	}
+	// What the cycle would hold (a revert needs the history, which a
+	// folder may not have: the cycle reports those).
+	chosen := f.Select(images)
+	for _, m := range markers {
+		if m.Policy != id {
+			continue
+		}
+		switch current := scanner.CurrentTag(m); {
+		case f.Hold != "":
+			fmt.Fprintf(w, "  held %s: %s%s: %s\n", m.Location(), policy.HoldPrefix, f.Name, f.Hold)
+		case current != "" && current != chosen.Tag:
+			if st, _ := f.RankCurrent(images, current, chosen); st == policy.Above {
+				fmt.Fprintf(w, "  held %s: would downgrade from %s to %s\n", m.Location(), current, chosen.Tag)
+			}
+		}
 	}
 	return nil
 }
