@@ -39,6 +39,8 @@ type Checkout struct {
 	git  *git.Repository
 	auth transport.AuthMethod
 	log  *slog.Logger
+	// prefix is Dir relative to the repository's root, for OpenLocal.
+	prefix string
 }
 
 // Open returns the working copy of repo in dir, synced to the remote: the
@@ -252,7 +254,7 @@ func (c *Checkout) LastChange(file string, limit int) (when time.Time, found boo
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("reading commit %s: %w", c.Head, err)
 	}
-	blob := func(cm *object.Commit) plumbing.Hash { return blobOf(cm, file) }
+	blob := func(cm *object.Commit) plumbing.Hash { return blobOf(cm, c.inRepo(file)) }
 	here := blob(commit)
 	if here.IsZero() {
 		return time.Time{}, false, nil

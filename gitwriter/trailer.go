@@ -2,10 +2,13 @@ package gitwriter
 
 import (
 	"fmt"
+	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -93,7 +96,7 @@ func (c *Checkout) ChangedBy(file string, since plumbing.Hash, butlerEmail strin
 		if err != nil {
 			return nil, fmt.Errorf("reading history: %w", err)
 		}
-		if !strings.EqualFold(commit.Author.Email, butlerEmail) && blobOf(commit, file) != blobOf(parent, file) {
+		if !strings.EqualFold(commit.Author.Email, butlerEmail) && blobOf(commit, c.inRepo(file)) != blobOf(parent, c.inRepo(file)) {
 			return commit, nil
 		}
 		commit = parent
@@ -115,7 +118,7 @@ func (c *Checkout) FileAt(commit plumbing.Hash, file string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading commit %s: %w", commit, err)
 	}
-	f, err := cm.File(file)
+	f, err := cm.File(c.inRepo(file))
 	if err != nil {
 		return nil, nil
 	}
@@ -124,4 +127,46 @@ func (c *Checkout) FileAt(commit plumbing.Hash, file string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s at %s: %w", file, commit, err)
 	}
 	return []byte(text), nil
+}
+
+// OpenLocal opens, to read its history, the git repository that holds dir
+// (dir or a folder above it), at its HEAD, without fetching or changing
+// anything. File names given to its history methods are relative to dir.
+func OpenLocal(dir string) (*Checkout, error) {
+	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return nil, err
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	root := wt.Filesystem.Root()
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	}
+	prefix, err := filepath.Rel(root, abs)
+	if err != nil {
+		return nil, err
+	}
+	head, err := r.Head()
+	if err != nil {
+		return nil, err
+	}
+	return &Checkout{Dir: dir, Head: head.Hash(), git: r, prefix: filepath.ToSlash(prefix)}, nil
+}
+
+// inRepo is file (relative to Dir) relative to the repository's root.
+func (c *Checkout) inRepo(file string) string {
+	if c.prefix == "" || c.prefix == "." {
+		return file
+	}
+	return path.Join(c.prefix, file)
 }

@@ -501,7 +501,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	wg.Wait()
 
 	resolved := map[string]gitwriter.Resolution{}
-	chosen := map[string]choice{}
+	chosen := map[string]Choice{}
 	// A failed listing is reported once per ECR repository, naming the
 	// policies it holds up; their markers only say that it failed.
 	var (
@@ -541,7 +541,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 				break
 			}
 			resolved[id] = gitwriter.Resolution{Image: p.Image.Name(), Tag: res.Tag, Digest: res.Digest, Digests: p.DigestReflection}
-			chosen[id] = choice{p.Policy, res, images}
+			chosen[id] = Choice{p.Policy, res, images}
 			ps.State, ps.Tag, ps.Digest, ps.PushedAt = PolicyResolved, res.Tag, res.Digest, res.PushedAt
 		}
 		out.policies = append(out.policies, ps)
@@ -559,7 +559,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	}
 	out.failed = errors.Join(failures...)
 
-	heldMarkers := holds(co, tree, chosen, s.cfg.Git.Author.Email)
+	heldMarkers := Holds(co, tree, chosen, s.cfg.Git.Author.Email)
 	for loc := range heldMarkers {
 		tree.Hold(loc)
 	}
@@ -588,7 +588,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 		h, isHeld := heldMarkers[m.Location()]
 		switch c, ok := changed[m.Location()]; {
 		case isHeld:
-			ms.State, ms.HeldBy, ms.Reason = MarkerHeld, h.kind, h.reason
+			ms.State, ms.HeldBy, ms.Reason = MarkerHeld, h.Kind, h.Reason
 		case ok:
 			ms.State, ms.Value = MarkerUpdated, c.New
 		case !known:

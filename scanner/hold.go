@@ -20,21 +20,26 @@ const (
 // current value of a marker whose tag ECR no longer lists.
 const MaxHistory = 500
 
-// held is why one marker stays as it is this cycle.
-type held struct {
-	kind, reason string
+// Held is why one marker stays as it is this cycle.
+type Held struct {
+	Kind   string // HeldByAnnotation, HeldRevert or HeldDowngrade
+	Reason string
 }
 
-// choice is a policy's result this cycle with the listing it came from.
-type choice struct {
-	policy *policy.Policy
-	result policy.Result
-	images []policy.Image
+// Choice is a policy's result this cycle with the listing it came from.
+type Choice struct {
+	Policy *policy.Policy
+	Result policy.Result
+	Images []policy.Image
 }
 
-// holds decides which markers keep their value this cycle:
+// Holds decides which markers keep their value this cycle, by location
+// (file:line):
 //   - every marker of a policy whose defining object has the hold
 //     annotation;
+//   - a marker a person changed away from the value the butler last wrote
+//     (its commit trailer says which), until the choice ranks above that
+//     value;
 //   - a marker whose current tag the policy ranks above its choice (the
 //     choice would be a downgrade: a registry glitch, a deleted tag);
 //   - for newest-pushed, a marker whose current tag is no longer listed,
@@ -42,9 +47,11 @@ type choice struct {
 //
 // A :digest marker is held with the tag-bearing markers of its policy in
 // the same file; a :name marker does not depend on the tag. The record is
-// git and ECR, not local state: a restarted butler decides the same.
-func holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]choice, butlerEmail string) map[string]held {
-	out := map[string]held{}
+// git and ECR, not local state: a restarted butler decides the same. With
+// no checkout (co nil: a folder outside git) the rules that need history
+// are not applied.
+func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choice, butlerEmail string) map[string]Held {
+	out := map[string]Held{}
 	heldFiles := map[string]bool{} // policy + file with a held tag-bearing marker
 	// The butler's last writes, read from history only when some marker
 	// would change: a cycle with nothing to write walks no history.
@@ -54,6 +61,9 @@ func holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]choic
 		read    bool
 	)
 	lastSets := func() (map[string]gitwriter.Set, error) {
+		if co == nil {
+			return nil, nil
+		}
 		if !read {
 			ids := make([]string, 0, len(chosen))
 			for id := range chosen {
@@ -69,47 +79,47 @@ func holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]choic
 		if !ok {
 			continue
 		}
-		if c.policy.Hold != "" {
-			out[m.Location()] = held{HeldByAnnotation, "held by " + policy.HoldPrefix + c.policy.Name + ": " + c.policy.Hold}
+		if c.Policy.Hold != "" {
+			out[m.Location()] = Held{HeldByAnnotation, "held by " + policy.HoldPrefix + c.Policy.Name + ": " + c.Policy.Hold}
 			continue
 		}
 		current := CurrentTag(m)
-		if current == "" || current == c.result.Tag {
+		if current == "" || current == c.Result.Tag {
 			continue
 		}
 		sets, err := lastSets()
 		if set, ok := sets[m.Policy]; ok && err == nil && current != set.Value {
 			if reason := rejected(co, m, c, set, current, butlerEmail); reason != "" {
-				out[m.Location()] = held{HeldRevert, reason}
+				out[m.Location()] = Held{HeldRevert, reason}
 				heldFiles[m.Policy+"\x00"+m.File] = true
 				continue
 			}
 		}
-		standing, _ := c.policy.RankCurrent(c.images, current, c.result)
+		standing, _ := c.Policy.RankCurrent(c.Images, current, c.Result)
 		var reason string
 		switch {
 		case standing == policy.Above:
-			reason = fmt.Sprintf("would downgrade from %s to %s", current, c.result.Tag)
-		case standing == policy.Unranked && c.policy.Order == policy.Newest:
+			reason = fmt.Sprintf("would downgrade from %s to %s", current, c.Result.Tag)
+		case standing == policy.Unranked && c.Policy.Order == policy.Newest && co != nil:
 			set, found, err := co.LastChange(m.File, MaxHistory)
 			switch {
 			case err != nil:
-				reason = fmt.Sprintf("would replace %s, which ECR no longer lists, with %s; %s could not be dated: %v", current, c.result.Tag, m.File, err)
+				reason = fmt.Sprintf("would replace %s, which ECR no longer lists, with %s; %s could not be dated: %v", current, c.Result.Tag, m.File, err)
 			case !found:
-				reason = fmt.Sprintf("would replace %s, which ECR no longer lists, with %s; no change to %s in the last %d commits dates it", current, c.result.Tag, m.File, MaxHistory)
-			case c.result.PushedAt.Before(set.Truncate(time.Second)): // both are whole seconds in ECR and git
+				reason = fmt.Sprintf("would replace %s, which ECR no longer lists, with %s; no change to %s in the last %d commits dates it", current, c.Result.Tag, m.File, MaxHistory)
+			case c.Result.PushedAt.Before(set.Truncate(time.Second)): // both are whole seconds in ECR and git
 				reason = fmt.Sprintf("would downgrade from %s, which ECR no longer lists, to %s, pushed %s, before the commit that set %s (%s)",
-					current, c.result.Tag, c.result.PushedAt.UTC().Format("2006-01-02T15:04:05Z"), current, set.UTC().Format("2006-01-02T15:04:05Z"))
+					current, c.Result.Tag, c.Result.PushedAt.UTC().Format("2006-01-02T15:04:05Z"), current, set.UTC().Format("2006-01-02T15:04:05Z"))
 			}
 		}
 		if reason != "" {
-			out[m.Location()] = held{HeldDowngrade, reason}
+			out[m.Location()] = Held{HeldDowngrade, reason}
 			heldFiles[m.Policy+"\x00"+m.File] = true
 		}
 	}
 	for _, m := range tree.Markers {
 		if m.Setter == gitwriter.SetDigest && heldFiles[m.Policy+"\x00"+m.File] {
-			out[m.Location()] = held{HeldDowngrade, "held with the tag of " + m.Policy + " in " + m.File}
+			out[m.Location()] = Held{HeldDowngrade, "held with the tag of " + m.Policy + " in " + m.File}
 		}
 	}
 	return out
@@ -136,17 +146,17 @@ func CurrentTag(m gitwriter.Marker) string {
 // from set.Value, the butler's last write: the butler does not write that
 // value again, nor anything the policy ranks at or below it, until a tag
 // appears that ranks above it. It returns "" when the choice does.
-func rejected(co *gitwriter.Checkout, m gitwriter.Marker, c choice, set gitwriter.Set, current, butlerEmail string) string {
+func rejected(co *gitwriter.Checkout, m gitwriter.Marker, c Choice, set gitwriter.Set, current, butlerEmail string) string {
 	// Only a value the butler wrote into this file can have been changed
 	// away from: a marker a person added since is no rejection.
 	if was, err := co.FileAt(set.Commit, m.File); err != nil || !strings.Contains(string(was), set.Value) || !strings.Contains(string(was), m.Policy) {
 		return ""
 	}
-	standing, _ := c.policy.RankCurrent(c.images, set.Value, c.result)
+	standing, _ := c.Policy.RankCurrent(c.Images, set.Value, c.Result)
 	switch {
 	case standing == policy.Below:
 		return "" // the choice ranks above the rejected value: resume
-	case standing == policy.Unranked && c.policy.Order == policy.Newest && c.result.PushedAt.After(set.When):
+	case standing == policy.Unranked && c.Policy.Order == policy.Newest && c.Result.PushedAt.After(set.When):
 		return "" // the rejected tag is gone; the choice came after it was set
 	}
 	who := "a person"
@@ -154,5 +164,5 @@ func rejected(co *gitwriter.Checkout, m gitwriter.Marker, c choice, set gitwrite
 		who = fmt.Sprintf("%s (%s, %s)", person.Hash.String()[:12], person.Author.Name, person.Author.Email)
 	}
 	return fmt.Sprintf("%s changed %s from %s, which the butler set in %s, to %s; waiting for a tag newer than %s (now %s)",
-		who, m.Policy, set.Value, set.Commit.String()[:12], current, set.Value, c.result.Tag)
+		who, m.Policy, set.Value, set.Commit.String()[:12], current, set.Value, c.Result.Tag)
 }

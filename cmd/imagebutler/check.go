@@ -47,7 +47,10 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 	if withECR && configFile == "" {
 		return &exitError{2, errors.New("check --ecr needs --config, for the AWS settings")}
 	}
-	var lister scanner.Lister
+	var (
+		lister      scanner.Lister
+		butlerEmail string
+	)
 	if configFile != "" {
 		cfg, err := config.Load(configFile)
 		if err != nil {
@@ -56,6 +59,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 		if region == "" {
 			region = cfg.AWS.Region
 		}
+		butlerEmail = cfg.Git.Author.Email
 		if withECR {
 			if lister, err = newLister(ctx, cfg.AWS); err != nil {
 				return err
@@ -65,7 +69,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 	if region == "" {
 		region = config.EnvRegion()
 	}
-	c := checker{w: stdout, region: region, namespace: namespace, lister: lister, candidates: candidates}
+	c := checker{w: stdout, region: region, namespace: namespace, lister: lister, candidates: candidates, butlerEmail: butlerEmail}
 	failed := false
 	for i, dir := range dirs {
 		if i > 0 {
@@ -87,6 +91,7 @@ type checker struct {
 	region, namespace string
 	lister            scanner.Lister // nil: offline
 	candidates        int
+	butlerEmail       string // git.author.email of --config: whose commits are the butler's
 }
 
 // dir prints what dir holds and reports whether it found errors.
@@ -134,11 +139,16 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 	tw.Flush()
 
 	if c.lister != nil {
+		chosen := map[string]scanner.Choice{}
 		for _, id := range ids {
-			if err := c.explain(ctx, id, found[id], tree.Markers); err != nil {
+			choice, err := c.explain(ctx, id, found[id])
+			if err != nil {
 				problems = append(problems, err)
+			} else if choice.Result.OK() {
+				chosen[id] = choice
 			}
 		}
+		c.held(dir, tree, chosen)
 	}
 
 	problems = append(problems, tree.Problems...)
@@ -161,17 +171,17 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 
 // explain lists the policy's ECR repository and prints its candidates, the
 // choice and examples of dropped tags.
-func (c checker) explain(ctx context.Context, id string, f *scanner.Found, markers []gitwriter.Marker) error {
+func (c checker) explain(ctx context.Context, id string, f *scanner.Found) (scanner.Choice, error) {
 	w := c.w
 	fmt.Fprintln(w)
 	if f.Err != nil {
 		fmt.Fprintf(w, "%s: not resolved: %v\n", id, f.Err)
-		return nil
+		return scanner.Choice{}, nil
 	}
 	images, err := c.lister.List(ctx, f.Image)
 	if err != nil {
 		fmt.Fprintf(w, "%s: listing ECR failed\n", id)
-		return fmt.Errorf("policy %s: %w", id, err)
+		return scanner.Choice{}, fmt.Errorf("policy %s: %w", id, err)
 	}
 	e := f.Explain(images, c.candidates)
 	counts := fmt.Sprintf("of %d tags: %d excluded, %d filtered out, %d not parsable", e.Seen, e.Excluded, e.Filtered, e.Unparsable)
@@ -195,23 +205,26 @@ func (c checker) explain(ctx context.Context, id string, f *scanner.Found, marke
 	for _, d := range e.Dropped {
 		fmt.Fprintf(w, "  dropped %s: %s\n", d.Tag, d.Reason)
 	}
-	// What the cycle would hold (a revert needs the history, which a
-	// folder may not have: the cycle reports those).
-	chosen := f.Select(images)
-	for _, m := range markers {
-		if m.Policy != id {
-			continue
-		}
-		switch current := scanner.CurrentTag(m); {
-		case f.Hold != "":
-			fmt.Fprintf(w, "  held %s: %s%s: %s\n", m.Location(), policy.HoldPrefix, f.Name, f.Hold)
-		case current != "" && current != chosen.Tag:
-			if st, _ := f.RankCurrent(images, current, chosen); st == policy.Above {
-				fmt.Fprintf(w, "  held %s: would downgrade from %s to %s\n", m.Location(), current, chosen.Tag)
-			}
+	return scanner.Choice{Policy: f.Policy, Result: f.Select(images), Images: images}, nil
+}
+
+// held prints the markers a cycle would keep as they are, and why; the
+// rules that need history apply when dir is inside a git repository.
+func (c checker) held(dir string, tree *gitwriter.Tree, chosen map[string]scanner.Choice) {
+	co, err := gitwriter.OpenLocal(dir)
+	if err != nil {
+		co = nil
+	}
+	held := scanner.Holds(co, tree, chosen, c.butlerEmail)
+	if len(held) == 0 {
+		return
+	}
+	fmt.Fprintln(c.w)
+	for _, m := range tree.Markers {
+		if h, ok := held[m.Location()]; ok {
+			fmt.Fprintf(c.w, "held %s (%s): %s\n", m.Location(), h.Kind, h.Reason)
 		}
 	}
-	return nil
 }
 
 // orderedBy is what the policy compared for a candidate.

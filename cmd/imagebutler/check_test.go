@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -174,5 +176,54 @@ func TestParseInterspersed(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	if _, err := parseInterspersed(fs, []string{"apps/", "-x"}); err == nil {
 		t.Error("an unknown flag after a DIR was taken as a DIR")
+	}
+}
+
+// In a git repository, check --ecr also shows a person's revert of the
+// butler's write, read from the butler's commit trailer.
+func TestCheckShowsRevert(t *testing.T) {
+	newLister = func(context.Context, config.AWS) (scanner.Lister, error) { return fixedLister{}, nil }
+	dir := t.TempDir()
+	cfg, _ := os.ReadFile("testdata/check-ecr.yaml")
+	configFile := filepath.Join(t.TempDir(), "imagebutler.yaml")
+	os.WriteFile(configFile, cfg, 0o644)
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=A Person", "-c", "user.email=person@example.com"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	manifest := func(tag string) {
+		os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: bartender
+  namespace: falcon-qa
+  annotations:
+    app.lilly.com/flux.automated: "true"
+    app.lilly.com/flux.simple.p: "283234040926;lrl_falcon_bartender;glob:qa-sha-*"
+spec:
+  template:
+    spec:
+      containers:
+        - image: 283234040926.dkr.ecr.us-east-2.amazonaws.com/lrl_falcon_bartender:`+tag+` # {"$imagepolicy": "falcon-qa:p"}
+`), 0o644)
+	}
+	git("init", "--quiet")
+	manifest("qa-sha-06c5953")
+	git("add", "app.yaml")
+	git("commit", "--quiet", "-m", "seed")
+	manifest("qa-sha-1a2b3c4")
+	git("-c", "user.email=butler@example.com", "commit", "--quiet", "-am", "Update falcon-qa:p\n\nImagebutler-Set: falcon-qa:p=qa-sha-1a2b3c4")
+	git("revert", "--no-edit", "HEAD")
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--ecr", "--config", configFile, dir}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatalf("check: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "held app.yaml:13 (revert): ") || !strings.Contains(out.String(), "changed falcon-qa:p from qa-sha-1a2b3c4") {
+		t.Errorf("check --ecr does not show the revert:\n%s", out.String())
 	}
 }
