@@ -112,8 +112,11 @@ func fakeECR(tags int) http.Handler {
 		Status   string   `json:"imageStatus"`
 	}
 	details := make([]detail, tags)
+	// Pushed after the repositories' commits: the butler takes them as newer
+	// than the markers' "old", which ECR does not list.
+	pushed := time.Now().Unix() + 60
 	for i := range details {
-		details[i] = detail{fmt.Sprintf("sha256:%064d", i), []string{fmt.Sprintf("sha-%07d", i)}, float64(1_700_000_000 + i), "ACTIVE"}
+		details[i] = detail{fmt.Sprintf("sha256:%064d", i), []string{fmt.Sprintf("sha-%07d", i)}, float64(pushed + int64(i)), "ACTIVE"}
 	}
 	body, _ := json.Marshal(map[string]any{"imageDetails": details})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
