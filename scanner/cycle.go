@@ -44,6 +44,8 @@ type Scanner struct {
 	statusMu sync.Mutex
 	status   Status
 
+	sets setsCache // the butler's last writes per repository, by head
+
 	memoMu sync.Mutex
 	memos  map[string]*memo // by ECR repository and policy fingerprint, across cycles
 	cycle  int
@@ -559,7 +561,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	}
 	out.failed = errors.Join(failures...)
 
-	heldMarkers := Holds(co, tree, chosen, s.cfg.Git.Author.Email)
+	heldMarkers := Holds(co, tree, chosen, s.cfg.Git.Author.Email, s.sets.lastSets(repo.Name(), co))
 	for loc := range heldMarkers {
 		tree.Hold(loc)
 	}

@@ -16,6 +16,13 @@ import (
 // seed manifest first, then a person's commits to another file, and last
 // the butler's commit that set the marker (with its trailer).
 func historyRemote(b *testing.B, commits int) string {
+	return historyRemoteWith(b, commits, false)
+}
+
+// historyRemoteWith is historyRemote; with reverted, a person's last commit
+// changes the marker from the butler's sha-3 back to sha-2, which the
+// butler then holds every cycle.
+func historyRemoteWith(b *testing.B, commits int, reverted bool) string {
 	b.Helper()
 	bare := filepath.Join(b.TempDir(), "remote.git")
 	if out, err := exec.Command("git", "init", "--quiet", "--bare", "--initial-branch=main", bare).CombinedOutput(); err != nil {
@@ -27,14 +34,24 @@ func historyRemote(b *testing.B, commits int) string {
 	for i := range commits {
 		fmt.Fprintf(&in, "commit refs/heads/main\nmark :%d\ncommitter A Person <person@example.com> %d +0000\n", i+1, 1_700_000_000+i)
 		msg := fmt.Sprintf("change %d", i)
-		if i == commits-1 {
+		switch {
+		case reverted && i == commits-2:
+			msg = "Update shop:web\n\n" + "Imagebutler-Set: shop:web=sha-3\n"
+		case !reverted && i == commits-1:
 			msg = "Update shop:web\n\n" + "Imagebutler-Set: shop:web=sha-2\n"
 		}
 		data(msg)
 		if i > 0 {
 			fmt.Fprintf(&in, "from :%d\n", i)
 		}
-		if i == 0 {
+		switch {
+		case i == 0:
+			in.WriteString("M 100644 inline web.yaml\n")
+			data(manifest)
+		case reverted && i == commits-2:
+			in.WriteString("M 100644 inline web.yaml\n")
+			data(strings.Replace(manifest, "shop_web:sha-2", "shop_web:sha-3", 1))
+		case reverted && i == commits-1:
 			in.WriteString("M 100644 inline web.yaml\n")
 			data(manifest)
 		}
@@ -47,6 +64,27 @@ func historyRemote(b *testing.B, commits int) string {
 		b.Fatalf("git fast-import: %v\n%s", err, out)
 	}
 	return bare
+}
+
+// BenchmarkHeldCycleHistory is a cycle over a 10,000-commit history in
+// which a person's revert keeps a marker held: the history is read every
+// cycle (up to MaxHistory commits for a policy the butler never wrote).
+func BenchmarkHeldCycleHistory(b *testing.B) {
+	bare := historyRemoteWith(b, 10_000, true)
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-2"}, Digest: digestOf("2"), PushedAt: pushed(2)}, {Tags: []string{"sha-3"}, Digest: digestOf("3"), PushedAt: pushed(3)}},
+		"shop_api": {{Tags: []string{"sha-old"}, Digest: digestOf("old"), PushedAt: pushed(1)}},
+	}}
+	s := newTestScanner(testConfig(b, bare), l)
+	if r := s.RunOnce(context.Background())[0]; r.Err != nil || r.Commit != "" || r.held() != 1 {
+		b.Fatalf("first cycle: err %v, commit %q, %d held", r.Err, r.Commit, r.held())
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if r := s.RunOnce(context.Background())[0]; r.Err != nil || r.held() != 1 {
+			b.Fatalf("err %v, %d held", r.Err, r.held())
+		}
+	}
 }
 
 // BenchmarkNoChangeCycleHistory is a cycle with nothing to write over a

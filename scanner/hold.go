@@ -2,8 +2,12 @@ package scanner
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/imagebutler/imagebutler/gitwriter"
 	"github.com/imagebutler/imagebutler/policy"
@@ -50,7 +54,10 @@ type Choice struct {
 // git and ECR, not local state: a restarted butler decides the same. With
 // no checkout (co nil: a folder outside git) the rules that need history
 // are not applied.
-func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choice, butlerEmail string) map[string]Held {
+//
+// lastSets reads the butler's last writes (Checkout.LastSets, or a cache of
+// it); nil with co.
+func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choice, butlerEmail string, lastSetsOf func(ids []string) (map[string]gitwriter.Set, error)) map[string]Held {
 	out := map[string]Held{}
 	heldFiles := map[string]bool{} // policy + file with a held tag-bearing marker
 	// The butler's last writes, read from history only when some marker
@@ -69,7 +76,11 @@ func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choic
 			for id := range chosen {
 				ids = append(ids, id)
 			}
-			sets, setsErr = co.LastSets(ids, MaxHistory)
+			sort.Strings(ids)
+			if lastSetsOf == nil {
+				lastSetsOf = func(ids []string) (map[string]gitwriter.Set, error) { return co.LastSets(ids, MaxHistory) }
+			}
+			sets, setsErr = lastSetsOf(ids)
 			read = true
 		}
 		return sets, setsErr
@@ -165,4 +176,42 @@ func rejected(co *gitwriter.Checkout, m gitwriter.Marker, c Choice, set gitwrite
 	}
 	return fmt.Sprintf("%s changed %s from %s, which the butler set in %s, to %s; waiting for a tag newer than %s (now %s)",
 		who, m.Policy, set.Value, set.Commit.String()[:12], current, set.Value, c.Result.Tag)
+}
+
+// setsCache keeps each repository's last LastSets answer: the history only
+// changes with the head, so a marker held for many cycles costs one walk.
+type setsCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSets // by repository name
+}
+
+type cachedSets struct {
+	head plumbing.Hash
+	ids  string
+	sets map[string]gitwriter.Set
+}
+
+// lastSets returns co.LastSets(ids), from the cache while repo's head and
+// the ids are the same.
+func (c *setsCache) lastSets(repo string, co *gitwriter.Checkout) func(ids []string) (map[string]gitwriter.Set, error) {
+	return func(ids []string) (map[string]gitwriter.Set, error) {
+		key := strings.Join(ids, "\x00")
+		c.mu.Lock()
+		e, ok := c.m[repo]
+		c.mu.Unlock()
+		if ok && e.head == co.Head && e.ids == key {
+			return e.sets, nil
+		}
+		sets, err := co.LastSets(ids, MaxHistory)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if c.m == nil {
+			c.m = map[string]cachedSets{}
+		}
+		c.m[repo] = cachedSets{co.Head, key, sets}
+		c.mu.Unlock()
+		return sets, nil
+	}
 }

@@ -215,7 +215,7 @@ func (c checker) held(dir string, tree *gitwriter.Tree, chosen map[string]scanne
 	if err != nil {
 		co = nil
 	}
-	held := scanner.Holds(co, tree, chosen, c.butlerEmail)
+	held := scanner.Holds(co, tree, chosen, c.butlerEmail, nil)
 	if len(held) == 0 {
 		return
 	}
