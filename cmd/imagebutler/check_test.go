@@ -227,3 +227,15 @@ spec:
 		t.Errorf("check --ecr does not show the revert:\n%s", out.String())
 	}
 }
+
+func TestCheckConfig(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check-config", "--config", "testdata/check-ecr.yaml"}, &out, &bytes.Buffer{}); err != nil || out.String() != "testdata/check-ecr.yaml: valid, 1 repositories, schedule @every 1m\n" {
+		t.Errorf("valid config: err %v, out %q", err, out.String())
+	}
+	err := run(context.Background(), []string{"check-config", "--config", "../../config/testdata/many-problems.yaml"}, &bytes.Buffer{}, &bytes.Buffer{})
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || strings.Count(err.Error(), "\n") != 3 {
+		t.Errorf("invalid config: %v, want exit 2 with its four problems", err)
+	}
+}

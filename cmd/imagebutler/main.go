@@ -22,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
@@ -65,6 +66,7 @@ var commands = []command{
 	{"run", "--config FILE", "the service: cycles on the schedule, HTTP /healthz /readyz /metrics /status", defineRun},
 	{"once", "--config FILE [--dry-run]", "run one cycle: sync, select, rewrite, commit, push; exit 0 when every repository succeeded", defineOnce},
 	{"check", "[--config FILE | --region R] [--ecr] DIR...", "lint annotations and markers offline (with --ecr, also list ECR); exit 1 on errors", defineCheck},
+	{"check-config", "--config FILE", "validate the configuration file and exit: 0 when it is valid, 2 with every problem (an init container runs it)", defineCheckConfig},
 	{"version", "", "print the version, commit, Go version and platform", defineVersion},
 }
 
@@ -168,6 +170,21 @@ func noArgs(name string, args []string) error {
 		return &exitError{2, fmt.Errorf("%s takes no arguments, got %q (see imagebutler %s --help)", name, args, name)}
 	}
 	return nil
+}
+
+func defineCheckConfig(fs *flag.FlagSet, stdout, _ io.Writer) func(context.Context, []string) error {
+	configFile := fs.String("config", "imagebutler.yaml", "configuration `file`")
+	return func(_ context.Context, args []string) error {
+		if err := noArgs("check-config", args); err != nil {
+			return err
+		}
+		cfg, err := config.Load(*configFile)
+		if err != nil {
+			return &exitError{2, err}
+		}
+		fmt.Fprintf(stdout, "%s: valid, %d repositories, schedule %s\n", *configFile, len(cfg.Repositories), cfg.Schedule)
+		return nil
+	}
 }
 
 func defineVersion(fs *flag.FlagSet, stdout, _ io.Writer) func(context.Context, []string) error {
