@@ -197,9 +197,10 @@ func check(t *testing.T, o objects) {
 	}
 }
 
-func TestKustomizeBase(t *testing.T) {
+func kustomize(t *testing.T, dir string) objects {
+	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), "kustomize")
+	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +212,27 @@ func TestKustomizeBase(t *testing.T) {
 	check(t, o)
 	for _, obj := range []string{o.deployments[0].Namespace, o.serviceAccounts[0].Namespace} {
 		if obj != "imagebutler" {
-			t.Errorf("namespace = %q, want imagebutler", obj)
+			t.Errorf("%s: namespace = %q, want imagebutler", dir, obj)
 		}
+	}
+	// The ConfigMap is generated with a hash suffix, so an edit rolls the pod.
+	if name := o.configMaps[0].Name; !strings.HasPrefix(name, "imagebutler-config-") {
+		t.Errorf("%s: ConfigMap name %q carries no hash", dir, name)
+	}
+	return o
+}
+
+func TestKustomizeBase(t *testing.T) {
+	base := kustomize(t, "kustomize/base")
+	eks := kustomize(t, "kustomize/examples/eks")
+	if base.configMaps[0].Name == eks.configMaps[0].Name {
+		t.Errorf("the overlay's config has the base's ConfigMap name %s: an edit would not roll the pod", base.configMaps[0].Name)
+	}
+	if got := eks.deployments[0].Spec.Template.Spec.Containers[0].Image; got != "123456789012.dkr.ecr.us-east-2.amazonaws.com/imagebutler:v0.1.0" {
+		t.Errorf("overlay image = %s", got)
+	}
+	if got := eks.serviceAccounts[0].Annotations["eks.amazonaws.com/role-arn"]; got != "arn:aws:iam::123456789012:role/imagebutler" {
+		t.Errorf("overlay role ARN = %q", got)
 	}
 }
 
