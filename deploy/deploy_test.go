@@ -291,7 +291,8 @@ func TestStaticBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "distroless/static", "nonroot"} {
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "distroless/static", "nonroot",
+		"--platform=$BUILDPLATFORM golang:1.26.10", "GOOS=$TARGETOS GOARCH=$TARGETARCH", "org.opencontainers.image.revision"} {
 		if !bytes.Contains(dockerfile, []byte(want)) {
 			t.Errorf("Dockerfile lacks %s", want)
 		}
