@@ -36,6 +36,8 @@ type objects struct {
 	deployments     []appsv1.Deployment
 	services        []corev1.Service
 	claims          []corev1.PersistentVolumeClaim
+	// monitoring holds the prometheus-operator objects, loosely decoded.
+	monitoring []map[string]any
 }
 
 // decode reads a stream of YAML documents; every object must decode into
@@ -75,6 +77,9 @@ func decode(t *testing.T, stream []byte) objects {
 			target = grow(&o.services)
 		case "PersistentVolumeClaim":
 			target = grow(&o.claims)
+		case "ServiceMonitor", "PrometheusRule":
+			o.monitoring = append(o.monitoring, doc)
+			continue
 		default:
 			t.Fatalf("unexpected kind %q", kind)
 		}
@@ -96,12 +101,18 @@ func grow[T any](list *[]T) *T {
 // check asserts what a platform engineer relies on.
 func check(t *testing.T, o objects) {
 	t.Helper()
-	if len(o.serviceAccounts) != 1 || len(o.deployments) != 1 || len(o.configMaps) != 1 || len(o.services) != 1 {
-		t.Fatalf("rendered %d ServiceAccounts, %d Deployments, %d ConfigMaps, %d Services; want one each",
-			len(o.serviceAccounts), len(o.deployments), len(o.configMaps), len(o.services))
+	var configs []corev1.ConfigMap // the dashboard's is another
+	for _, cm := range o.configMaps {
+		if _, ok := cm.Data["imagebutler.yaml"]; ok {
+			configs = append(configs, cm)
+		}
 	}
-	sa, d, cm, svc := o.serviceAccounts[0], o.deployments[0], o.configMaps[0], o.services[0]
-	if arn := sa.Annotations["eks.amazonaws.com/role-arn"]; !strings.HasPrefix(arn, "arn:aws:iam::") {
+	if len(o.serviceAccounts) != 1 || len(o.deployments) != 1 || len(configs) != 1 || len(o.services) != 1 {
+		t.Fatalf("rendered %d ServiceAccounts, %d Deployments, %d config ConfigMaps, %d Services; want one each",
+			len(o.serviceAccounts), len(o.deployments), len(configs), len(o.services))
+	}
+	sa, d, cm, svc := o.serviceAccounts[0], o.deployments[0], configs[0], o.services[0]
+	if arn, ok := sa.Annotations["eks.amazonaws.com/role-arn"]; ok && !strings.HasPrefix(arn, "arn:aws:iam::") {
 		t.Errorf("ServiceAccount role annotation = %q", arn)
 	}
 	spec := d.Spec.Template.Spec

@@ -23,3 +23,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $parts := splitList ":" $listen -}}
 {{- last $parts -}}
 {{- end -}}
+
+
+{{- define "imagebutler.serviceAccountName" -}}
+{{- .Values.serviceAccount.name | default .Release.Name -}}
+{{- end -}}
