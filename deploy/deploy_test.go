@@ -5,21 +5,17 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -261,26 +257,10 @@ func TestHelmChart(t *testing.T) {
 		{"persistence and digest", map[string]any{"persistence": map[string]any{"enabled": true}, "image": map[string]any{"digest": "sha256:" + strings.Repeat("a", 64)}}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vals, err := chartutil.ToRenderValues(chart, tc.values, chartutil.ReleaseOptions{Name: "imagebutler", Namespace: "imagebutler"}, chartutil.DefaultCapabilities)
+			o, _, err := render(t, chart, tc.values)
 			if err != nil {
 				t.Fatal(err)
 			}
-			files, err := engine.Render(chart, vals)
-			if err != nil {
-				t.Fatal(err)
-			}
-			names := make([]string, 0, len(files))
-			for n := range files {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			var stream bytes.Buffer
-			for _, n := range names {
-				if strings.HasSuffix(n, ".yaml") {
-					fmt.Fprintf(&stream, "---\n%s\n", files[n])
-				}
-			}
-			o := decode(t, stream.Bytes())
 			check(t, o)
 			if len(o.claims) != tc.claims {
 				t.Errorf("PersistentVolumeClaims = %d, want %d", len(o.claims), tc.claims)

@@ -8,63 +8,99 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
 )
 
 var rollbackRuns int
+
+// rollbackEnv is a git repository holding the seed Deployment over an ECR
+// repository of its own in moto, which starts empty.
+type rollbackEnv struct {
+	*env
+	t    *testing.T
+	repo string
+	ecr  *ecr.Client
+}
+
+func newRollbackEnv(t *testing.T, name string) *rollbackEnv {
+	t.Helper()
+	needPeers(t)
+	rollbackRuns++
+	r := &rollbackEnv{t: t, repo: fmt.Sprintf("lrl_falcon_%s_%d", name, rollbackRuns), ecr: moto.ECR(testpeers.SeedRegion)}
+	if err := testpeers.CreateRepository(t.Context(), r.ecr, testpeers.SeedAccount, r.repo); err != nil {
+		t.Fatal(err)
+	}
+	r.env = setupRepo(t, name, strings.ReplaceAll(testpeers.SeedDeployment, testpeers.SeedRepository, r.repo))
+	return r
+}
+
+// push pushes tag a second after whatever came before (moto and git keep
+// whole seconds).
+func (r *rollbackEnv) push(tag string) {
+	r.t.Helper()
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := testpeers.PushImage(r.t.Context(), r.ecr, testpeers.SeedAccount, r.repo, tag); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// run runs once, which must succeed and print wantSummary; it returns the
+// log.
+func (r *rollbackEnv) run(wantSummary string) string {
+	r.t.Helper()
+	stdout, stderr, code := r.once(r.t)
+	if code != 0 || !strings.Contains(stdout, wantSummary) {
+		r.t.Fatalf("once: exit %d, stdout %q, want %q\nstderr:\n%s", code, stdout, wantSummary, stderr)
+	}
+	return stderr
+}
+
+// marker is the tag the remote's marker holds.
+func (r *rollbackEnv) marker() string {
+	file, _ := os.ReadFile(filepath.Join(r.clone(r.t), "apps/bartender/deployment.yaml"))
+	for _, line := range strings.Split(string(file), "\n") {
+		if strings.Contains(line, "$imagepolicy") {
+			v, _, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "image:")), " ")
+			return v[strings.LastIndex(v, ":")+1:]
+		}
+	}
+	return ""
+}
 
 // TestDeletedTagIsNotDowngraded runs `once` against moto: when the current
 // tag is deleted from ECR, the butler keeps it (the older tag left was
 // pushed before the commit that set it) and says so; a restart with an
 // empty stateDir decides the same; a newer push moves the marker on.
 func TestDeletedTagIsNotDowngraded(t *testing.T) {
-	needPeers(t)
-	ctx := t.Context()
-	rollbackRuns++
-	repo := fmt.Sprintf("lrl_falcon_rollback_%d", rollbackRuns)
-	c := moto.ECR(testpeers.SeedRegion)
-	if err := testpeers.CreateRepository(ctx, c, testpeers.SeedAccount, repo); err != nil {
-		t.Fatal(err)
-	}
-	e := setupRepo(t, "rollback", strings.ReplaceAll(testpeers.SeedDeployment, testpeers.SeedRepository, repo))
-	push := func(tag string) {
-		time.Sleep(1100 * time.Millisecond) // moto and git keep whole seconds
-		if _, err := testpeers.PushImage(ctx, c, testpeers.SeedAccount, repo, tag); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := newRollbackEnv(t, "rollback")
 	once := func(wantTag, wantSummary string) {
 		t.Helper()
-		stdout, stderr, code := e.once(t)
-		if code != 0 || !strings.Contains(stdout, wantSummary) {
-			t.Fatalf("once: exit %d, stdout %q, want %q\nstderr:\n%s", code, stdout, wantSummary, stderr)
-		}
-		clone := e.clone(t)
-		file, _ := os.ReadFile(filepath.Join(clone, "apps/bartender/deployment.yaml"))
-		if !strings.Contains(string(file), "/"+repo+":"+wantTag+" ") {
-			t.Fatalf("the marker is not at %s:\n%s", wantTag, file)
+		r.run(wantSummary)
+		if got := r.marker(); got != wantTag {
+			t.Fatalf("marker = %s, want %s", got, wantTag)
 		}
 	}
-
-	push("qa-sha-0000001")
+	r.push("qa-sha-0000001")
 	once("qa-sha-0000001", "1 change(s), pushed")
-	push("qa-sha-0000002")
+	r.push("qa-sha-0000002")
 	once("qa-sha-0000002", "1 change(s), pushed")
 
-	if err := testpeers.DeleteImage(ctx, c, testpeers.SeedAccount, repo, "qa-sha-0000002"); err != nil {
+	if err := testpeers.DeleteImage(t.Context(), r.ecr, testpeers.SeedAccount, r.repo, "qa-sha-0000002"); err != nil {
 		t.Fatal(err)
 	}
 	once("qa-sha-0000002", "up to date (1 held)")
-	if _, stderr, _ := e.once(t); !strings.Contains(stderr, "would downgrade from qa-sha-0000002, which ECR no longer lists, to qa-sha-0000001") {
+	if stderr := r.run("up to date (1 held)"); !strings.Contains(stderr, "would downgrade from qa-sha-0000002, which ECR no longer lists, to qa-sha-0000001") {
 		t.Errorf("the log does not say why the marker is held:\n%s", stderr)
 	}
 	// A restart with an empty stateDir decides the same.
-	if err := os.RemoveAll(filepath.Join(e.dir, "state")); err != nil {
+	if err := os.RemoveAll(filepath.Join(r.dir, "state")); err != nil {
 		t.Fatal(err)
 	}
 	once("qa-sha-0000002", "up to date (1 held)")
 
-	push("qa-sha-0000003")
+	r.push("qa-sha-0000003")
 	once("qa-sha-0000003", "1 change(s), pushed")
 }
 
@@ -73,39 +109,8 @@ func TestDeletedTagIsNotDowngraded(t *testing.T) {
 // until a tag newer than the rejected one is pushed, also after a restart
 // with an empty stateDir.
 func TestRevertSticks(t *testing.T) {
-	needPeers(t)
-	ctx := t.Context()
-	rollbackRuns++
-	repo := fmt.Sprintf("lrl_falcon_revert_%d", rollbackRuns)
-	c := moto.ECR(testpeers.SeedRegion)
-	if err := testpeers.CreateRepository(ctx, c, testpeers.SeedAccount, repo); err != nil {
-		t.Fatal(err)
-	}
-	e := setupRepo(t, "revert", strings.ReplaceAll(testpeers.SeedDeployment, testpeers.SeedRepository, repo))
-	push := func(tag string) {
-		time.Sleep(1100 * time.Millisecond) // moto and git keep whole seconds
-		if _, err := testpeers.PushImage(ctx, c, testpeers.SeedAccount, repo, tag); err != nil {
-			t.Fatal(err)
-		}
-	}
-	marker := func() string {
-		file, _ := os.ReadFile(filepath.Join(e.clone(t), "apps/bartender/deployment.yaml"))
-		for _, line := range strings.Split(string(file), "\n") {
-			if strings.Contains(line, "$imagepolicy") {
-				v, _, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "image:")), " ")
-				return v[strings.LastIndex(v, ":")+1:]
-			}
-		}
-		return ""
-	}
-	once := func(wantSummary string) string {
-		t.Helper()
-		stdout, stderr, code := e.once(t)
-		if code != 0 || !strings.Contains(stdout, wantSummary) {
-			t.Fatalf("once: exit %d, stdout %q, want %q\nstderr:\n%s", code, stdout, wantSummary, stderr)
-		}
-		return stderr
-	}
+	r := newRollbackEnv(t, "revert")
+	e, push, marker, once := r.env, r.push, r.marker, r.run
 	person := func(change func(work string)) {
 		t.Helper()
 		work := e.clone(t)
