@@ -23,7 +23,10 @@ RUN mkdir -p /out/state
 
 # Static, no shell, no package manager; runs as uid 65532 (nonroot). git is
 # not needed: go-git speaks the protocol itself. CA certificates are included.
-FROM gcr.io/distroless/static-debian12:nonroot
+# Pinned by digest (the multi-platform index, so amd64 and arm64 both resolve)
+# so a rebuild of the same commit gets the same base. To move it forward:
+#   crane digest gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 ARG VERSION=dev
 ARG COMMIT=unknown
 LABEL org.opencontainers.image.title="imagebutler" \

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -286,6 +287,14 @@ func TestStaticBinary(t *testing.T) {
 		"--platform=$BUILDPLATFORM golang:1.26.10", "GOOS=$TARGETOS GOARCH=$TARGETARCH", "org.opencontainers.image.revision"} {
 		if !bytes.Contains(dockerfile, []byte(want)) {
 			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+	// Every stage that is not built here comes from a pinned digest or a
+	// patch-level tag: a rebuild of the same commit gets the same base.
+	for _, m := range regexp.MustCompile(`(?m)^FROM (?:--platform=\S+ )?(\S+)`).FindAllSubmatch(dockerfile, -1) {
+		ref := string(m[1])
+		if strings.Contains(ref, "distroless") && !regexp.MustCompile(`@sha256:[0-9a-f]{64}$`).MatchString(ref) {
+			t.Errorf("Dockerfile: base %s is not pinned by digest", ref)
 		}
 	}
 	bin := filepath.Join(t.TempDir(), "imagebutler")
