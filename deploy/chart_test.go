@@ -117,6 +117,9 @@ func TestChartValues(t *testing.T) {
 		"serviceMonitor":     map[string]any{"enabled": true},
 		"prometheusRule":     map[string]any{"enabled": true},
 		"dashboards":         map[string]any{"enabled": true},
+		"networkPolicy": map[string]any{"enabled": true,
+			"metricsFrom": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}},
+			"egress":      []any{map[string]any{"ports": []any{map[string]any{"port": 443}}}}},
 	}
 	o, notes, err := render(t, c, full)
 	if err != nil {
@@ -155,6 +158,22 @@ func TestChartValues(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The NetworkPolicy selects the pod and opens only its metrics port, to
+	// the monitoring namespace; egress is limited because rules were given.
+	if len(o.networkPolicies) != 1 {
+		t.Fatalf("%d NetworkPolicies, want 1", len(o.networkPolicies))
+	}
+	np := o.networkPolicies[0].Spec
+	for k, v := range np.PodSelector.MatchLabels {
+		if o.deployments[0].Spec.Template.Labels[k] != v {
+			t.Errorf("NetworkPolicy selects %s=%s, the pod has %q", k, v, o.deployments[0].Spec.Template.Labels[k])
+		}
+	}
+	if len(np.PodSelector.MatchLabels) == 0 || len(np.Ingress) != 1 || len(np.Ingress[0].Ports) != 1 ||
+		np.Ingress[0].Ports[0].Port.String() != pod.Containers[0].Ports[0].Name || len(np.Ingress[0].From) != 1 ||
+		len(np.PolicyTypes) != 2 || len(np.Egress) != 1 {
+		t.Errorf("NetworkPolicy = %+v", np)
 	}
 	if !strings.Contains(notes, "kubectl -n imagebutler logs deploy/imagebutler") {
 		t.Errorf("NOTES.txt = %q", notes)

@@ -19,6 +19,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -33,6 +34,7 @@ type objects struct {
 	deployments     []appsv1.Deployment
 	services        []corev1.Service
 	claims          []corev1.PersistentVolumeClaim
+	networkPolicies []networkingv1.NetworkPolicy
 	// monitoring holds the prometheus-operator objects, loosely decoded.
 	monitoring []map[string]any
 }
@@ -74,6 +76,8 @@ func decode(t *testing.T, stream []byte) objects {
 			target = grow(&o.services)
 		case "PersistentVolumeClaim":
 			target = grow(&o.claims)
+		case "NetworkPolicy":
+			target = grow(&o.networkPolicies)
 		case "ServiceMonitor", "PrometheusRule":
 			o.monitoring = append(o.monitoring, doc)
 			continue
