@@ -26,6 +26,8 @@ const (
 	DefaultMaxPages              = 200
 	DefaultMaxResponseMiB        = 64
 	DefaultProblemsReported      = 100
+	DefaultMaxFileMiB            = 10
+	DefaultMaxNodes              = 1_000_000
 )
 
 // Duration is a time.Duration written as "30s" or "5m".
@@ -61,6 +63,8 @@ type Config struct {
 	// MaxProblems is how many problems per repository the log and /status
 	// show each cycle, then a count of the rest (default 100).
 	MaxProblems int `yaml:"maxProblems"`
+	// Discovery bounds what one file of a watched repository may cost.
+	Discovery Discovery `yaml:"discovery"`
 	// AWS says how ECR is reached.
 	AWS AWS `yaml:"aws"`
 	// Git holds settings shared by every repository.
@@ -99,6 +103,15 @@ type AWS struct {
 	MaxPages int `yaml:"maxPages"`
 	// MaxResponseMiB bounds one ECR response body (default 64).
 	MaxResponseMiB int `yaml:"maxResponseMiB"`
+}
+
+// Discovery holds the budgets of reading a repository's YAML files; a file
+// past one is skipped with a warning that names the setting.
+type Discovery struct {
+	// MaxFileMiB is the largest file read, in MiB (default 10; fractions allowed).
+	MaxFileMiB float64 `yaml:"maxFileMiB"`
+	// MaxNodes is the most YAML nodes a file may hold to be parsed (default 1,000,000).
+	MaxNodes int `yaml:"maxNodes"`
 }
 
 // Account is how another AWS account's ECR is read.

@@ -57,6 +57,12 @@ func (c *Config) applyDefaults() {
 	if a.MaxResponseMiB == 0 {
 		a.MaxResponseMiB = DefaultMaxResponseMiB
 	}
+	if c.Discovery.MaxFileMiB == 0 {
+		c.Discovery.MaxFileMiB = DefaultMaxFileMiB
+	}
+	if c.Discovery.MaxNodes == 0 {
+		c.Discovery.MaxNodes = DefaultMaxNodes
+	}
 	if c.Listen == nil {
 		l := DefaultListen
 		c.Listen = &l
@@ -122,6 +128,12 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	}
 	if d := c.AWS.RequestTimeout; d < Duration(time.Second) {
 		p.add(at("aws", "requestTimeout"), "aws.requestTimeout", "must be at least 1s, got %s", time.Duration(d))
+	}
+	if m := c.Discovery.MaxFileMiB; !(m >= 0.001 && m <= 1024) { // NaN fails too
+		p.add(at("discovery", "maxFileMiB"), "discovery.maxFileMiB", "must be between 0.001 and 1024, got %g", m)
+	}
+	if n := c.Discovery.MaxNodes; n < 1000 || n > 100_000_000 {
+		p.add(at("discovery", "maxNodes"), "discovery.maxNodes", "must be between 1000 and 100000000, got %d", n)
 	}
 	if n := c.AWS.MaxPages; n < 1 || n > 10000 {
 		p.add(at("aws", "maxPages"), "aws.maxPages", "must be between 1 and 10000, got %d", n)

@@ -8,14 +8,54 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// MaxFileSize is the largest file discovery reads; larger files are skipped with a problem.
+// MaxFileSize is the largest file discovery reads by default; larger files
+// are skipped with a warning.
 const MaxFileSize = 10 << 20
+
+// Limits are the budgets of one discovery: what a hostile or careless file
+// in a watched repository may cost. Each is reported by its config setting
+// when a file exceeds it.
+type Limits struct {
+	// MaxFileBytes is the largest file read (config discovery.maxFileMiB).
+	MaxFileBytes int64
+	// MaxNodes is the most YAML nodes a file may hold to be parsed
+	// (config discovery.maxNodes).
+	MaxNodes int
+}
+
+// DefaultLimits are the budgets Discover uses: 10 MiB and 1,000,000 nodes.
+var DefaultLimits = Limits{MaxFileBytes: MaxFileSize, MaxNodes: MaxNodes}
+
+// withDefaults fills zero budgets from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = DefaultLimits.MaxFileBytes
+	}
+	if l.MaxNodes <= 0 {
+		l.MaxNodes = DefaultLimits.MaxNodes
+	}
+	return l
+}
+
+// tooLarge is the warning for a file past MaxFileBytes.
+func (l Limits) tooLarge(size int64) error {
+	return fmt.Errorf("%w: %d bytes, more than discovery.maxFileMiB (%s); skipped", errTooLarge, size, mib(l.MaxFileBytes))
+}
+
+// mib writes n bytes in MiB when it is a whole number of them, else in bytes.
+func mib(n int64) string {
+	if n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
 
 // FileError is a problem found in one file, at a line when one is known.
 type FileError struct {
@@ -73,6 +113,14 @@ func (t *Tree) Hold(location string) {
 // never followed and nothing outside dir is read. Files are read in
 // parallel; the result does not depend on it.
 func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error) {
+	return DefaultLimits.Discover(dir, paths, defaultNamespace)
+}
+
+// Discover is the package's Discover within the budgets l (zero fields take
+// DefaultLimits'): a file past one is skipped with a warning naming the
+// setting.
+func (l Limits) Discover(dir string, paths []string, defaultNamespace string) (*Tree, error) {
+	l = l.withDefaults()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening working copy: %w", err)
@@ -97,7 +145,7 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := &reader{folders: folderRoots{root: root}}
+			r := &reader{folders: folderRoots{root: root}, limits: l}
 			defer r.close()
 			for b := range batches {
 				for _, f := range b {
@@ -158,7 +206,7 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 	}
 
 	// Merge in walk order, resolving namespaces.
-	ns := &namespaces{fsys: fsys, fallback: defaultNamespace, byDir: map[string]string{}}
+	ns := &namespaces{fsys: fsys, fallback: defaultNamespace, byDir: map[string]string{}, limits: l}
 	for _, f := range files {
 		for i := range f.objects {
 			o := &f.objects[i]
@@ -212,6 +260,7 @@ func (f *fileResult) warning(line int, err error) {
 // of the last file open so that each file costs one open beneath it.
 type reader struct {
 	folders folderRoots
+	limits  Limits
 	buf     []byte // reused for files that hold nothing of ours
 }
 
@@ -236,8 +285,8 @@ func (r *reader) read(name string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
-	if st.Size() > MaxFileSize {
-		return nil, errTooLarge
+	if st.Size() > r.limits.MaxFileBytes {
+		return nil, r.limits.tooLarge(st.Size())
 	}
 	n := int(st.Size())
 	if cap(r.buf) < n+1 {
@@ -251,16 +300,17 @@ func (r *reader) read(name string) ([]byte, error) {
 	case err != nil:
 		return nil, err
 	}
-	return nil, errTooLarge // grew past its size while we read
+	return nil, r.limits.tooLarge(int64(n) + 1) // grew past its size while we read
 }
 
-var errTooLarge = fmt.Errorf("larger than %d MiB; skipped", MaxFileSize>>20)
+var errTooLarge = errors.New("too large")
 
 // namespaces resolves the namespace of objects that name none.
 type namespaces struct {
 	fsys     fs.FS
 	fallback string
 	byDir    map[string]string // dir → namespace of the nearest kustomization, or fallback
+	limits   Limits
 }
 
 // of is the namespace: of the nearest kustomization in dir or an ancestor
@@ -272,7 +322,7 @@ func (n *namespaces) of(dir string, t *Tree) string {
 	ns := ""
 	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
 		file := path.Join(dir, name)
-		// As for every file: never through a symlink, never past MaxFileSize.
+		// As for every file: never through a symlink, never past MaxFileBytes.
 		st, err := fs.Lstat(n.fsys, file)
 		if err != nil {
 			continue
@@ -280,8 +330,8 @@ func (n *namespaces) of(dir string, t *Tree) string {
 		if !st.Mode().IsRegular() {
 			break // the walk reports a symlink under the paths
 		}
-		if st.Size() > MaxFileSize {
-			t.Problems = append(t.Problems, &FileError{File: file, Err: fmt.Errorf("not read for its namespace: %w", errTooLarge), Warning: true})
+		if st.Size() > n.limits.MaxFileBytes {
+			t.Problems = append(t.Problems, &FileError{File: file, Err: fmt.Errorf("not read for its namespace: %w", n.limits.tooLarge(st.Size())), Warning: true})
 			break
 		}
 		src, err := fs.ReadFile(n.fsys, file)

@@ -61,18 +61,49 @@ func TestSymlinksAreNotFollowed(t *testing.T) {
 	}
 }
 
-func TestLargeFileSkipped(t *testing.T) {
-	work := t.TempDir()
-	big := strings.Repeat("# filler line to make the file large ......................\n", MaxFileSize/60+10)
-	big += "image: example/old:1 # {\"$imagepolicy\": \"falcon-qa:my-policy-bartender\"}\n"
-	os.WriteFile(filepath.Join(work, "big.yaml"), []byte(big), 0o644)
-	tree, err := Discover(work, []string{"."}, "")
-	if err != nil {
-		t.Fatal(err)
+// A file past a budget is skipped with a warning that names the setting;
+// the other files are read as usual.
+func TestLimits(t *testing.T) {
+	marker := "image: example/old:1 # {\"$imagepolicy\": \"falcon-qa:my-policy-bartender\"}\n"
+	big := strings.Repeat("# filler line to make the file large ......................\n", MaxFileSize/60+10) + marker
+	tests := map[string]struct {
+		limits Limits
+		file   string
+		want   string // the one problem, or "" for none
+	}{
+		"default size": {Limits{}, big, "big.yaml: too large: 10486393 bytes, more than discovery.maxFileMiB (10 MiB); skipped"},
+		"smaller size": {Limits{MaxFileBytes: 1 << 19}, strings.Repeat("#\n", 1<<18) + marker, "big.yaml: too large: 524361 bytes, more than discovery.maxFileMiB (524288 bytes); skipped"},
+		"larger size":  {Limits{MaxFileBytes: 11 << 20}, big, ""},
+		"fewer nodes":  {Limits{MaxNodes: 20}, strings.Repeat("a: b\n", 10) + marker, "big.yaml: may hold up to 41 YAML nodes, more than discovery.maxNodes (20); skipped"},
+		"enough nodes": {Limits{MaxNodes: 41}, strings.Repeat("a: b\n", 10) + marker, ""},
 	}
-	defer tree.Close()
-	if len(tree.Markers) != 0 || len(tree.Problems) != 1 || !strings.Contains(tree.Problems[0].Error(), "big.yaml: larger than 10 MiB; skipped") {
-		t.Errorf("markers %d, problems %v", len(tree.Markers), tree.Problems)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			work := t.TempDir()
+			os.WriteFile(filepath.Join(work, "big.yaml"), []byte(tc.file), 0o644)
+			os.WriteFile(filepath.Join(work, "small.yaml"), []byte(marker), 0o644)
+			tree, err := tc.limits.Discover(work, []string{"."}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tree.Close()
+			var problems []string
+			for _, p := range tree.Problems {
+				problems = append(problems, p.Error())
+			}
+			markers := 2
+			if tc.want != "" {
+				if len(problems) != 1 || problems[0] != tc.want {
+					t.Errorf("problems = %q, want %q", problems, tc.want)
+				}
+				markers = 1
+			} else if len(problems) != 0 {
+				t.Errorf("problems = %q, want none", problems)
+			}
+			if len(tree.Markers) != markers {
+				t.Errorf("%d markers, want %d", len(tree.Markers), markers)
+			}
+		})
 	}
 }
 
@@ -152,7 +183,10 @@ func TestKustomizationNamespaceReadSafely(t *testing.T) {
 	for _, p := range tree.Problems {
 		problems = append(problems, p.Error())
 	}
-	want := []string{"large/kustomization.yaml: larger than 10 MiB; skipped", "large/kustomization.yaml: not read for its namespace: larger than 10 MiB; skipped", "linked/kustomization.yaml: is a symlink; not followed"}
+	want := []string{
+		"large/kustomization.yaml: not read for its namespace: too large: 10486335 bytes, more than discovery.maxFileMiB (10 MiB); skipped",
+		"large/kustomization.yaml: too large: 10486335 bytes, more than discovery.maxFileMiB (10 MiB); skipped",
+		"linked/kustomization.yaml: is a symlink; not followed"}
 	sort.Strings(problems)
 	if diff := cmp.Diff(want, problems); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)

@@ -18,10 +18,10 @@ var (
 	flagMarker     = []byte(markerKey)
 )
 
-// MaxNodes is the most YAML nodes a file may hold for discovery to parse
-// it: decoding costs about a hundred bytes a node, so a file of many tiny
-// nodes (`[a,a,a,...]`) would cost gigabytes. Larger files are skipped with
-// a warning.
+// MaxNodes is the most YAML nodes a file may hold, by default, for
+// discovery to parse it: decoding costs about a hundred bytes a node, so a
+// file of many tiny nodes (`[a,a,a,...]`) would cost gigabytes. Larger files
+// are skipped with a warning.
 const MaxNodes = 1_000_000
 
 // nodeBound is a cheap upper bound on the YAML nodes of data: every node
@@ -55,9 +55,9 @@ func (r *reader) scan(f *fileResult) {
 	if !hasMarker && !bytes.Contains(data, flagAutomation) {
 		return // nothing of ours: the buffer is reused
 	}
-	if n := nodeBound(data); n > MaxNodes {
+	if n := nodeBound(data); n > r.limits.MaxNodes {
 		f.problems = append(f.problems, &FileError{File: f.name, Warning: true,
-			Err: fmt.Errorf("may hold up to %d YAML nodes, more than the budget of %d; skipped", n, MaxNodes)})
+			Err: fmt.Errorf("may hold up to %d YAML nodes, more than discovery.maxNodes (%d); skipped", n, r.limits.MaxNodes)})
 		return
 	}
 	src := bytes.Clone(data)

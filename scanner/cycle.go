@@ -461,10 +461,15 @@ type passResult struct {
 	markers  []MarkerStatus
 }
 
+// Limits are the discovery budgets of cfg (its discovery settings).
+func Limits(cfg *config.Config) gitwriter.Limits {
+	return gitwriter.Limits{MaxFileBytes: int64(cfg.Discovery.MaxFileMiB * (1 << 20)), MaxNodes: cfg.Discovery.MaxNodes}
+}
+
 // pass discovers, resolves and rewrites the working copy once.
 func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.Repository, ls *listings) (passResult, error) {
 	var out passResult
-	tree, err := gitwriter.Discover(co.Dir, repo.Paths, repo.Namespace)
+	tree, err := Limits(s.cfg).Discover(co.Dir, repo.Paths, repo.Namespace)
 	if err != nil {
 		return out, err
 	}

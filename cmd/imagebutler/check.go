@@ -50,6 +50,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 	var (
 		lister      scanner.Lister
 		butlerEmail string
+		limits      gitwriter.Limits // zero: the defaults
 	)
 	if configFile != "" {
 		cfg, err := config.Load(configFile)
@@ -60,6 +61,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 			region = cfg.AWS.Region
 		}
 		butlerEmail = cfg.Git.Author.Email
+		limits = scanner.Limits(cfg)
 		if withECR {
 			if lister, err = newLister(ctx, cfg.AWS); err != nil {
 				return err
@@ -69,7 +71,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 	if region == "" {
 		region = config.EnvRegion()
 	}
-	c := checker{w: stdout, region: region, namespace: namespace, lister: lister, candidates: candidates, butlerEmail: butlerEmail}
+	c := checker{w: stdout, region: region, namespace: namespace, lister: lister, candidates: candidates, butlerEmail: butlerEmail, limits: limits}
 	failed := false
 	for i, dir := range dirs {
 		if i > 0 {
@@ -92,13 +94,14 @@ type checker struct {
 	lister            scanner.Lister // nil: offline
 	candidates        int
 	butlerEmail       string // git.author.email of --config: whose commits are the butler's
+	limits            gitwriter.Limits
 }
 
 // dir prints what dir holds and reports whether it found errors.
 func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 	w, region, namespace := c.w, c.region, c.namespace
 	fmt.Fprintf(w, "%s\n", dir)
-	tree, err := gitwriter.Discover(dir, []string{"."}, namespace)
+	tree, err := c.limits.Discover(dir, []string{"."}, namespace)
 	if err != nil {
 		fmt.Fprintf(w, "error: %v\n", err)
 		return true

@@ -52,6 +52,7 @@ func TestCheckGolden(t *testing.T) {
 	}{
 		{"seed", []string{"check", "--region", "us-east-2", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-seed.golden"},
 		{"errors", []string{"check", "--region", "us-east-2", "testdata/check/bad", "../../gitwriter/testdata/unknown-policy/original", "testdata/check/namespace"}, 1, "testdata/check-errors.golden"},
+		{"budget", []string{"check", "--config", "testdata/check-budget.yaml", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-budget.golden"},
 		{"ecr", []string{"check", "--ecr", "--candidates", "3", "--config", "testdata/check-ecr.yaml", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-ecr.golden"},
 		{"ecr held", []string{"check", "--ecr", "--candidates", "2", "--config", "testdata/check-ecr.yaml", "testdata/check/held"}, 0, "testdata/check-ecr-held.golden"},
 		{"ecr errors", []string{"check", "--ecr", "--config", "testdata/check-ecr.yaml", "testdata/check/bad", "testdata/check/denied"}, 1, "testdata/check-ecr-errors.golden"},
