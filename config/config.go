@@ -28,6 +28,8 @@ const (
 	DefaultProblemsReported      = 100
 	DefaultMaxFileMiB            = 10
 	DefaultMaxNodes              = 1_000_000
+	DefaultCoalesce              = 2 * time.Second
+	DefaultPassesPerMinute       = 4
 )
 
 // Duration is a time.Duration written as "30s" or "5m".
@@ -71,6 +73,9 @@ type Config struct {
 	Git Git `yaml:"git"`
 	// Repositories are the git repositories the butler keeps up to date.
 	Repositories []Repository `yaml:"repositories"`
+	// Events, when set, start targeted passes between polls: ECR pushes
+	// from an SQS queue, git pushes from a webhook.
+	Events Events `yaml:"events"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -112,6 +117,37 @@ type Discovery struct {
 	MaxFileMiB float64 `yaml:"maxFileMiB"`
 	// MaxNodes is the most YAML nodes a file may hold to be parsed (default 1,000,000).
 	MaxNodes int `yaml:"maxNodes"`
+}
+
+// Events configures push-triggered passes (run only). The poll stays
+// authoritative: an event only starts a pass sooner.
+type Events struct {
+	// SQS is the queue EventBridge delivers ECR push events to.
+	SQS *SQS `yaml:"sqs"`
+	// Webhook accepts git push deliveries at POST /hooks/git on listen.
+	Webhook *Webhook `yaml:"webhook"`
+	// Coalesce is how long events are gathered into one pass (default 2s):
+	// a multi-arch push sends several.
+	Coalesce Duration `yaml:"coalesce"`
+	// PassesPerMinute bounds the event-started passes of one repository
+	// (default 4); events past it wait for the next allowed pass.
+	PassesPerMinute int `yaml:"passesPerMinute"`
+}
+
+// SQS is a queue of EventBridge "ECR Image Action" events.
+type SQS struct {
+	// QueueURL is the queue's URL, https://sqs.<region>.amazonaws.com/<account>/<name>.
+	QueueURL string `yaml:"queueURL"`
+	// Region is the queue's region; default: the one in QueueURL, else aws.region.
+	Region string `yaml:"region"`
+}
+
+// Webhook authenticates git push deliveries.
+type Webhook struct {
+	// SecretFile holds the shared secret: GitHub's webhook secret (HMAC of
+	// X-Hub-Signature-256), GitLab's secret token (X-Gitlab-Token), or a
+	// bearer token (Authorization: Bearer). Read at each delivery.
+	SecretFile string `yaml:"secretFile"`
 }
 
 // Account is how another AWS account's ECR is read.

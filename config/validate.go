@@ -63,6 +63,17 @@ func (c *Config) applyDefaults() {
 	if c.Discovery.MaxNodes == 0 {
 		c.Discovery.MaxNodes = DefaultMaxNodes
 	}
+	if c.Events.Coalesce == 0 {
+		c.Events.Coalesce = Duration(DefaultCoalesce)
+	}
+	if c.Events.PassesPerMinute == 0 {
+		c.Events.PassesPerMinute = DefaultPassesPerMinute
+	}
+	if q := c.Events.SQS; q != nil && q.Region == "" {
+		if q.Region = queueRegion(q.QueueURL); q.Region == "" {
+			q.Region = a.Region
+		}
+	}
 	if c.Listen == nil {
 		l := DefaultListen
 		c.Listen = &l
@@ -158,6 +169,7 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 			p.add(at("aws", "accounts", id, "roleARN"), field+".roleARN", "must be an IAM role ARN (arn:...), got %q", a.RoleARN)
 		}
 	}
+	c.validateEvents(p, at)
 	if strings.TrimSpace(c.Git.Author.Name) == "" {
 		p.add(at("git", "author", "name"), "git.author.name", "must not be empty")
 	}
@@ -311,4 +323,47 @@ func loopback(rawURL string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// queueRegion is the region in an SQS queue URL's host
+// (sqs.<region>.amazonaws.com, or the legacy <region>.queue.amazonaws.com),
+// or "" when the host names none (a local endpoint).
+func queueRegion(queueURL string) string {
+	u, err := url.Parse(queueURL)
+	if err != nil {
+		return ""
+	}
+	labels := strings.Split(u.Hostname(), ".")
+	switch {
+	case len(labels) >= 4 && labels[0] == "sqs":
+		return labels[1]
+	case len(labels) >= 4 && labels[1] == "queue":
+		return labels[0]
+	}
+	return ""
+}
+
+func (c *Config) validateEvents(p *problems, at func(keys ...any) int) {
+	e := c.Events
+	if d := time.Duration(e.Coalesce); d < 0 || d > time.Minute {
+		p.add(at("events", "coalesce"), "events.coalesce", "must be between 0s and 1m, got %s", d)
+	}
+	if n := e.PassesPerMinute; n < 1 || n > 60 {
+		p.add(at("events", "passesPerMinute"), "events.passesPerMinute", "must be between 1 and 60, got %d", n)
+	}
+	if q := e.SQS; q != nil {
+		if u, err := url.Parse(q.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			p.add(at("events", "sqs", "queueURL"), "events.sqs.queueURL", "%q is not a queue URL such as https://sqs.us-east-2.amazonaws.com/123456789012/imagebutler", q.QueueURL)
+		} else if q.Region == "" {
+			p.add(at("events", "sqs", "queueURL"), "events.sqs.region", "unknown: the queue URL names no region and neither aws.region, AWS_REGION nor AWS_DEFAULT_REGION is set")
+		}
+	}
+	if w := e.Webhook; w != nil {
+		if w.SecretFile == "" {
+			p.add(at("events", "webhook"), "events.webhook.secretFile", "must be set: unsigned deliveries are refused")
+		}
+		if *c.Listen == "" {
+			p.add(at("events", "webhook"), "events.webhook", "needs listen (the webhook is served at POST /hooks/git there)")
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,6 +50,10 @@ type Scanner struct {
 	memoMu sync.Mutex
 	memos  map[string]*memo // by ECR repository and policy fingerprint, across cycles
 	cycle  int
+
+	known     *known // for targeted passes; nil without WithEvents
+	repoMu    sync.Mutex
+	repoLocks map[string]*sync.Mutex // by repository name
 }
 
 // memo is a policy.Memo kept across cycles, with the cycle that last used it.
@@ -251,6 +256,7 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 		}()
 	}
 	wg.Wait()
+	s.known.polled(listings)
 	s.memoMu.Lock()
 	for k, m := range s.memos {
 		if m.lastUsed != s.cycle {
@@ -264,15 +270,12 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 
 // runRepository works on one repository under its timeout, and logs the outcome.
 func (s *Scanner) runRepository(ctx context.Context, repo config.Repository, ls *listings) RepoResult {
+	mu := s.lock(repo.Name())
+	mu.Lock()
+	defer mu.Unlock()
 	start := time.Now()
 	log := s.log.With("repo", repo.Name())
-	timeout := time.Duration(repo.Timeout)
-	if timeout <= 0 {
-		timeout = time.Duration(s.cfg.RepositoryTimeout)
-	}
-	if timeout <= 0 {
-		timeout = config.DefaultRepositoryTimeout
-	}
+	timeout := s.repoTimeout(repo)
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r := s.repository(rctx, repo, ls, log)
@@ -489,10 +492,15 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 	}
 
 	ids := make([]string, 0, len(policies))
-	for id := range policies {
+	var refs []policy.ImageRef
+	for id, p := range policies {
 		ids = append(ids, id)
+		if p.Err == nil && !slices.Contains(refs, p.Image) {
+			refs = append(refs, p.Image)
+		}
 	}
 	sort.Strings(ids)
+	s.known.used(repo.Name(), refs)
 	// List every ECR repository these policies use at once; the lister
 	// bounds the requests in flight, and each is listed once per cycle.
 	var wg sync.WaitGroup

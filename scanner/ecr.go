@@ -245,53 +245,139 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 			tokens[t] = true
 		}
 		for _, d := range page.ImageDetails {
-			digest := aws.ToString(d.ImageDigest)
-			if digest != "" && !digestRE.MatchString(digest) {
-				invalid = append(invalid, "digest "+strconv.QuoteToASCII(digest))
+			img, ok := imageOf(d, &invalid)
+			if !ok {
 				continue
 			}
-			d.ImageTags = slices.DeleteFunc(d.ImageTags, func(t string) bool {
-				if t != "" && !tagRE.MatchString(t) {
-					invalid = append(invalid, "tag "+strconv.QuoteToASCII(t))
-					return true
-				}
-				return t == ""
-			})
-			if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) || !isImage(d) {
-				continue
-			}
-			if i, seen := byDigest[digest]; seen && digest != "" {
+			if i, seen := byDigest[img.Digest]; seen && img.Digest != "" {
 				// One image reported on two pages: one image, all its tags.
-				images[i].Tags = append(images[i].Tags, d.ImageTags...)
+				images[i].Tags = append(images[i].Tags, img.Tags...)
 				continue
 			}
-			img := policy.Image{
-				Tags: d.ImageTags, Digest: digest,
-				ManifestMediaType: aws.ToString(d.ImageManifestMediaType), ArtifactMediaType: aws.ToString(d.ArtifactMediaType),
-			}
-			if d.ImagePushedAt != nil {
-				img.PushedAt = *d.ImagePushedAt
-			}
-			byDigest[digest] = len(images)
+			byDigest[img.Digest] = len(images)
 			images = append(images, img)
 		}
 	}
+	e.counted(ref, len(images), invalid)
+	slices.SortStableFunc(images, OldestFirst)
+	return images, nil
+}
+
+// OldestFirst orders images as listings hold them: by push time, then
+// digest. A new push lands at the end, so a policy.Memo finds the earlier
+// tags where they were.
+func OldestFirst(a, b policy.Image) int {
+	if c := a.PushedAt.Compare(b.PushedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Digest, b.Digest)
+}
+
+// imageOf is the image d describes, with the tags and digests that break
+// ECR's rules left out (and added to invalid); ok is false for what is not
+// a tagged, active image.
+func imageOf(d types.ImageDetail, invalid *[]string) (img policy.Image, ok bool) {
+	digest := aws.ToString(d.ImageDigest)
+	if digest != "" && !digestRE.MatchString(digest) {
+		*invalid = append(*invalid, "digest "+strconv.QuoteToASCII(digest))
+		return img, false
+	}
+	d.ImageTags = slices.DeleteFunc(d.ImageTags, func(t string) bool {
+		if t != "" && !tagRE.MatchString(t) {
+			*invalid = append(*invalid, "tag "+strconv.QuoteToASCII(t))
+			return true
+		}
+		return t == ""
+	})
+	if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) || !isImage(d) {
+		return img, false
+	}
+	img = policy.Image{
+		Tags: d.ImageTags, Digest: digest,
+		ManifestMediaType: aws.ToString(d.ImageManifestMediaType), ArtifactMediaType: aws.ToString(d.ArtifactMediaType),
+	}
+	if d.ImagePushedAt != nil {
+		img.PushedAt = *d.ImagePushedAt
+	}
+	return img, true
+}
+
+// counted records a listing's images and dropped values in the metrics and
+// warns once of the dropped ones.
+func (e *ECR) counted(ref policy.ImageRef, images int, invalid []string) {
 	if e.metrics != nil {
-		e.metrics.imagesListed.Add(float64(len(images)))
+		e.metrics.imagesListed.Add(float64(images))
 		e.metrics.invalidTags.Add(float64(len(invalid)))
 	}
 	if len(invalid) > 0 && e.log != nil {
 		e.log.Warn(fmt.Sprintf("ECR %s returned %d tag(s) or digest(s) that break ECR's rules; dropped", ref, len(invalid)),
 			"examples", strings.Join(invalid[:min(3, len(invalid))], ", "))
 	}
-	// Oldest first: a new push lands at the end, so a policy.Memo finds the
-	// earlier tags where they were.
-	slices.SortStableFunc(images, func(a, b policy.Image) int {
-		if c := a.PushedAt.Compare(b.PushedAt); c != 0 {
-			return c
+}
+
+// ImageID names one pushed image: by tag, by digest, or both.
+type ImageID struct {
+	Tag    string
+	Digest string
+}
+
+// Describe returns the images ids name in the repository ref, in one
+// DescribeImages call (at most 100 ids), as List would report them; an id
+// ECR does not know (deleted since) is left out, not an error.
+func (e *ECR) Describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) ([]policy.Image, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if len(ids) > 100 {
+		return nil, fmt.Errorf("describing %s: %d images at once; at most 100", ref, len(ids))
+	}
+	c := e.client(ref.Account, ref.Region)
+	in := &ecr.DescribeImagesInput{RepositoryName: aws.String(ref.Repository), RegistryId: aws.String(ref.Account)}
+	for _, id := range ids {
+		var iid types.ImageIdentifier
+		if id.Tag != "" {
+			iid.ImageTag = aws.String(id.Tag)
 		}
-		return strings.Compare(a.Digest, b.Digest)
-	})
+		if id.Digest != "" {
+			iid.ImageDigest = aws.String(id.Digest)
+		}
+		in.ImageIds = append(in.ImageIds, iid)
+	}
+	select {
+	case e.inFlight <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-e.inFlight }()
+	if err := c.limiter.Wait(ctx); err != nil {
+		return nil, err
+	}
+	out, err := c.api.DescribeImages(ctx, in)
+	var notFound *types.ImageNotFoundException
+	switch {
+	case errors.As(err, &notFound):
+		return nil, nil // deleted since the push: nothing to merge
+	case err != nil:
+		return nil, listError(ref, err)
+	}
+	var (
+		images   []policy.Image
+		invalid  []string
+		byDigest = map[string]int{}
+	)
+	for _, d := range out.ImageDetails {
+		img, ok := imageOf(d, &invalid)
+		if !ok {
+			continue
+		}
+		if i, seen := byDigest[img.Digest]; seen {
+			images[i].Tags = append(images[i].Tags, img.Tags...)
+			continue
+		}
+		byDigest[img.Digest] = len(images)
+		images = append(images, img)
+	}
+	e.counted(ref, len(images), invalid)
 	return images, nil
 }
 
@@ -315,6 +401,12 @@ var (
 	tagRE    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 )
+
+// ValidTag reports whether tag keeps ECR's rules for tags.
+func ValidTag(tag string) bool { return tagRE.MatchString(tag) }
+
+// ValidDigest reports whether digest is a sha256 digest as ECR writes them.
+func ValidDigest(digest string) bool { return digestRE.MatchString(digest) }
 
 // imageConfigTypes are the config media types of container images. An
 // image index has none; signatures, attestations, SBOMs and SOCI indexes

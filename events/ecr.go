@@ -1,0 +1,110 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/imagebutler/imagebutler/policy"
+	"github.com/imagebutler/imagebutler/scanner"
+)
+
+// ErrNotPush marks an event imagebutler understands but has nothing to do
+// for: another ECR action (a delete), a push that failed, or a push by
+// digest alone (no tag, so no policy can pick it).
+var ErrNotPush = errors.New("not a successful push of a tag")
+
+// ecrEvent is the EventBridge envelope of an "ECR Image Action" event, as
+// EventBridge delivers it to an SQS queue (the message body is the event).
+type ecrEvent struct {
+	Source     string          `json:"source"`
+	DetailType string          `json:"detail-type"`
+	Account    string          `json:"account"`
+	Region     string          `json:"region"`
+	Time       json.RawMessage `json:"time"`
+	Detail     struct {
+		ActionType     string `json:"action-type"`
+		Result         string `json:"result"`
+		RepositoryName string `json:"repository-name"`
+		ImageTag       string `json:"image-tag"`
+		ImageDigest    string `json:"image-digest"`
+	} `json:"detail"`
+}
+
+// ParseECR reads an EventBridge "ECR Image Action" event. A successful push
+// of a tag is returned as a Push; any other ECR image action is ErrNotPush;
+// anything else (not JSON, another source, fields that break ECR's rules)
+// is an error that says which field is wrong, without echoing the body.
+func ParseECR(body []byte) (scanner.Push, error) {
+	var e struct {
+		ecrEvent
+		Type string `json:"Type"` // an SNS envelope's
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&e); err != nil {
+		return scanner.Push{}, errors.New("not a JSON event")
+	}
+	if e.Source == "" && e.Type == "Notification" {
+		return scanner.Push{}, errors.New("an SNS notification, not an EventBridge event: make the queue the rule's target (or turn on raw message delivery)")
+	}
+	if e.Source != "aws.ecr" || e.DetailType != "ECR Image Action" {
+		return scanner.Push{}, fmt.Errorf("source %s, detail-type %s: not an ECR image action",
+			strconv.QuoteToASCII(clipField(e.Source)), strconv.QuoteToASCII(clipField(e.DetailType)))
+	}
+	d := e.Detail
+	ref, err := policy.ParseImageRef(fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", e.Account, e.Region, d.RepositoryName))
+	if err != nil {
+		return scanner.Push{}, fmt.Errorf("account %s, region %s, repository %s: not an ECR repository",
+			strconv.QuoteToASCII(clipField(e.Account)), strconv.QuoteToASCII(clipField(e.Region)), strconv.QuoteToASCII(clipField(d.RepositoryName)))
+	}
+	p := scanner.Push{Ref: ref, Tag: d.ImageTag, Digest: d.ImageDigest}
+	if p.Time, err = eventTime(e.Time); err != nil {
+		return scanner.Push{}, err
+	}
+	if p.Tag != "" && !scanner.ValidTag(p.Tag) {
+		return scanner.Push{}, fmt.Errorf("image-tag %s breaks ECR's rules for tags", strconv.QuoteToASCII(clipField(p.Tag)))
+	}
+	if p.Digest != "" && !scanner.ValidDigest(p.Digest) {
+		return scanner.Push{}, fmt.Errorf("image-digest %s is not a sha256 digest", strconv.QuoteToASCII(clipField(p.Digest)))
+	}
+	if d.ActionType != "PUSH" || d.Result != "SUCCESS" || p.Tag == "" {
+		return p, fmt.Errorf("%w (action-type %s, result %s, image-tag %q)", ErrNotPush,
+			strconv.QuoteToASCII(clipField(d.ActionType)), strconv.QuoteToASCII(clipField(d.Result)), p.Tag)
+	}
+	return p, nil
+}
+
+// eventTime reads the event's time: RFC 3339 as EventBridge writes it, or
+// Unix seconds as moto's EventBridge does. Absent is zero.
+func eventTime(raw json.RawMessage) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("time %s is not an RFC 3339 time", strconv.QuoteToASCII(clipField(s)))
+		}
+		return t, nil
+	}
+	var sec float64
+	if err := json.Unmarshal(raw, &sec); err != nil || math.IsNaN(sec) || sec < 0 || sec > 1e11 {
+		return time.Time{}, errors.New("time is neither an RFC 3339 time nor Unix seconds")
+	}
+	whole, frac := math.Modf(sec)
+	return time.Unix(int64(whole), int64(frac*1e9)).UTC(), nil
+}
+
+// clipField cuts a field echoed in an error to 64 bytes: a poison message
+// cannot flood the log.
+func clipField(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return s[:64] + "..."
+}

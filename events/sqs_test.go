@@ -1,0 +1,103 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/imagebutler/imagebutler/policy"
+)
+
+// fakeSQS hands out its messages once, then long-polls empty, and records
+// deletions.
+type fakeSQS struct {
+	mu      sync.Mutex
+	pending []types.Message
+	deleted map[string]bool
+}
+
+func (f *fakeSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	f.mu.Lock()
+	msgs := f.pending
+	f.pending = nil
+	f.mu.Unlock()
+	if len(msgs) == 0 {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
+}
+
+func (f *fakeSQS) DeleteMessage(_ context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deleted[aws.ToString(in.ReceiptHandle)] = true
+	return &sqs.DeleteMessageOutput{}, nil
+}
+
+func message(t *testing.T, handle, file string) types.Message {
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return types.Message{MessageId: aws.String(handle), ReceiptHandle: aws.String(handle), Body: aws.String(string(body))}
+}
+
+func TestQueue(t *testing.T) {
+	bartender := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_falcon_bartender"}
+	tests := map[string]struct {
+		file    string
+		users   []string
+		fail    bool
+		deleted bool
+		outcome string
+		passes  int
+	}{
+		"used push":   {"testdata/push.json", []string{"apps", "infra"}, false, true, OutcomeDone, 2},
+		"unused push": {"testdata/push.json", nil, false, true, OutcomeUnused, 0},
+		"pass fails":  {"testdata/push.json", []string{"apps"}, true, false, OutcomeFailed, 1},
+		"delete":      {"testdata/delete.json", []string{"apps"}, false, true, OutcomeIgnored, 0},
+		"poison":      {"testdata/not-json.txt", []string{"apps"}, false, true, OutcomeInvalid, 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeTarget{users: map[policy.ImageRef][]string{bartender: tc.users}}
+			if tc.fail {
+				f.fail = errors.New("git remote down")
+			}
+			api := &fakeSQS{pending: []types.Message{message(t, "m1", tc.file)}, deleted: map[string]bool{}}
+			m := NewMetrics(prometheus.NewRegistry())
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			d := NewDispatcher(ctx, f, 10*time.Millisecond, 60, 4, m, quiet)
+			q := newQueue(api, "https://sqs.us-east-2.amazonaws.com/283234040926/imagebutler", f, d, time.Minute, m, quiet)
+			go q.Run(ctx)
+			for deadline := time.Now().Add(time.Minute); testutil.ToFloat64(m.total.WithLabelValues(SourceSQS, tc.outcome)) == 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no %s event within a minute; recent %+v", tc.outcome, m.Recent())
+				}
+			}
+			api.mu.Lock()
+			deleted := api.deleted["m1"]
+			api.mu.Unlock()
+			if deleted != tc.deleted {
+				t.Errorf("deleted = %v, want %v", deleted, tc.deleted)
+			}
+			if n := f.count(); n != tc.passes {
+				t.Errorf("%d passes, want %d", n, tc.passes)
+			}
+		})
+	}
+}
