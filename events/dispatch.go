@@ -29,8 +29,8 @@ var _ Target = (*scanner.Scanner)(nil)
 var ErrPassFailed = errors.New("targeted pass failed")
 
 // Dispatcher turns triggers into targeted passes: triggers for one
-// repository that arrive within the coalescing window, or while a pass
-// over it runs, become one pass, and each repository gets at most
+// repository whose events happened within the coalescing window of the
+// first, or that arrive while a pass over it runs, become one pass, and each repository gets at most
 // perMinute event-started passes a minute (one at once), whatever the
 // senders do.
 type Dispatcher struct {
@@ -88,10 +88,18 @@ func (d *Dispatcher) Trigger(repo string, pushes []scanner.Push, since time.Time
 	return done
 }
 
-// schedule starts repo's next pass after the window, or later when its
-// rate allows no pass sooner. d.mu is held.
+// schedule starts repo's next pass once the window has passed since the
+// first pending event happened (at once when it has already: an ECR event
+// reaches the queue a moment after the push), or later when the
+// repository's rate allows no pass sooner. d.mu is held.
 func (d *Dispatcher) schedule(repo string, p *pending) {
-	wait := max(d.window, p.limiter.Reserve().Delay())
+	first := time.Now()
+	for _, t := range p.since {
+		if !t.IsZero() && t.Before(first) {
+			first = t
+		}
+	}
+	wait := max(time.Until(first.Add(d.window)), p.limiter.Reserve().Delay(), 0)
 	time.AfterFunc(wait, func() { d.run(repo, p) })
 }
 

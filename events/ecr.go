@@ -39,7 +39,10 @@ type ecrEvent struct {
 // of a tag is returned as a Push; any other ECR image action is ErrNotPush;
 // anything else (not JSON, another source, fields that break ECR's rules)
 // is an error that says which field is wrong, without echoing the body.
-func ParseECR(body []byte) (scanner.Push, error) {
+// defaultAccount stands in for an event that names no account: AWS always
+// names it, moto's EventBridge leaves it out; the queue's account is where
+// the rule that delivered such an event lives.
+func ParseECR(body []byte, defaultAccount string) (scanner.Push, error) {
 	var e struct {
 		ecrEvent
 		Type string `json:"Type"` // an SNS envelope's
@@ -56,6 +59,9 @@ func ParseECR(body []byte) (scanner.Push, error) {
 			strconv.QuoteToASCII(clipField(e.Source)), strconv.QuoteToASCII(clipField(e.DetailType)))
 	}
 	d := e.Detail
+	if e.Account == "" {
+		e.Account = defaultAccount
+	}
 	ref, err := policy.ParseImageRef(fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", e.Account, e.Region, d.RepositoryName))
 	if err != nil {
 		return scanner.Push{}, fmt.Errorf("account %s, region %s, repository %s: not an ECR repository",

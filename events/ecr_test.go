@@ -28,7 +28,7 @@ func TestParseECR(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := ParseECR(body)
+		p, err := ParseECR(body, "")
 		fmt.Fprintf(&out, "%s:\n", filepath.Base(f))
 		switch {
 		case errors.Is(err, ErrNotPush):

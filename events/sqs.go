@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,6 +33,7 @@ type SQSAPI interface {
 type Queue struct {
 	api        SQSAPI
 	url        string
+	account    string // of the queue, from its URL; "" when it names none
 	target     Target
 	dispatch   *Dispatcher
 	visibility time.Duration
@@ -57,7 +60,21 @@ func NewSQS(ctx context.Context, settings config.SQS, awsSettings config.AWS, ta
 }
 
 func newQueue(api SQSAPI, url string, target Target, d *Dispatcher, visibility time.Duration, m *Metrics, log *slog.Logger) *Queue {
-	return &Queue{api: api, url: url, target: target, dispatch: d, visibility: visibility, metrics: m, log: log}
+	return &Queue{api: api, url: url, account: queueAccount(url), target: target, dispatch: d, visibility: visibility, metrics: m, log: log}
+}
+
+// queueAccount is the 12-digit account of a queue URL
+// (https://sqs.<region>.amazonaws.com/<account>/<name>), or "".
+func queueAccount(queueURL string) string {
+	u, err := url.Parse(queueURL)
+	if err != nil {
+		return ""
+	}
+	account, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if len(account) != 12 || strings.Trim(account, "0123456789") != "" {
+		return ""
+	}
+	return account
 }
 
 // maxVisibility is SQS's longest visibility timeout.
@@ -99,7 +116,7 @@ func (q *Queue) Run(ctx context.Context) {
 func (q *Queue) handle(ctx context.Context, msg types.Message) {
 	id := aws.ToString(msg.MessageId)
 	rec := Record{Time: time.Now(), Source: SourceSQS}
-	push, err := ParseECR([]byte(aws.ToString(msg.Body)))
+	push, err := ParseECR([]byte(aws.ToString(msg.Body)), q.account)
 	switch {
 	case errors.Is(err, ErrNotPush):
 		rec.Outcome, rec.Subject, rec.Detail = OutcomeIgnored, push.Ref.String(), err.Error()

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/events"
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
@@ -51,9 +52,44 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	if err != nil {
 		return err
 	}
-	s := scanner.New(cfg, lister, log, scanner.WithMetrics(metrics))
+	opts := []scanner.Option{scanner.WithMetrics(metrics)}
+	ev := cfg.Events
+	if ev.SQS != nil || ev.Webhook != nil {
+		opts = append(opts, scanner.WithEvents())
+	}
+	s := scanner.New(cfg, lister, log, opts...)
 
-	probes, data := handlers(s, reg, cfg.ListenMetrics != "")
+	// A running cycle may finish after the signal, up to the grace period.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var (
+		eventMetrics *events.Metrics
+		hook         http.Handler
+	)
+	if ev.SQS != nil || ev.Webhook != nil {
+		eventMetrics = events.NewMetrics(reg)
+		// Event-started passes stop with the signal (the poll's last cycle
+		// may still finish); they run under work, so one running then may
+		// finish too.
+		passes, stopPasses := context.WithCancel(work)
+		defer stopPasses()
+		context.AfterFunc(ctx, stopPasses)
+		d := events.NewDispatcher(passes, s, time.Duration(ev.Coalesce), ev.PassesPerMinute, cfg.Concurrency, eventMetrics, log)
+		if ev.SQS != nil {
+			q, err := events.NewSQS(ctx, *ev.SQS, cfg.AWS, s, d, longestTimeout(cfg)+time.Duration(ev.Coalesce)+time.Minute, eventMetrics, log)
+			if err != nil {
+				return err
+			}
+			go q.Run(ctx)
+			log.Info("reading ECR push events", "queue", ev.SQS.QueueURL, "region", ev.SQS.Region)
+		}
+		if ev.Webhook != nil {
+			hook = events.NewWebhook(cfg.Repositories, ev.Webhook.SecretFile, d, eventMetrics, log)
+		}
+	}
+
+	probes, data := handlers(s, reg, cfg.ListenMetrics != "", eventMetrics, hook)
 	var servers []*http.Server
 	for _, l := range []struct {
 		addr    string
@@ -77,9 +113,6 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 		log.Info("serving HTTP", "addr", ln.Addr().String(), "endpoints", l.what)
 	}
 
-	// A running cycle may finish after the signal, up to the grace period.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
 	stopGrace := context.AfterFunc(ctx, func() {
 		log.Info("stopping: no new cycles; the running one may finish", "grace", grace)
 		time.AfterFunc(grace, cancelWork)
@@ -98,11 +131,15 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	return nil
 }
 
-// handlers returns what listen serves (probes) and what listenMetrics
-// serves (data). Without a separate metrics address (split false) probes
-// serves everything and data is nil: /healthz, /readyz, /metrics, /status.
-func handlers(s *scanner.Scanner, reg *prometheus.Registry, split bool) (probes, data http.Handler) {
+// handlers returns what listen serves (probes, and the webhook hook when it
+// is not nil) and what listenMetrics serves (data). Without a separate
+// metrics address (split false) probes serves everything and data is nil:
+// /healthz, /readyz, /metrics, /status. ev may be nil.
+func handlers(s *scanner.Scanner, reg *prometheus.Registry, split bool, ev *events.Metrics, hook http.Handler) (probes, data http.Handler) {
 	mux := http.NewServeMux()
+	if hook != nil {
+		mux.Handle("POST /hooks/git", hook)
+	}
 	dataMux := mux
 	if split {
 		dataMux = http.NewServeMux()
@@ -123,7 +160,10 @@ func handlers(s *scanner.Scanner, reg *prometheus.Registry, split bool) (probes,
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(s.Status())
+		enc.Encode(struct {
+			scanner.Status
+			Events []events.Record `json:"events,omitempty"` // the last events, oldest first
+		}{s.Status(), ev.Recent()})
 	})
 	return mux, data
 }
@@ -136,4 +176,13 @@ func buildInfoGauge(b buildInfo) prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// longestTimeout is the longest time one repository's work may take.
+func longestTimeout(cfg *config.Config) time.Duration {
+	d := time.Duration(cfg.RepositoryTimeout)
+	for _, r := range cfg.Repositories {
+		d = max(d, time.Duration(r.Timeout))
+	}
+	return d
 }
