@@ -33,6 +33,29 @@ func TestLoadGood(t *testing.T) {
 	if got := c.AWS.Accounts["408787358807"].RoleARN; got != "arn:aws:iam::408787358807:role/imagebutler-ecr-read" {
 		t.Errorf("role ARN = %q", got)
 	}
+	// The queue's region comes from its URL; the window and rate default.
+	wantEvents := Events{
+		SQS:      &SQS{QueueURL: "https://sqs.eu-west-1.amazonaws.com/283234040926/imagebutler-ecr-events", Region: "eu-west-1"},
+		Webhook:  &Webhook{SecretFile: "/etc/imagebutler/webhook/secret"},
+		Coalesce: Duration(DefaultCoalesce), PassesPerMinute: DefaultPassesPerMinute,
+	}
+	if diff := cmp.Diff(wantEvents, c.Events); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+func TestQueueRegion(t *testing.T) {
+	for url, want := range map[string]string{
+		"https://sqs.us-east-2.amazonaws.com/283234040926/q":            "us-east-2",
+		"https://sqs.cn-north-1.amazonaws.com.cn/283234040926/q":        "cn-north-1",
+		"https://eu-west-1.queue.amazonaws.com/283234040926/q":          "eu-west-1",
+		"http://localhost:4566/000000000000/q":                          "",
+		"http://sqs.us-east-1.localhost.localstack.cloud:4566/000000/q": "us-east-1",
+	} {
+		if got := queueRegion(url); got != want {
+			t.Errorf("queueRegion(%q) = %q, want %q", url, got, want)
+		}
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -90,6 +113,11 @@ testdata/many-types.yaml:12: repositories[0].auth.insecureHTTP: must be true or 
 testdata/many-types.yaml:15: repositories[1].timeout: must be a duration such as 30s or 5m, got the string "1d"
 testdata/many-types.yaml:16: repositories[2]: must be a mapping, got the string "just a string"
 testdata/many-types.yaml:10: repositories[0].branch: must not be empty`},
+		{"bad-events.yaml", `testdata/bad-events.yaml:6: events.passesPerMinute: must be a whole number, got the number "0.5"
+testdata/bad-events.yaml:5: events.coalesce: must be between 0s and 1m, got 2h0m0s
+testdata/bad-events.yaml:3: events.sqs.queueURL: "imagebutler-ecr-events" is not a queue URL such as https://sqs.us-east-2.amazonaws.com/123456789012/imagebutler
+testdata/bad-events.yaml:4: events.webhook.secretFile: must be set: unsigned deliveries are refused
+testdata/bad-events.yaml:4: events.webhook: needs listen (the webhook is served at POST /hooks/git there)`},
 		{"token-over-http.yaml", "testdata/token-over-http.yaml:7: repositories[0].auth.tokenFile: would be sent in clear over http://; use https:// (or set insecureHTTP: true)"},
 	}
 	for _, tt := range tests {
