@@ -2,8 +2,12 @@ package integration
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,15 +95,20 @@ func setupEvents(t *testing.T, extraConfig string) *eventsEnv {
 		awsCLI(t, "events", "delete-rule", "--name", ev.rule)
 	})
 
+	ev.start(t, fmt.Sprintf("events:\n  sqs: {queueURL: %q}\n  passesPerMinute: 60\n%s", ev.queueURL, extraConfig))
+	waitFor(t, "first commit", func() bool { return strings.HasSuffix(markerOnMain(t, ev.env), "qa-sha-0000001") })
+	return ev
+}
+
+// start starts `imagebutler run` on ev's config with an hourly schedule,
+// an HTTP address and extraConfig, and waits until it is ready (its first
+// cycle done).
+func (ev *eventsEnv) start(t *testing.T, extraConfig string) {
+	t.Helper()
 	port := freePort(t)
 	ev.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	cfg, _ := os.ReadFile(ev.config)
-	cfg = []byte(strings.Replace(string(cfg), `listen: ""`, fmt.Sprintf(`listen: "127.0.0.1:%d"
-schedule: "@every 1h"
-events:
-  sqs: {queueURL: %q}
-  passesPerMinute: 60
-%s`, port, ev.queueURL, extraConfig), 1))
+	cfg = []byte(strings.Replace(string(cfg), `listen: ""`, fmt.Sprintf("listen: \"127.0.0.1:%d\"\nschedule: \"@every 1h\"\n%s", port, extraConfig), 1))
 	os.WriteFile(ev.config, cfg, 0o644)
 	ev.cmd = exec.Command(binary, "run", "--config", ev.config, "--grace", "10s")
 	ev.logs = &bytes.Buffer{}
@@ -115,8 +124,6 @@ events:
 		}
 	})
 	waitFor(t, "readyz", func() bool { return get(ev.base+"/readyz") == 200 })
-	waitFor(t, "first commit", func() bool { return strings.HasSuffix(markerOnMain(t, ev.env), "qa-sha-0000001") })
-	return ev
 }
 
 // push puts an image tagged tag into the ECR repository and returns its digest.
@@ -323,6 +330,64 @@ func TestEventsSetupScript(t *testing.T) {
 	for _, want := range []string{`events.amazonaws.com`, `sqs:SendMessage`, `rule/` + ev.rule, `-dlq`, `maxReceiveCount`} {
 		if !strings.Contains(attrs, want) {
 			t.Errorf("queue attributes lack %s:\n%s", want, attrs)
+		}
+	}
+}
+
+// A GitHub push delivery to /hooks/git starts a pass over that repository
+// at once: a Deployment a person added is updated long before the hourly
+// poll. A delivery with a wrong signature is refused and starts nothing.
+func TestGitWebhookTriggersPass(t *testing.T) {
+	ev := &eventsEnv{env: setupRepo(t, "hooked", testpeers.SeedDeployment)}
+	secretFile := filepath.Join(ev.dir, "webhook-secret")
+	os.WriteFile(secretFile, []byte("hook-secret\n"), 0o600)
+	ev.start(t, fmt.Sprintf("events:\n  webhook: {secretFile: %s}\n  coalesce: 100ms\n", secretFile))
+	waitFor(t, "first commit", func() bool { return strings.HasSuffix(markerOnMain(t, ev.env), testpeers.SeedNewestTag) })
+
+	// A person adds a second marker of the same policy, at an old tag.
+	work := ev.clone(t)
+	os.MkdirAll(filepath.Join(work, "apps", "second"), 0o755)
+	os.WriteFile(filepath.Join(work, "apps", "second", "deployment.yaml"),
+		[]byte("image: "+testpeers.SeedImage+":qa-sha-0000000 # {\"$imagepolicy\": \"falcon-qa:my-policy-bartender\"}\n"), 0o644)
+	gitOut(t, work, "add", ".")
+	gitOut(t, work, "-c", "user.name=A Person", "-c", "user.email=person@example.com", "commit", "-qm", "second app")
+	gitOut(t, work, "push", "-q", "origin", "main")
+
+	payload := fmt.Sprintf(`{"ref": "refs/heads/main", "repository": {"clone_url": %q}}`, ev.remote)
+	deliver := func(key string) int {
+		mac := hmac.New(sha256.New, []byte(key))
+		mac.Write([]byte(payload))
+		req, _ := http.NewRequest(http.MethodPost, ev.base+"/hooks/git", strings.NewReader(payload))
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := deliver("wrong-secret"); code != http.StatusUnauthorized {
+		t.Errorf("badly signed delivery: status %d, want 401", code)
+	}
+	time.Sleep(500 * time.Millisecond) // a pass would have started
+	second := func() string {
+		out, _ := testpeers.Git(ev.bareDir(), "show", "main:apps/second/deployment.yaml")
+		return out
+	}
+	if strings.Contains(second(), testpeers.SeedNewestTag) {
+		t.Fatal("a badly signed delivery started a pass")
+	}
+	if code := deliver("hook-secret"); code != http.StatusAccepted {
+		t.Fatalf("signed delivery: status %d, want 202", code)
+	}
+	waitFor(t, "the added marker updated", func() bool { return strings.Contains(second(), ":"+testpeers.SeedNewestTag+" ") })
+	for series, want := range map[string]float64{
+		`imagebutler_events_total{outcome="accepted",source="webhook"}`:     1,
+		`imagebutler_events_total{outcome="unauthorized",source="webhook"}`: 1,
+	} {
+		if v := ev.metric(t, series); v != want {
+			t.Errorf("%s = %v, want %v", series, v, want)
 		}
 	}
 }
