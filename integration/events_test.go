@@ -48,7 +48,7 @@ type eventsEnv struct {
 }
 
 // awsCLI runs the aws CLI against moto and returns its text output.
-func awsCLI(t *testing.T, args ...string) string {
+func awsCLI(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("aws", append([]string{"--endpoint-url", moto.Endpoint, "--output", "text"}, args...)...)
 	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION="+testpeers.SeedRegion)
@@ -63,7 +63,7 @@ func awsCLI(t *testing.T, args ...string) string {
 // shipped script), the git repository at the first tag, and starts `run`
 // with an hourly schedule: only events can move the marker after the
 // first cycle.
-func setupEvents(t *testing.T, extraConfig string) *eventsEnv {
+func setupEvents(t testing.TB, extraConfig string) *eventsEnv {
 	t.Helper()
 	needPeers(t)
 	if _, err := exec.LookPath("aws"); err != nil {
@@ -103,7 +103,7 @@ func setupEvents(t *testing.T, extraConfig string) *eventsEnv {
 // start starts `imagebutler run` on ev's config with an hourly schedule,
 // an HTTP address and extraConfig, and waits until it is ready (its first
 // cycle done).
-func (ev *eventsEnv) start(t *testing.T, extraConfig string) {
+func (ev *eventsEnv) start(t testing.TB, extraConfig string) {
 	t.Helper()
 	port := freePort(t)
 	ev.base = fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -127,7 +127,7 @@ func (ev *eventsEnv) start(t *testing.T, extraConfig string) {
 }
 
 // push puts an image tagged tag into the ECR repository and returns its digest.
-func (ev *eventsEnv) push(t *testing.T, tag string) string {
+func (ev *eventsEnv) push(t testing.TB, tag string) string {
 	t.Helper()
 	d, err := testpeers.PushImage(t.Context(), moto.ECR(testpeers.SeedRegion), motoAccount, ev.repo, tag)
 	if err != nil {
@@ -140,7 +140,7 @@ func (ev *eventsEnv) push(t *testing.T, tag string) string {
 // EventBridge (PutEvents, ten at a time, back to back, as ECR sends the
 // events of a multi-arch push): moto accepts the aws.ecr source and
 // delivers them to the queue through the rule and target setup.sh made.
-func (ev *eventsEnv) announce(t *testing.T, digests map[string]string, tags ...string) {
+func (ev *eventsEnv) announce(t testing.TB, digests map[string]string, tags ...string) {
 	t.Helper()
 	c := eventbridge.New(eventbridge.Options{Region: testpeers.SeedRegion, Credentials: testpeers.Credentials, BaseEndpoint: aws.String(moto.Endpoint)})
 	for chunk := range slices.Chunk(tags, 10) {
@@ -166,7 +166,7 @@ func (ev *eventsEnv) announce(t *testing.T, digests map[string]string, tags ...s
 // so a burst through it spreads over seconds, longer than the coalescing
 // window; ECR sends the events of one push (a multi-arch image's manifests)
 // within the same moment, as this does.
-func (ev *eventsEnv) enqueue(t *testing.T, digests map[string]string, tags ...string) {
+func (ev *eventsEnv) enqueue(t testing.TB, digests map[string]string, tags ...string) {
 	t.Helper()
 	c := sqs.New(sqs.Options{Region: testpeers.SeedRegion, Credentials: testpeers.Credentials, BaseEndpoint: aws.String(moto.Endpoint)})
 	for chunk := range slices.Chunk(tags, 10) {
@@ -190,7 +190,7 @@ func (ev *eventsEnv) enqueue(t *testing.T, digests map[string]string, tags ...st
 }
 
 // queued is how many messages the queue holds, visible or in flight.
-func (ev *eventsEnv) queued(t *testing.T) int {
+func (ev *eventsEnv) queued(t testing.TB) int {
 	c := sqs.New(sqs.Options{Region: testpeers.SeedRegion, Credentials: testpeers.Credentials, BaseEndpoint: aws.String(moto.Endpoint)})
 	out, err := c.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(ev.queueURL),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
@@ -206,7 +206,7 @@ func (ev *eventsEnv) queued(t *testing.T) int {
 }
 
 // metric is the value of the series named exactly series on /metrics, or -1.
-func (ev *eventsEnv) metric(t *testing.T, series string) float64 {
+func (ev *eventsEnv) metric(t testing.TB, series string) float64 {
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(body(t, ev.base+"/metrics"))
 	if m == nil {
 		return -1
@@ -215,7 +215,7 @@ func (ev *eventsEnv) metric(t *testing.T, series string) float64 {
 	return v
 }
 
-func (ev *eventsEnv) commits(t *testing.T) int {
+func (ev *eventsEnv) commits(t testing.TB) int {
 	out, err := testpeers.Git(ev.bareDir(), "rev-list", "--count", "main")
 	if err != nil {
 		t.Fatal(err)
@@ -389,5 +389,40 @@ func TestGitWebhookTriggersPass(t *testing.T) {
 		if v := ev.metric(t, series); v != want {
 			t.Errorf("%s = %v, want %v", series, v, want)
 		}
+	}
+}
+
+// BenchmarkPushToCommit measures an ECR push announced through EventBridge
+// and SQS (moto) until the butler's commit is on the git server (git
+// http-backend), with the default coalescing window (2 s from the event's
+// time) and a short one. Run with -benchtime=20x or more: it reports the
+// median and 95th percentile of the iterations.
+//
+//	go test -run '^$' -bench PushToCommit -benchtime 20x ./integration
+func BenchmarkPushToCommit(b *testing.B) {
+	for _, window := range []string{"2s", "500ms"} {
+		b.Run("coalesce="+window, func(b *testing.B) {
+			ev := setupEvents(b, "  coalesce: "+window+"\n")
+			var took []time.Duration
+			for i := 0; b.Loop(); i++ {
+				tag := fmt.Sprintf("qa-sha-%07d", 5000+i)
+				// moto and git keep whole seconds: each push is the newest.
+				time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+				start := time.Now()
+				digest := ev.push(b, tag)
+				ev.announce(b, map[string]string{tag: digest}, tag)
+				for !strings.HasSuffix(markerOnMain(b, ev.env), tag) {
+					if time.Since(start) > 3*time.Minute {
+						b.Fatalf("%s not committed within 3 minutes", tag)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(took[len(took)/2].Seconds(), "p50-s")
+			b.ReportMetric(took[(len(took)*95+99)/100-1].Seconds(), "p95-s")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }

@@ -50,12 +50,12 @@ func setup(t *testing.T, name string, extraRepos string) *env {
 }
 
 // setupRepo is setup with deployment as the only manifest.
-func setupRepo(t *testing.T, name, deployment string) *env {
+func setupRepo(t testing.TB, name, deployment string) *env {
 	t.Helper()
 	return setupFiles(t, name, "", map[string]string{"apps/bartender/deployment.yaml": deployment})
 }
 
-func setupFiles(t *testing.T, name, extraRepos string, files map[string]string) *env {
+func setupFiles(t testing.TB, name, extraRepos string, files map[string]string) *env {
 	t.Helper()
 	needPeers(t)
 	ctx := context.Background()
@@ -102,7 +102,7 @@ repositories:
 
 var seeded bool
 
-func seedOnce(t *testing.T, ctx context.Context) {
+func seedOnce(t testing.TB, ctx context.Context) {
 	t.Helper()
 	if seeded {
 		return

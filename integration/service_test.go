@@ -173,7 +173,7 @@ func TestServiceMode(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func get(url string) int {
 	return resp.StatusCode
 }
 
-func body(t *testing.T, url string) string {
+func body(t testing.TB, url string) string {
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func body(t *testing.T, url string) string {
 	return string(b)
 }
 
-func getJSON(t *testing.T, url string, v any) {
+func getJSON(t testing.TB, url string, v any) {
 	if err := json.Unmarshal([]byte(body(t, url)), v); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func getJSON(t *testing.T, url string, v any) {
 
 // waitFor polls cond for up to three minutes: generous, since this machine may be
 // busy; the test asserts what happens, not how fast.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
@@ -220,7 +220,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func markerOnMain(t *testing.T, e *env) string {
+func markerOnMain(t testing.TB, e *env) string {
 	out, err := testpeers.Git(e.bareDir(), "show", "main:apps/bartender/deployment.yaml")
 	if err != nil {
 		t.Fatal(err)
