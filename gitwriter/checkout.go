@@ -41,7 +41,26 @@ type Checkout struct {
 	log  *slog.Logger
 	// prefix is Dir relative to the repository's root, for OpenLocal.
 	prefix string
+	// clean says the working tree is Head's, untouched since: a Sync that
+	// finds the remote where Head is has nothing to check out.
+	clean bool
 }
+
+// Refresh re-reads the repository's credentials (a rotated token takes
+// effect) and syncs the copy, keeping the opened repository: a copy kept
+// across cycles does not re-read its pack indexes.
+func (c *Checkout) Refresh(ctx context.Context) error {
+	auth, err := authFor(c.repo, c.log)
+	if err != nil {
+		return err
+	}
+	c.auth = auth
+	return c.Sync(ctx)
+}
+
+// MarkDirty says the working tree was written to (Tree.Apply): the next
+// Sync checks it out again, whatever the remote did.
+func (c *Checkout) MarkDirty() { c.clean = false }
 
 // Open returns the working copy of repo in dir, synced to the remote: the
 // copy already there when it opens, points at the configured URL and
@@ -177,6 +196,10 @@ func (c *Checkout) Sync(ctx context.Context) error {
 			base = push
 		}
 	}
+	if c.clean && base.Hash() == c.Head {
+		return nil // the working tree is the remote head's already
+	}
+	c.clean = false
 	local := plumbing.NewBranchReferenceName(c.repo.PushBranch)
 	if err := c.git.Storer.SetReference(plumbing.NewHashReference(local, base.Hash())); err != nil {
 		return fmt.Errorf("setting %s: %w", local, err)
@@ -195,6 +218,7 @@ func (c *Checkout) Sync(ctx context.Context) error {
 		return fmt.Errorf("cleaning worktree: %w", err)
 	}
 	c.Head = base.Hash()
+	c.clean = true
 	return nil
 }
 
@@ -293,6 +317,7 @@ func (c *Checkout) Commit(files []string, message string, author config.Author, 
 		return plumbing.ZeroHash, fmt.Errorf("committing: %w", err)
 	}
 	c.Head = h
+	c.clean = true // the files written are the commit's
 	return h, nil
 }
 

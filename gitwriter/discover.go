@@ -97,6 +97,9 @@ type Tree struct {
 	held     map[string]bool // marker locations Apply leaves as they are
 }
 
+// ClearHolds forgets every Hold, for a tree kept for another pass.
+func (t *Tree) ClearHolds() { t.held = nil }
+
 // Hold makes Apply leave the marker at location (file:line) as it is, and
 // say nothing of it: the caller reports why (a hold, a downgrade).
 func (t *Tree) Hold(location string) {

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/gitwriter"
@@ -54,6 +55,39 @@ type Scanner struct {
 	known     *known // for targeted passes; nil without WithEvents
 	repoMu    sync.Mutex
 	repoLocks map[string]*sync.Mutex // by repository name
+	kept      map[string]*keptCopy   // by repository name; each used under its repository's lock
+}
+
+// keptCopy is a repository's working copy kept open across cycles, and the
+// discovery of its head when the last pass left the tree as it found it: a
+// cycle whose remote did not move reads no file.
+type keptCopy struct {
+	co   *gitwriter.Checkout
+	head plumbing.Hash // the head tree was discovered at; zero: none kept
+	tree *gitwriter.Tree
+}
+
+// keep returns the kept copy of the repository named name, made on first use.
+func (s *Scanner) keep(name string) *keptCopy {
+	s.repoMu.Lock()
+	defer s.repoMu.Unlock()
+	if s.kept == nil {
+		s.kept = map[string]*keptCopy{}
+	}
+	k, ok := s.kept[name]
+	if !ok {
+		k = &keptCopy{}
+		s.kept[name] = k
+	}
+	return k
+}
+
+// dropTree forgets the kept discovery.
+func (k *keptCopy) dropTree() {
+	if k.tree != nil {
+		k.tree.Close()
+	}
+	k.tree, k.head = nil, plumbing.ZeroHash
 }
 
 // memo is a policy.Memo kept across cycles, with the cycle that last used it.
@@ -383,16 +417,42 @@ func WorkDir(stateDir string, repo config.Repository) string {
 	return filepath.Join(stateDir, repo.WorkDirName())
 }
 
+// checkout syncs the kept working copy of repo, or opens it (cloning when
+// needed). A kept copy that fails other than on the remote's side is
+// dropped and opened afresh, as on the first cycle.
+func (s *Scanner) checkout(ctx context.Context, k *keptCopy, repo config.Repository, log *slog.Logger) (*gitwriter.Checkout, error) {
+	if k.co != nil {
+		err := k.co.Refresh(ctx)
+		if err == nil {
+			return k.co, nil
+		}
+		if errors.Is(err, gitwriter.ErrRemote) || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("the kept working copy failed to sync; opening it again", "err", clip(err.Error()))
+		k.co = nil
+		k.dropTree()
+	}
+	co, err := gitwriter.Open(ctx, WorkDir(s.cfg.StateDir, repo), repo, log)
+	if err != nil {
+		return nil, err
+	}
+	k.co = co
+	k.dropTree()
+	return co, nil
+}
+
 func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *listings, log *slog.Logger) RepoResult {
 	var r RepoResult
-	co, err := gitwriter.Open(ctx, WorkDir(s.cfg.StateDir, repo), repo, log)
+	k := s.keep(repo.Name())
+	co, err := s.checkout(ctx, k, repo, log)
 	if err != nil {
 		r.Err = err
 		return r
 	}
 	for attempt := 1; ; attempt++ {
 		r.Head = co.Head.String()
-		pass, err := s.pass(ctx, co, repo, ls)
+		pass, err := s.pass(ctx, co, k, repo, ls)
 		r.Changes, r.Problems, r.Policies, r.Markers = pass.changes, pass.problems, pass.policies, pass.markers
 		if err != nil {
 			r.Err = err
@@ -470,13 +530,28 @@ func Limits(cfg *config.Config) gitwriter.Limits {
 }
 
 // pass discovers, resolves and rewrites the working copy once.
-func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.Repository, ls *listings) (passResult, error) {
+func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, k *keptCopy, repo config.Repository, ls *listings) (passResult, error) {
 	var out passResult
-	tree, err := Limits(s.cfg).Discover(co.Dir, repo.Paths, repo.Namespace)
-	if err != nil {
-		return out, err
+	tree := k.tree
+	if tree == nil || k.head != co.Head {
+		k.dropTree()
+		var err error
+		if tree, err = Limits(s.cfg).Discover(co.Dir, repo.Paths, repo.Namespace); err != nil {
+			return out, err
+		}
 	}
-	defer tree.Close()
+	tree.ClearHolds()
+	// The tree is kept for the next pass only if this one leaves the
+	// working tree as it found it (no change written).
+	keepTree := false
+	defer func() {
+		if keepTree {
+			k.tree, k.head = tree, co.Head
+		} else {
+			tree.Close()
+			k.tree, k.head = nil, plumbing.ZeroHash
+		}
+	}()
 	out.problems = append(out.problems, tree.Problems...)
 
 	policies, problems := FindPolicies(tree, s.cfg.AWS.Region)
@@ -579,6 +654,10 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, repo config.
 		tree.Hold(loc)
 	}
 	changes, problems := tree.Apply(resolved)
+	if len(changes) > 0 {
+		co.MarkDirty()
+	}
+	keepTree = len(changes) == 0 && !s.dryRun
 	out.changes = changes
 	out.set = map[string]string{}
 	for _, c := range changes {

@@ -128,3 +128,41 @@ func TestPassMergesPushWithoutListing(t *testing.T) {
 		t.Error("Pass over an unknown repository succeeded")
 	}
 }
+
+// A working copy and its discovery are kept across cycles: a cycle whose
+// remote did not move changes nothing, and one after a person's push sees
+// the pushed files (the kept discovery is not reused for another head).
+func TestKeptCopyFollowsRemote(t *testing.T) {
+	bare := newRemote(t, map[string]string{"web.yaml": manifest})
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-1"}, PushedAt: pushed(1)}},
+		"shop_api": {{Tags: []string{"sha-9"}, PushedAt: pushed(1)}},
+	}}
+	s := newTestScanner(testConfig(t, bare), l)
+	cycle := func() RepoResult {
+		t.Helper()
+		r := s.RunOnce(context.Background())[0]
+		if r.Err != nil {
+			t.Fatalf("cycle: %v", r.Err)
+		}
+		return r
+	}
+	if r := cycle(); r.Commit == "" || len(r.Changes) != 2 {
+		t.Fatalf("first cycle: commit %q, %d changes", r.Commit, len(r.Changes))
+	}
+	if r := cycle(); r.Commit != "" || len(r.Markers) != 2 {
+		t.Fatalf("second cycle: commit %q, %d markers", r.Commit, len(r.Markers))
+	}
+	personPushes(t, bare, map[string]string{"more.yaml": "image: 283234040926.dkr.ecr.us-east-2.amazonaws.com/shop_web:sha-old # {\"$imagepolicy\": \"shop:web\"}\n"})
+	r := cycle()
+	if r.Commit == "" || len(r.Changes) != 1 || r.Changes[0].File != "more.yaml" || len(r.Markers) != 3 {
+		t.Fatalf("cycle after the push: commit %q, changes %+v, %d markers", r.Commit, r.Changes, len(r.Markers))
+	}
+	got, _ := headFile(t, bare, "more.yaml")
+	if !strings.Contains(got, "shop_web:sha-1 ") {
+		t.Errorf("more.yaml = %q", got)
+	}
+	if r := cycle(); r.Commit != "" || len(r.Markers) != 3 {
+		t.Errorf("cycle after that: commit %q, %d markers", r.Commit, len(r.Markers))
+	}
+}

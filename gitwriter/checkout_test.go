@@ -1,0 +1,79 @@
+package gitwriter
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/imagebutler/imagebutler/config"
+)
+
+// A kept copy's Sync checks nothing out while the remote stays where the
+// copy is and nothing was written; once Apply wrote (MarkDirty), or the
+// remote moved, it resets the working tree.
+func TestSyncKeptCopy(t *testing.T) {
+	bare := filepath.Join(t.TempDir(), "remote.git")
+	if _, err := git.PlainInitWithOptions(bare, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}}); err != nil {
+		t.Fatal(err)
+	}
+	seed := filepath.Join(t.TempDir(), "seed")
+	r, err := git.PlainInitWithOptions(seed, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{bare}}); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(content string) {
+		t.Helper()
+		os.WriteFile(filepath.Join(seed, "app.yaml"), []byte(content), 0o644)
+		wt, _ := r.Worktree()
+		wt.Add("app.yaml")
+		if _, err := wt.Commit("change", &git.CommitOptions{Author: &object.Signature{Name: "p", Email: "p@x", When: time.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Push(&git.PushOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("a: 1\n")
+	repo := config.Repository{URL: bare, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	dir := filepath.Join(t.TempDir(), "work")
+	co, err := Open(context.Background(), dir, repo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "app.yaml")
+	read := func() string { b, _ := os.ReadFile(file); return string(b) }
+
+	os.WriteFile(file, []byte("written\n"), 0o644) // as Apply would, unannounced
+	if err := co.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if read() != "written\n" {
+		t.Fatalf("a Sync with the remote unmoved checked out: %q", read())
+	}
+	co.MarkDirty()
+	if err := co.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if read() != "a: 1\n" {
+		t.Errorf("after MarkDirty, Sync left %q", read())
+	}
+	commit("a: 2\n")
+	if err := co.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if read() != "a: 2\n" {
+		t.Errorf("after the remote moved, Sync left %q", read())
+	}
+}
