@@ -299,6 +299,38 @@ func (c *Checkout) LastChange(file string, limit int) (when time.Time, found boo
 	return time.Time{}, false, nil
 }
 
+// UnchangedSince returns a test of whether a file (slash-separated,
+// relative to Dir) has the same content at Head as at commit from: what
+// Limits.DiscoverSince takes. Only the subtrees that differ are compared,
+// so a commit that changed one file costs a few tree reads.
+func (c *Checkout) UnchangedSince(from plumbing.Hash) (func(name string) bool, error) {
+	tree := func(h plumbing.Hash) (*object.Tree, error) {
+		commit, err := c.git.CommitObject(h)
+		if err != nil {
+			return nil, fmt.Errorf("reading commit %s: %w", h, err)
+		}
+		return commit.Tree()
+	}
+	a, err := tree(from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := tree(c.Head)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTree(a, b)
+	if err != nil {
+		return nil, fmt.Errorf("comparing %s with %s: %w", from, c.Head, err)
+	}
+	changed := make(map[string]bool, 2*len(changes))
+	for _, ch := range changes {
+		changed[ch.From.Name] = true
+		changed[ch.To.Name] = true
+	}
+	return func(name string) bool { return !changed[c.inRepo(name)] }, nil
+}
+
 // Commit stages files (relative to Dir) and commits them as author, signed
 // with key when it is not nil.
 func (c *Checkout) Commit(files []string, message string, author config.Author, key *openpgp.Entity) (plumbing.Hash, error) {

@@ -95,6 +95,17 @@ type Tree struct {
 	Problems []error // one *FileError per problem; discovery went on past each
 	sources  map[string][]byte
 	held     map[string]bool // marker locations Apply leaves as they are
+	// files and kust are what each file and kustomization held, before
+	// namespaces were resolved: DiscoverSince takes them for the files
+	// that did not change.
+	files map[string]*fileResult
+	kust  map[string]kustResult
+}
+
+// kustResult is what one kustomization file says of the namespace.
+type kustResult struct {
+	namespace string
+	problems  []error
 }
 
 // ClearHolds forgets every Hold, for a tree kept for another pass.
@@ -123,7 +134,23 @@ func Discover(dir string, paths []string, defaultNamespace string) (*Tree, error
 // DefaultLimits'): a file past one is skipped with a warning naming the
 // setting.
 func (l Limits) Discover(dir string, paths []string, defaultNamespace string) (*Tree, error) {
+	return l.DiscoverSince(nil, nil, dir, paths, defaultNamespace)
+}
+
+// DiscoverSince is Discover for a working copy that prev was discovered in
+// at an earlier commit: a file for which unchanged (given its
+// slash-separated name relative to dir) reports true has the same content
+// as then, and its objects, markers and problems are taken from prev
+// without reading it; so is a kustomization's namespace. The result does
+// not depend on prev. prev stays usable; nil prev is Discover.
+func (l Limits) DiscoverSince(prev *Tree, unchanged func(name string) bool, dir string, paths []string, defaultNamespace string) (*Tree, error) {
 	l = l.withDefaults()
+	reuse := func(name string) *fileResult {
+		if prev == nil || unchanged == nil || !unchanged(name) {
+			return nil
+		}
+		return prev.files[name]
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening working copy: %w", err)
@@ -131,7 +158,7 @@ func (l Limits) Discover(dir string, paths []string, defaultNamespace string) (*
 	if defaultNamespace == "" {
 		defaultNamespace = "default"
 	}
-	t := &Tree{root: root, sources: map[string][]byte{}}
+	t := &Tree{root: root, sources: map[string][]byte{}, files: map[string]*fileResult{}, kust: map[string]kustResult{}}
 	fsys := root.FS()
 
 	// Walk every YAML file in lexical order, each with a slot for its
@@ -190,6 +217,10 @@ func (l Limits) Discover(dir string, paths []string, defaultNamespace string) (*
 				files = append(files, &fileResult{name: name, problems: []error{
 					&FileError{File: name, Err: errors.New("is a symlink; not followed"), Warning: true}}})
 			case e.Type().IsRegular():
+				if f := reuse(name); f != nil {
+					files = append(files, f)
+					break
+				}
 				f := &fileResult{name: name}
 				files = append(files, f)
 				batch = append(batch, f)
@@ -208,23 +239,30 @@ func (l Limits) Discover(dir string, paths []string, defaultNamespace string) (*
 		return nil, walkErr
 	}
 
-	// Merge in walk order, resolving namespaces.
-	ns := &namespaces{fsys: fsys, fallback: defaultNamespace, byDir: map[string]string{}, limits: l}
+	// Merge in walk order, resolving namespaces; the file results keep
+	// theirs unresolved, for DiscoverSince.
+	ns := &namespaces{fsys: fsys, fallback: defaultNamespace, byDir: map[string]string{}, limits: l, tree: t}
+	if prev != nil && unchanged != nil {
+		ns.prev, ns.unchanged = prev.kust, unchanged
+	}
 	for _, f := range files {
-		for i := range f.objects {
-			o := &f.objects[i]
+		t.files[f.name] = f
+		first := len(t.Objects)
+		t.Objects = append(t.Objects, f.objects...)
+		for i := range t.Objects[first:] {
+			o := &t.Objects[first+i]
 			if o.Namespace == "" {
 				o.Namespace = ns.of(path.Dir(f.name), t)
 			}
 		}
-		for i := range f.markers {
-			m := &f.markers[i]
+		first = len(t.Markers)
+		t.Markers = append(t.Markers, f.markers...)
+		for i := range t.Markers[first:] {
+			m := &t.Markers[first+i]
 			if m.Object.Namespace == "" && m.Object.Kind != "" {
 				m.Object.Namespace = ns.of(path.Dir(f.name), t)
 			}
 		}
-		t.Objects = append(t.Objects, f.objects...)
-		t.Markers = append(t.Markers, f.markers...)
 		t.Problems = append(t.Problems, f.problems...)
 		if len(f.markers) > 0 {
 			t.sources[f.name] = f.src
@@ -314,6 +352,11 @@ type namespaces struct {
 	fallback string
 	byDir    map[string]string // dir → namespace of the nearest kustomization, or fallback
 	limits   Limits
+	tree     *Tree // whose kust it fills
+	// prev and unchanged give the namespaces of kustomizations that did
+	// not change since an earlier discovery.
+	prev      map[string]kustResult
+	unchanged func(string) bool
 }
 
 // of is the namespace: of the nearest kustomization in dir or an ancestor
@@ -333,21 +376,15 @@ func (n *namespaces) of(dir string, t *Tree) string {
 		if !st.Mode().IsRegular() {
 			break // the walk reports a symlink under the paths
 		}
-		if st.Size() > n.limits.MaxFileBytes {
-			t.Problems = append(t.Problems, &FileError{File: file, Err: fmt.Errorf("not read for its namespace: %w", n.limits.tooLarge(st.Size())), Warning: true})
-			break
+		k, ok := n.prev[file]
+		if !ok || !n.unchanged(file) {
+			if k, ok = n.read(file, st.Size()); !ok {
+				continue
+			}
 		}
-		src, err := fs.ReadFile(n.fsys, file)
-		if err != nil {
-			continue
-		}
-		var k struct {
-			Namespace string `yaml:"namespace"`
-		}
-		if err := yaml.Unmarshal(src, &k); err != nil {
-			t.Problems = append(t.Problems, &FileError{File: path.Join(dir, name), Err: fmt.Errorf("reading namespace: %w", err)})
-		}
-		ns = k.Namespace
+		n.tree.kust[file] = k
+		t.Problems = append(t.Problems, k.problems...)
+		ns = k.namespace
 		break
 	}
 	if ns == "" {
@@ -359,4 +396,25 @@ func (n *namespaces) of(dir string, t *Tree) string {
 	}
 	n.byDir[dir] = ns
 	return ns
+}
+
+// read reads the namespace of the kustomization file of size bytes; ok is
+// false when it cannot be read (gone since the walk).
+func (n *namespaces) read(file string, size int64) (k kustResult, ok bool) {
+	if size > n.limits.MaxFileBytes {
+		k.problems = []error{&FileError{File: file, Err: fmt.Errorf("not read for its namespace: %w", n.limits.tooLarge(size)), Warning: true}}
+		return k, true
+	}
+	src, err := fs.ReadFile(n.fsys, file)
+	if err != nil {
+		return k, false
+	}
+	var v struct {
+		Namespace string `yaml:"namespace"`
+	}
+	if err := yaml.Unmarshal(src, &v); err != nil {
+		k.problems = []error{&FileError{File: file, Err: fmt.Errorf("reading namespace: %w", err)}}
+	}
+	k.namespace = v.Namespace
+	return k, true
 }

@@ -65,6 +65,9 @@ type keptCopy struct {
 	co   *gitwriter.Checkout
 	head plumbing.Hash // the head tree was discovered at; zero: none kept
 	tree *gitwriter.Tree
+	// exact says the pass left tree as it found it (wrote nothing): at the
+	// same head it is reused whole, else it only spares the unchanged files.
+	exact bool
 }
 
 // keep returns the kept copy of the repository named name, made on first use.
@@ -529,28 +532,40 @@ func Limits(cfg *config.Config) gitwriter.Limits {
 	return gitwriter.Limits{MaxFileBytes: int64(cfg.Discovery.MaxFileMiB * (1 << 20)), MaxNodes: cfg.Discovery.MaxNodes}
 }
 
+// discover returns the discovery of the working copy at its head: the kept
+// one when the head did not move; else one that reads only the files that
+// changed since the kept one's head; else a full one.
+func (s *Scanner) discover(co *gitwriter.Checkout, k *keptCopy, repo config.Repository) (*gitwriter.Tree, error) {
+	if k.tree != nil && k.head == co.Head && k.exact {
+		return k.tree, nil
+	}
+	defer k.dropTree()
+	var unchanged func(string) bool
+	if k.tree != nil {
+		var err error
+		if unchanged, err = co.UnchangedSince(k.head); err != nil {
+			unchanged = nil // read everything
+		}
+	}
+	return Limits(s.cfg).DiscoverSince(k.tree, unchanged, co.Dir, repo.Paths, repo.Namespace)
+}
+
 // pass discovers, resolves and rewrites the working copy once.
 func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, k *keptCopy, repo config.Repository, ls *listings) (passResult, error) {
 	var out passResult
-	tree := k.tree
-	if tree == nil || k.head != co.Head {
-		k.dropTree()
-		var err error
-		if tree, err = Limits(s.cfg).Discover(co.Dir, repo.Paths, repo.Namespace); err != nil {
-			return out, err
-		}
+	tree, err := s.discover(co, k, repo)
+	if err != nil {
+		return out, err
 	}
 	tree.ClearHolds()
-	// The tree is kept for the next pass only if this one leaves the
-	// working tree as it found it (no change written).
-	keepTree := false
+	// The tree is kept for the next pass: whole if this one writes nothing,
+	// else for the files that will not have changed.
+	head, exact := co.Head, false
 	defer func() {
-		if keepTree {
-			k.tree, k.head = tree, co.Head
-		} else {
-			tree.Close()
-			k.tree, k.head = nil, plumbing.ZeroHash
+		if k.tree != tree {
+			k.dropTree()
 		}
+		k.tree, k.head, k.exact = tree, head, exact
 	}()
 	out.problems = append(out.problems, tree.Problems...)
 
@@ -657,7 +672,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, k *keptCopy,
 	if len(changes) > 0 {
 		co.MarkDirty()
 	}
-	keepTree = len(changes) == 0 && !s.dryRun
+	exact = len(changes) == 0 && !s.dryRun
 	out.changes = changes
 	out.set = map[string]string{}
 	for _, c := range changes {
