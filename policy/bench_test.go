@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,13 +58,8 @@ func BenchmarkSelect(b *testing.B) {
 				}
 				return fmt.Sprintf("main-%07x", r.Uint32()>>4)
 			}},
-		{"c_newest_glob", Policy{Glob: "qa-sha-.*"},
-			func(r *rand.Rand, i int) string {
-				if i%3 == 0 {
-					return fmt.Sprintf("sha-%07x-%d", r.Uint32()>>4, i)
-				}
-				return fmt.Sprintf("qa-sha-%07x-%d", r.Uint32()>>4, i)
-			}},
+		{"c_newest_glob", Policy{Glob: "qa-sha-.*"}, qaOrSha},
+		{"d_newest_regexp_prefix", Policy{Pattern: `^qa-sha-.*`}, qaOrSha},
 	}
 	for _, c := range cases {
 		p := c.policy
@@ -94,5 +90,30 @@ func BenchmarkSelect(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// qaOrSha makes two tags in three qa-sha-..., the others sha-...
+func qaOrSha(r *rand.Rand, i int) string {
+	if i%3 == 0 {
+		return fmt.Sprintf("sha-%07x-%d", r.Uint32()>>4, i)
+	}
+	return fmt.Sprintf("qa-sha-%07x-%d", r.Uint32()>>4, i)
+}
+
+// BenchmarkHasPrefixLoop is the floor of a prefix filter: strings.HasPrefix
+// over the same 100,000 images, keeping the newest match.
+func BenchmarkHasPrefixLoop(b *testing.B) {
+	images := benchImages(100_000, qaOrSha)
+	for b.Loop() {
+		var best *Image
+		for i := range images {
+			if t := images[i].Tags[0]; strings.HasPrefix(t, "qa-sha-") && (best == nil || !images[i].PushedAt.Before(best.PushedAt)) {
+				best = &images[i]
+			}
+		}
+		if best == nil {
+			b.Fatal("no match")
+		}
 	}
 }

@@ -72,6 +72,8 @@ type Policy struct {
 	defaultEx  bool // exclude is DefaultExclusion alone
 	glob       *Glob
 	re         *regexp.Regexp
+	reLit      literalRE // re as a literal test, when hasLit
+	hasLit     bool
 	extract    extractor
 	constraint *semver.Constraints
 	// rangeTakesPre is false when no comparator of Range has a prerelease:
@@ -161,6 +163,7 @@ func (p *Policy) compile() error {
 			return fmt.Errorf("invalid regexp %q: %w", p.Pattern, err)
 		}
 		p.re = re
+		p.reLit, p.hasLit = literalOf(p.Pattern)
 	}
 	if p.Extract != "" {
 		if p.re == nil {

@@ -324,7 +324,14 @@ func (p *Policy) judge(v *verdict, tag string, pushed time.Time, buf []byte) []b
 			return buf
 		}
 	case p.re != nil && p.Extract == "":
-		if !p.re.MatchString(tag) {
+		matched, ok := false, false
+		if p.hasLit {
+			matched, ok = p.reLit.match(tag)
+		}
+		if !ok {
+			matched = p.re.MatchString(tag)
+		}
+		if !matched {
 			v.state = filtered
 			return buf
 		}
