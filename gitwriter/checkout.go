@@ -199,6 +199,10 @@ func (c *Checkout) Sync(ctx context.Context) error {
 	if c.clean && base.Hash() == c.Head {
 		return nil // the working tree is the remote head's already
 	}
+	// A clean copy has the branch checked out and nothing untracked: a hard
+	// reset to the new head is all it needs (each of go-git's checkout,
+	// reset and clean walks the whole working tree).
+	wasClean := c.clean
 	c.clean = false
 	local := plumbing.NewBranchReferenceName(c.repo.PushBranch)
 	if err := c.git.Storer.SetReference(plumbing.NewHashReference(local, base.Hash())); err != nil {
@@ -208,14 +212,18 @@ func (c *Checkout) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening worktree: %w", err)
 	}
-	if err := wt.Checkout(&git.CheckoutOptions{Branch: local, Force: true}); err != nil {
-		return fmt.Errorf("checking out %s: %w", local, err)
+	if !wasClean {
+		if err := wt.Checkout(&git.CheckoutOptions{Branch: local, Force: true}); err != nil {
+			return fmt.Errorf("checking out %s: %w", local, err)
+		}
 	}
 	if err := wt.Reset(&git.ResetOptions{Commit: base.Hash(), Mode: git.HardReset}); err != nil {
 		return fmt.Errorf("resetting to %s: %w", base.Hash(), err)
 	}
-	if err := wt.Clean(&git.CleanOptions{Dir: true}); err != nil {
-		return fmt.Errorf("cleaning worktree: %w", err)
+	if !wasClean {
+		if err := wt.Clean(&git.CleanOptions{Dir: true}); err != nil {
+			return fmt.Errorf("cleaning worktree: %w", err)
+		}
 	}
 	c.Head = base.Hash()
 	c.clean = true
@@ -339,7 +347,8 @@ func (c *Checkout) Commit(files []string, message string, author config.Author, 
 		return plumbing.ZeroHash, fmt.Errorf("opening worktree: %w", err)
 	}
 	for _, f := range files {
-		if _, err := wt.Add(f); err != nil {
+		// Without SkipStatus each Add walks the whole working tree.
+		if err := wt.AddWithOptions(&git.AddOptions{Path: f, SkipStatus: true}); err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("staging %s: %w", f, err)
 		}
 	}
