@@ -55,7 +55,23 @@ func (c *Checkout) Refresh(ctx context.Context) error {
 		return err
 	}
 	c.auth = auth
+	if err := c.checkOrigin(c.git); err != nil {
+		return fmt.Errorf("working copy %s: %w", c.Dir, err)
+	}
 	return c.Sync(ctx)
+}
+
+// checkOrigin says whether r's origin is the configured URL: a copy whose
+// config someone changed is not fetched from elsewhere.
+func (c *Checkout) checkOrigin(r *git.Repository) error {
+	origin, err := r.Remote("origin")
+	if err != nil {
+		return err
+	}
+	if urls := origin.Config().URLs; len(urls) == 0 || urls[0] != c.url {
+		return errors.New("its origin is not the configured URL")
+	}
+	return nil
 }
 
 // MarkDirty says the working tree was written to (Tree.Apply): the next
@@ -119,12 +135,8 @@ func (c *Checkout) reuse(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	origin, err := r.Remote("origin")
-	if err != nil {
+	if err := c.checkOrigin(r); err != nil {
 		return err
-	}
-	if urls := origin.Config().URLs; len(urls) == 0 || urls[0] != c.url {
-		return errors.New("its origin is not the configured URL")
 	}
 	if err := platformPathRules(r); err != nil {
 		return err

@@ -2,6 +2,7 @@ package gitwriter
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -75,5 +76,15 @@ func TestSyncKeptCopy(t *testing.T) {
 	}
 	if read() != "a: 2\n" {
 		t.Errorf("after the remote moved, Sync left %q", read())
+	}
+
+	// Someone points the copy elsewhere: Refresh refuses it (not as a
+	// remote's failure), so the caller opens it afresh.
+	kept, _ := git.PlainOpen(dir)
+	cfg, _ := kept.Config()
+	cfg.Remotes["origin"].URLs = []string{"http://127.0.0.1:1/elsewhere.git"}
+	kept.SetConfig(cfg)
+	if err := co.Refresh(context.Background()); err == nil || errors.Is(err, ErrRemote) {
+		t.Errorf("Refresh of a copy pointed elsewhere: %v, want a working-copy error", err)
 	}
 }

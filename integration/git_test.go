@@ -242,7 +242,6 @@ func TestCorruptWorkingCopyIsClonedAgain(t *testing.T) {
 	needPeers(t)
 	e := newGitEnv(t, "corrupt")
 	l := &tagLister{}
-	butler := e.scanner(l)
 	work := scanner.WorkDir(e.cfg.StateDir, e.cfg.Repositories[0])
 
 	corruptions := []struct {
@@ -275,7 +274,9 @@ func TestCorruptWorkingCopyIsClonedAgain(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		l.set(fmt.Sprintf("qa-sha-%03d", i+1))
-		r := butler.RunOnce(context.Background())[0]
+		// A process that starts finds the copy so (one that runs keeps its
+		// copy open between cycles, under the stateDir lock).
+		r := e.scanner(l).RunOnce(context.Background())[0]
 		if r.Err != nil || r.Commit == "" {
 			t.Fatalf("%s: RunOnce: err %v, commit %q\nlogs:\n%s", c.name, r.Err, r.Commit, e.logs.String())
 		}
