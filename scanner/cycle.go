@@ -54,8 +54,8 @@ type Scanner struct {
 
 	known     *known // for targeted passes; nil without WithEvents
 	repoMu    sync.Mutex
-	repoLocks map[string]*sync.Mutex // by repository name
-	kept      map[string]*keptCopy   // by repository name; each used under its repository's lock
+	repoLocks map[string]*sync.Mutex // by working copy name
+	kept      map[string]*keptCopy   // by working copy name; each used under its repository's lock
 }
 
 // keptCopy is a repository's working copy kept open across cycles, and the
@@ -70,7 +70,8 @@ type keptCopy struct {
 	exact bool
 }
 
-// keep returns the kept copy of the repository named name, made on first use.
+// keep returns the kept copy of the repository whose working copy is named
+// name (config.Repository.WorkDirName: unique, unlike Name), made on first use.
 func (s *Scanner) keep(name string) *keptCopy {
 	s.repoMu.Lock()
 	defer s.repoMu.Unlock()
@@ -307,7 +308,7 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 
 // runRepository works on one repository under its timeout, and logs the outcome.
 func (s *Scanner) runRepository(ctx context.Context, repo config.Repository, ls *listings) RepoResult {
-	mu := s.lock(repo.Name())
+	mu := s.lock(repo.WorkDirName())
 	mu.Lock()
 	defer mu.Unlock()
 	start := time.Now()
@@ -447,7 +448,7 @@ func (s *Scanner) checkout(ctx context.Context, k *keptCopy, repo config.Reposit
 
 func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *listings, log *slog.Logger) RepoResult {
 	var r RepoResult
-	k := s.keep(repo.Name())
+	k := s.keep(repo.WorkDirName())
 	co, err := s.checkout(ctx, k, repo, log)
 	if err != nil {
 		r.Err = err

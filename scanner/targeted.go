@@ -269,7 +269,8 @@ func (s *Scanner) repoTimeout(repo config.Repository) time.Duration {
 	return timeout
 }
 
-// lock returns the mutex of the repository named name: a cycle and a
+// lock returns the mutex of the repository whose working copy is named
+// name: a cycle and a
 // targeted pass never work on one working copy at once.
 func (s *Scanner) lock(name string) *sync.Mutex {
 	s.repoMu.Lock()
