@@ -270,8 +270,7 @@ func (s *Scanner) repoTimeout(repo config.Repository) time.Duration {
 }
 
 // lock returns the mutex of the repository whose working copy is named
-// name: a cycle and a
-// targeted pass never work on one working copy at once.
+// name: a cycle and a targeted pass never work on one working copy at once.
 func (s *Scanner) lock(name string) *sync.Mutex {
 	s.repoMu.Lock()
 	defer s.repoMu.Unlock()
