@@ -366,17 +366,7 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 				heldBy[m.HeldBy]++
 			}
 		}
-		if m := s.metrics; m != nil {
-			m.lastAttempt.WithLabelValues(r.Repository).Set(float64(now.Unix()))
-			if r.Err == nil {
-				m.lastSuccess.WithLabelValues(r.Repository).Set(float64(now.Unix()))
-			} else {
-				m.failures.WithLabelValues(r.Repository).Inc()
-			}
-			if r.Commit != "" && r.Diff == "" {
-				m.commits.WithLabelValues(r.Repository).Inc()
-			}
-		}
+		s.metrics.repository(now, r)
 	}
 	if m := s.metrics; m != nil {
 		result := "success"

@@ -343,15 +343,11 @@ func (e *ECR) Describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) 
 		}
 		in.ImageIds = append(in.ImageIds, iid)
 	}
-	select {
-	case e.inFlight <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-e.inFlight }()
-	if err := c.limiter.Wait(ctx); err != nil {
+	release, err := e.admit(ctx, c)
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 	out, err := c.api.DescribeImages(ctx, in)
 	var notFound *types.ImageNotFoundException
 	switch {
@@ -383,16 +379,27 @@ func (e *ECR) Describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) 
 
 // page fetches one page, within the in-flight bound and the rate limit.
 func (e *ECR) page(ctx context.Context, c *ecrClient, p *ecr.DescribeImagesPaginator) (*ecr.DescribeImagesOutput, error) {
+	release, err := e.admit(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return p.NextPage(ctx)
+}
+
+// admit waits for a place among the requests in flight and for c's rate
+// limit; release gives the place back.
+func (e *ECR) admit(ctx context.Context, c *ecrClient) (release func(), err error) {
 	select {
 	case e.inFlight <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-e.inFlight }()
 	if err := c.limiter.Wait(ctx); err != nil {
+		<-e.inFlight
 		return nil, err
 	}
-	return p.NextPage(ctx)
+	return func() { <-e.inFlight }, nil
 }
 
 // ECR's own rules for tags and digests; anything else a listing holds (a

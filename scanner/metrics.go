@@ -1,6 +1,8 @@
 package scanner
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagebutler/imagebutler/config"
@@ -91,4 +93,21 @@ func (m *Metrics) ecrRequest(operation, outcome string) {
 		return
 	}
 	m.ecrRequests.WithLabelValues(operation, outcome).Inc()
+}
+
+// repository records one repository's result at now; nil Metrics record
+// nothing.
+func (m *Metrics) repository(now time.Time, r RepoResult) {
+	if m == nil {
+		return
+	}
+	m.lastAttempt.WithLabelValues(r.Repository).Set(float64(now.Unix()))
+	if r.Err == nil {
+		m.lastSuccess.WithLabelValues(r.Repository).Set(float64(now.Unix()))
+	} else {
+		m.failures.WithLabelValues(r.Repository).Inc()
+	}
+	if r.Commit != "" && r.Diff == "" {
+		m.commits.WithLabelValues(r.Repository).Inc()
+	}
 }

@@ -121,7 +121,6 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 	if !ok {
 		return RepoResult{}, fmt.Errorf("no configured repository is named %s", repo)
 	}
-	start := time.Now()
 	ls := &listings{ctx: ctx, timeout: s.repoTimeout(r), lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
 	if s.known != nil {
 		if err := s.mergePushes(ctx, pushes); err != nil {
@@ -160,7 +159,7 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 		s.known.mu.Unlock()
 		ls.mu.Unlock()
 	}
-	s.recordOne(start, res)
+	s.recordOne(res)
 	return res, nil
 }
 
@@ -287,19 +286,9 @@ func (s *Scanner) lock(name string) *sync.Mutex {
 
 // recordOne updates the status and metrics of the one repository a
 // targeted pass worked on.
-func (s *Scanner) recordOne(start time.Time, r RepoResult) {
+func (s *Scanner) recordOne(r RepoResult) {
 	now := time.Now()
-	if m := s.metrics; m != nil {
-		m.lastAttempt.WithLabelValues(r.Repository).Set(float64(now.Unix()))
-		if r.Err == nil {
-			m.lastSuccess.WithLabelValues(r.Repository).Set(float64(now.Unix()))
-		} else {
-			m.failures.WithLabelValues(r.Repository).Inc()
-		}
-		if r.Commit != "" && r.Diff == "" {
-			m.commits.WithLabelValues(r.Repository).Inc()
-		}
-	}
+	s.metrics.repository(now, r)
 	rs := r.status(now, s.cfg.MaxProblems)
 	s.statusMu.Lock()
 	defer s.statusMu.Unlock()
