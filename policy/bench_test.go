@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -78,6 +79,25 @@ func BenchmarkSelect(b *testing.B) {
 				if r := p.Select(images); r.Tag != want.Tag {
 					b.Fatalf("Select = %q, want %q", r.Tag, want.Tag)
 				}
+			}
+		})
+		b.Run(c.name+"/after-push", func(b *testing.B) {
+			// The memo knows the listing; one new image is pushed.
+			pushedNow := append(slices.Clone(images), Image{Tags: []string{images[len(images)-1].Tags[0] + "-new"},
+				Digest: "sha256:" + strings.Repeat("f", 64), PushedAt: images[len(images)-1].PushedAt.Add(time.Second)})
+			m := NewMemo()
+			p.SelectMemo(images, m)
+			if r, want := p.SelectMemo(pushedNow, m), p.Select(pushedNow); r != want {
+				b.Fatalf("after a push, SelectMemo = %+v, Select = %+v", r, want)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				m := NewMemo()
+				p.SelectMemo(images, m)
+				runtime.GC() // the setup's garbage is not the selection's
+				b.StartTimer()
+				p.SelectMemo(pushedNow, m)
 			}
 		})
 		b.Run(c.name+"/warm", func(b *testing.B) {

@@ -31,6 +31,12 @@ type Memo struct {
 	// result is too.
 	images []imageKey
 	result *Result
+	// chooser is where the last call's choice stood after its last tag,
+	// with its chosen image copied into chosen: a call whose listing is
+	// the last one plus new images offers only those.
+	chooser     chooser
+	chosen      Image
+	haveChooser bool
 }
 
 type imageKey struct {
@@ -75,30 +81,47 @@ func (p *Policy) SelectMemo(images []Image, memo *Memo) Result {
 	if sig := p.Fingerprint(); memo.sig != sig {
 		*memo = Memo{sig: sig}
 	}
-	tags, verdicts, same := p.remember(images, memo)
+	tags, verdicts, same, from := p.remember(images, memo)
 	if same && memo.result != nil {
 		return *memo.result
 	}
-	var c chooser
-	c.p = p
-	k := 0
-	for i := range images {
+	c, first, k := chooser{p: p}, 0, 0
+	if from > 0 && memo.haveChooser {
+		// Continue from the last call's choice: find the image that holds
+		// tag from, walking back from the end (the new images are there).
+		c, c.p = memo.chooser, p
+		first, k = len(images), len(tags)
+		for first > 0 && k > from {
+			first--
+			k -= len(images[first].Tags)
+		}
+	}
+	for i := first; i < len(images); i++ {
 		img := &images[i]
 		for range img.Tags {
-			c.offer(&verdicts[k], tags[k], img)
+			if k >= from || from <= 0 || !memo.haveChooser {
+				c.offer(&verdicts[k], tags[k], img)
+			}
 			k++
 		}
 	}
 	r := c.result()
 	memo.result = &r
+	memo.chooser, memo.haveChooser = c, true
+	if c.bestImg != nil {
+		memo.chosen = *c.bestImg
+		memo.chooser.bestImg = &memo.chosen
+	}
 	return r
 }
 
 // remember returns every tag of images in order with its verdict, reusing
 // the memo's verdicts for the leading tags that are where they were. same
 // reports that every tag and its image's digest and push time are as they
-// were in the last call.
-func (p *Policy) remember(images []Image, memo *Memo) (tags []string, verdicts []verdict, same bool) {
+// were in the last call. from is the first new tag when images are the
+// last call's, unchanged, plus new tags after them (judged and appended
+// to the memo, whose earlier state is not copied), else -1.
+func (p *Policy) remember(images []Image, memo *Memo) (tags []string, verdicts []verdict, same bool, from int) {
 	n, aligned := 0, 0
 	same = true
 	for i := range images {
@@ -112,19 +135,44 @@ func (p *Policy) remember(images []Image, memo *Memo) (tags []string, verdicts [
 			n++
 		}
 	}
+	prefixSame := same
 	same = same && aligned == n && n == len(memo.tags)
 	if aligned == n && n == len(memo.tags) {
 		if !same {
-			memo.result = nil
+			memo.result, memo.haveChooser = nil, false
 			memo.images = imageKeys(images, memo.images[:0])
 		}
-		return memo.tags, memo.verdicts, same
+		return memo.tags, memo.verdicts, same, -1
 	}
-	tags = make([]string, 0, n)
+	if prefixSame && aligned == len(memo.tags) && aligned > 0 {
+		// Only new tags, after the known ones: judge those alone.
+		k := 0
+		for i := range images {
+			img := &images[i]
+			for _, tag := range img.Tags {
+				if k >= aligned {
+					memo.tags = append(memo.tags, tag)
+					memo.images = append(memo.images, imageKey{img.Digest, img.PushedAt})
+				}
+				k++
+			}
+		}
+		memo.verdicts = append(memo.verdicts, make([]verdict, n-aligned)...)
+		var buf []byte
+		for k := aligned; k < n; k++ {
+			buf = p.judge(&memo.verdicts[k], memo.tags[k], time.Time{}, buf)
+		}
+		memo.result = nil
+		return memo.tags, memo.verdicts, false, aligned
+	}
+	memo.haveChooser = false
+	// Room to grow: the next pushes append without copying.
+	room := n + n/4 + 16
+	tags = make([]string, 0, room)
 	for i := range images {
 		tags = append(tags, images[i].Tags...)
 	}
-	verdicts = make([]verdict, n)
+	verdicts = make([]verdict, n, room)
 	copy(verdicts, memo.verdicts[:aligned])
 	parallel(n-aligned, func(lo, hi int) {
 		var buf []byte
@@ -133,8 +181,8 @@ func (p *Policy) remember(images []Image, memo *Memo) (tags []string, verdicts [
 		}
 	})
 	memo.tags, memo.verdicts, memo.result = tags, verdicts, nil
-	memo.images = imageKeys(images, make([]imageKey, 0, n))
-	return tags, verdicts, false
+	memo.images = imageKeys(images, make([]imageKey, 0, room))
+	return tags, verdicts, false, -1
 }
 
 // imageKeys lists, per tag, its image's digest and push time.

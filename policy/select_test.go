@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -312,5 +313,57 @@ func TestMemoNoticesMovedTag(t *testing.T) {
 	after := []Image{{Tags: []string{"a"}, Digest: "sha256:3", PushedAt: at(3)}, {Tags: []string{"b"}, Digest: "sha256:2", PushedAt: at(2)}}
 	if r := p.SelectMemo(after, m); r.Tag != "a" || r.Digest != "sha256:3" {
 		t.Errorf("after a moved: Select = %q %s, want a sha256:3", r.Tag, r.Digest)
+	}
+}
+
+// A memo carried through a listing that grows by pushes, retags and
+// deletions gives, at every step, what a cold Select gives: counts, tag,
+// digest and push time, for every order.
+func TestMemoFollowsListingChanges(t *testing.T) {
+	policies := []Policy{
+		{Glob: "qa-*"},
+		{Pattern: `^qa-`},
+		{Order: Alphabetical, Pattern: `^qa-(?P<v>.*)$`, Extract: "$v"},
+		{Order: Numerical, Pattern: `^qa-(?P<n>[0-9]+)$`, Extract: "$n", Desc: true},
+		{Order: Semver, Range: ">=1.0.0"},
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	tag := func() string {
+		switch r.IntN(4) {
+		case 0:
+			return fmt.Sprintf("qa-%d", r.IntN(50))
+		case 1:
+			return fmt.Sprintf("%d.%d.%d", r.IntN(3), r.IntN(5), r.IntN(5))
+		case 2:
+			return fmt.Sprintf("main-%d", r.IntN(50))
+		}
+		return fmt.Sprintf("qa-%d.sig", r.IntN(50))
+	}
+	for _, pol := range policies {
+		p := compiled(t, pol)
+		m := NewMemo()
+		var images []Image
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for step := range 300 {
+			switch op := r.IntN(10); {
+			case op < 6 || len(images) == 0: // push a new image (now and then two, or a second tag)
+				at = at.Add(time.Duration(r.IntN(3)) * time.Second)
+				images = append(images, Image{Tags: []string{tag()}, Digest: fmt.Sprintf("sha256:%064d", step), PushedAt: at})
+				if r.IntN(4) == 0 {
+					images[len(images)-1].Tags = append(images[len(images)-1].Tags, tag())
+				}
+			case op < 8: // delete one
+				i := r.IntN(len(images))
+				images = append(images[:i:i], images[i+1:]...)
+			default: // retag the last image
+				last := &images[len(images)-1]
+				last.Tags = append(last.Tags[:len(last.Tags):len(last.Tags)], tag())
+			}
+			listing := slices.Clone(images)
+			got, want := p.SelectMemo(listing, m), p.Select(listing)
+			if got != want {
+				t.Fatalf("%s step %d: SelectMemo = %+v, Select = %+v", p.Fingerprint(), step, got, want)
+			}
+		}
 	}
 }
