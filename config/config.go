@@ -119,6 +119,20 @@ type Discovery struct {
 	MaxNodes int `yaml:"maxNodes"`
 }
 
+// LongestTimeout is the longest one repository's work in a cycle may take:
+// repositoryTimeout or a repository's own timeout, whichever is longer
+// (DefaultRepositoryTimeout when neither is set).
+func (c *Config) LongestTimeout() time.Duration {
+	d := time.Duration(c.RepositoryTimeout)
+	for _, r := range c.Repositories {
+		d = max(d, time.Duration(r.Timeout))
+	}
+	if d <= 0 {
+		d = DefaultRepositoryTimeout
+	}
+	return d
+}
+
 // Events configures push-triggered passes (run only). The poll stays
 // authoritative: an event only starts a pass sooner.
 type Events struct {

@@ -155,7 +155,7 @@ func (q *Queue) handle(ctx context.Context, msg types.Message) {
 		}
 	}
 	if len(errs) > 0 {
-		rec.Outcome, rec.Detail = OutcomeFailed, clipDetail(errors.Join(errs...).Error())
+		rec.Outcome, rec.Detail = OutcomeFailed, scanner.Clip(errors.Join(errs...).Error())
 		q.metrics.record(rec)
 		q.log.Warn("targeted pass failed; the SQS message is left for the queue's redrive", "queue", q.url, "messageId", id, "image", rec.Subject)
 		return
@@ -170,12 +170,4 @@ func (q *Queue) delete(ctx context.Context, msg types.Message, rec Record) {
 		q.log.Warn("deleting an SQS message failed; it will be received again", "queue", q.url, "messageId", aws.ToString(msg.MessageId), "err", err.Error())
 	}
 	q.metrics.record(rec)
-}
-
-// clipDetail cuts an error kept in /status to 1 KiB.
-func clipDetail(s string) string {
-	if len(s) <= 1024 {
-		return s
-	}
-	return s[:1024] + "..."
 }

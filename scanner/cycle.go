@@ -192,13 +192,13 @@ func (r RepoResult) Summary() string {
 	commit := r.Commit[:min(len(r.Commit), 12)]
 	switch r.Outcome() {
 	case OutcomeFailed:
-		fmt.Fprintf(&b, "FAIL %s: %s", r.Repository, clip(r.Err.Error()))
+		fmt.Fprintf(&b, "FAIL %s: %s", r.Repository, Clip(r.Err.Error()))
 	case OutcomePartial:
 		verb := "pushed"
 		if r.Diff != "" {
 			verb = "would push (dry run)"
 		}
-		fmt.Fprintf(&b, "PARTIAL %s: %d change(s), %s %s; failed: %s", r.Repository, len(r.Changes), verb, commit, clip(r.Err.Error()))
+		fmt.Fprintf(&b, "PARTIAL %s: %d change(s), %s %s; failed: %s", r.Repository, len(r.Changes), verb, commit, Clip(r.Err.Error()))
 	case OutcomeWouldPush:
 		fmt.Fprintf(&b, "ok   %s: %d change(s), would push (dry run)", r.Repository, len(r.Changes))
 	case OutcomePushed:
@@ -234,8 +234,8 @@ func (r RepoResult) held() int {
 // summary echo: a hostile remote cannot fill them with one answer.
 const MaxMessage = 1024
 
-// clip cuts s to MaxMessage bytes, saying how much it left out.
-func clip(s string) string {
+// Clip cuts s to MaxMessage bytes, saying how much it left out.
+func Clip(s string) string {
 	if len(s) <= MaxMessage {
 		return s
 	}
@@ -257,7 +257,7 @@ func (r RepoResult) reported(limit int) (shown []string, more int) {
 		if i == limit {
 			return shown, len(r.Problems) - limit
 		}
-		shown = append(shown, clip(p.Error()))
+		shown = append(shown, Clip(p.Error()))
 	}
 	return shown, 0
 }
@@ -270,14 +270,7 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 	s.statusMu.Lock()
 	s.status.LastStarted = start
 	s.statusMu.Unlock()
-	longest := time.Duration(s.cfg.RepositoryTimeout)
-	for _, r := range s.cfg.Repositories {
-		longest = max(longest, time.Duration(r.Timeout))
-	}
-	if longest <= 0 {
-		longest = config.DefaultRepositoryTimeout
-	}
-	listings := &listings{ctx: ctx, timeout: longest, lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
+	listings := &listings{ctx: ctx, timeout: s.cfg.LongestTimeout(), lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
 	s.memoMu.Lock()
 	s.cycle++
 	s.memoMu.Unlock()
@@ -335,9 +328,9 @@ func (s *Scanner) runRepository(ctx context.Context, repo config.Repository, ls 
 	}
 	switch outcome := r.Outcome(); outcome {
 	case OutcomeFailed:
-		log.Error("repository failed", "outcome", outcome, "err", clip(r.Err.Error()), "duration", r.Duration)
+		log.Error("repository failed", "outcome", outcome, "err", Clip(r.Err.Error()), "duration", r.Duration)
 	case OutcomePartial:
-		log.Error("repository partly failed", "outcome", outcome, "commit", r.Commit, "changes", len(r.Changes), "err", clip(r.Err.Error()), "duration", r.Duration)
+		log.Error("repository partly failed", "outcome", outcome, "commit", r.Commit, "changes", len(r.Changes), "err", Clip(r.Err.Error()), "duration", r.Duration)
 	default:
 		log.Info("repository done", "outcome", outcome, "commit", r.Commit, "changes", len(r.Changes), "duration", r.Duration)
 	}
@@ -423,7 +416,7 @@ func (s *Scanner) checkout(ctx context.Context, k *keptCopy, repo config.Reposit
 		if errors.Is(err, gitwriter.ErrRemote) || ctx.Err() != nil {
 			return nil, err
 		}
-		log.Warn("the kept working copy failed to sync; opening it again", "err", clip(err.Error()))
+		log.Warn("the kept working copy failed to sync; opening it again", "err", Clip(err.Error()))
 		k.co = nil
 		k.dropTree()
 	}
@@ -530,7 +523,6 @@ func (s *Scanner) discover(co *gitwriter.Checkout, k *keptCopy, repo config.Repo
 	if k.tree != nil && k.head == co.Head && k.exact {
 		return k.tree, nil
 	}
-	defer k.dropTree()
 	var unchanged func(string) bool
 	if k.tree != nil {
 		var err error

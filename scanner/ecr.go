@@ -245,17 +245,7 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 			tokens[t] = true
 		}
 		for _, d := range page.ImageDetails {
-			img, ok := imageOf(d, &invalid)
-			if !ok {
-				continue
-			}
-			if i, seen := byDigest[img.Digest]; seen && img.Digest != "" {
-				// One image reported on two pages: one image, all its tags.
-				images[i].Tags = append(images[i].Tags, img.Tags...)
-				continue
-			}
-			byDigest[img.Digest] = len(images)
-			images = append(images, img)
+			images = addImage(images, byDigest, d, &invalid)
 		}
 	}
 	e.counted(ref, len(images), invalid)
@@ -271,6 +261,22 @@ func OldestFirst(a, b policy.Image) int {
 		return c
 	}
 	return strings.Compare(a.Digest, b.Digest)
+}
+
+// addImage appends the image d describes to images, or its tags to the
+// image of the same digest already there (one image reported twice: on two
+// pages, or once per tag); byDigest indexes images.
+func addImage(images []policy.Image, byDigest map[string]int, d types.ImageDetail, invalid *[]string) []policy.Image {
+	img, ok := imageOf(d, invalid)
+	if !ok {
+		return images
+	}
+	if i, seen := byDigest[img.Digest]; seen && img.Digest != "" {
+		images[i].Tags = append(images[i].Tags, img.Tags...)
+		return images
+	}
+	byDigest[img.Digest] = len(images)
+	return append(images, img)
 }
 
 // imageOf is the image d describes, with the tags and digests that break
@@ -362,16 +368,7 @@ func (e *ECR) Describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) 
 		byDigest = map[string]int{}
 	)
 	for _, d := range out.ImageDetails {
-		img, ok := imageOf(d, &invalid)
-		if !ok {
-			continue
-		}
-		if i, seen := byDigest[img.Digest]; seen {
-			images[i].Tags = append(images[i].Tags, img.Tags...)
-			continue
-		}
-		byDigest[img.Digest] = len(images)
-		images = append(images, img)
+		images = addImage(images, byDigest, d, &invalid)
 	}
 	e.counted(ref, len(images), invalid)
 	return images, nil

@@ -108,7 +108,7 @@ func (r RepoResult) status(now time.Time, maxProblems int) RepoStatus {
 	}
 	rs.Outcome = r.Outcome()
 	if r.Err != nil {
-		rs.Error = clip(r.Err.Error())
+		rs.Error = Clip(r.Err.Error())
 	}
 	var more int
 	rs.Problems, more = r.reported(maxProblems)

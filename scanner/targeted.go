@@ -124,7 +124,7 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 	ls := &listings{ctx: ctx, timeout: s.repoTimeout(r), lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
 	if s.known != nil {
 		if err := s.mergePushes(ctx, pushes); err != nil {
-			s.log.Warn("looking up pushed images failed; their ECR repositories are listed in full", "err", clip(err.Error()))
+			s.log.Warn("looking up pushed images failed; their ECR repositories are listed in full", "err", Clip(err.Error()))
 		}
 		s.known.mu.Lock()
 		for ref, images := range s.known.listings {
@@ -134,8 +134,7 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 		}
 		s.known.mu.Unlock()
 	}
-	preloaded := len(ls.m) > 0
-	kept := map[policy.ImageRef]bool{}
+	kept := map[policy.ImageRef]bool{} // listings the pass starts with
 	for ref := range ls.m {
 		kept[ref] = true
 	}
@@ -145,7 +144,7 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 		ls.mu.Lock()
 		s.known.mu.Lock()
 		for ref, e := range ls.m {
-			if kept[ref] && preloaded {
+			if kept[ref] {
 				continue
 			}
 			select {
@@ -224,30 +223,25 @@ func Merge(listing, images []policy.Image) []policy.Image {
 	if len(images) == 0 {
 		return listing
 	}
-	out := slices.Clone(listing)
-	moved := map[string]bool{}
+	moved, described := map[string]bool{}, map[string]bool{}
 	for _, img := range images {
+		described[img.Digest] = true
 		for _, t := range img.Tags {
 			moved[t] = true
 		}
 	}
-	newDigest := map[string]policy.Image{}
-	for _, img := range images {
-		newDigest[img.Digest] = img
-	}
-	out = slices.DeleteFunc(out, func(img policy.Image) bool {
-		if _, described := newDigest[img.Digest]; described {
-			return true // re-inserted below, as described
+	isMoved := func(t string) bool { return moved[t] }
+	out := make([]policy.Image, 0, len(listing)+len(images))
+	for _, img := range listing {
+		if described[img.Digest] {
+			continue // inserted below, as described
 		}
-		if !slices.ContainsFunc(img.Tags, func(t string) bool { return moved[t] }) {
-			return false
+		if slices.ContainsFunc(img.Tags, isMoved) {
+			if img.Tags = slices.DeleteFunc(slices.Clone(img.Tags), isMoved); len(img.Tags) == 0 {
+				continue // its last tag moved
+			}
 		}
-		return len(slices.DeleteFunc(slices.Clone(img.Tags), func(t string) bool { return moved[t] })) == 0
-	})
-	for i, img := range out {
-		if slices.ContainsFunc(img.Tags, func(t string) bool { return moved[t] }) {
-			out[i].Tags = slices.DeleteFunc(slices.Clone(img.Tags), func(t string) bool { return moved[t] })
-		}
+		out = append(out, img)
 	}
 	for _, img := range images {
 		at, _ := slices.BinarySearchFunc(out, img, OldestFirst)

@@ -77,7 +77,7 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 		context.AfterFunc(ctx, stopPasses)
 		d := events.NewDispatcher(passes, s, time.Duration(ev.Coalesce), ev.PassesPerMinute, cfg.Concurrency, eventMetrics, log)
 		if ev.SQS != nil {
-			q, err := events.NewSQS(ctx, *ev.SQS, cfg.AWS, s, d, longestTimeout(cfg)+time.Duration(ev.Coalesce)+time.Minute, eventMetrics, log)
+			q, err := events.NewSQS(ctx, *ev.SQS, cfg.AWS, s, d, cfg.LongestTimeout()+time.Duration(ev.Coalesce)+time.Minute, eventMetrics, log)
 			if err != nil {
 				return err
 			}
@@ -176,13 +176,4 @@ func buildInfoGauge(b buildInfo) prometheus.Collector {
 	})
 	g.Set(1)
 	return g
-}
-
-// longestTimeout is the longest time one repository's work may take.
-func longestTimeout(cfg *config.Config) time.Duration {
-	d := time.Duration(cfg.RepositoryTimeout)
-	for _, r := range cfg.Repositories {
-		d = max(d, time.Duration(r.Timeout))
-	}
-	return d
 }
