@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,9 +41,15 @@ type Checkout struct {
 	log  *slog.Logger
 	// prefix is Dir relative to the repository's root, for OpenLocal.
 	prefix string
-	// clean says the working tree is Head's, untouched since: a Sync that
-	// finds the remote where Head is has nothing to check out.
-	clean bool
+	// synced says the working tree is Head's tree but for the files in
+	// touched (written since): a Sync writes only what differs from there.
+	// Without it (a copy just opened, a failed checkout) Sync writes the
+	// whole tree.
+	synced  bool
+	touched []string
+	// Skipped lists the entries of the last tree checked out that cannot
+	// be written on this platform ("name: reason"); each was logged once.
+	Skipped []string
 }
 
 // Refresh re-reads the repository's credentials (a rotated token takes
@@ -74,9 +80,13 @@ func (c *Checkout) checkOrigin(r *git.Repository) error {
 	return nil
 }
 
-// MarkDirty says the working tree was written to (Tree.Apply): the next
-// Sync checks it out again, whatever the remote did.
-func (c *Checkout) MarkDirty() { c.clean = false }
+// MarkDirty says files (relative to Dir) of the working tree were written
+// to (Tree.Touched): the next Sync restores them, whatever the remote did.
+func (c *Checkout) MarkDirty(files ...string) {
+	for _, f := range files {
+		c.touched = append(c.touched, c.inRepo(f))
+	}
+}
 
 // Open returns the working copy of repo in dir, synced to the remote: the
 // copy already there when it opens, points at the configured URL and
@@ -85,6 +95,7 @@ func (c *Checkout) MarkDirty() { c.clean = false }
 // unreachable, say), the old copy is left as it was; so it is when the
 // fetch into it fails on the remote's side (ErrRemote).
 func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Logger) (*Checkout, error) {
+	useKillingFileTransport()
 	auth, err := authFor(repo, log)
 	if err != nil {
 		return nil, err
@@ -138,9 +149,6 @@ func (c *Checkout) reuse(ctx context.Context) error {
 	if err := c.checkOrigin(r); err != nil {
 		return err
 	}
-	if err := platformPathRules(r); err != nil {
-		return err
-	}
 	c.git = r
 	return c.Sync(ctx)
 }
@@ -156,36 +164,12 @@ func (c *Checkout) clone(ctx context.Context, dir string) error {
 		ReferenceName: plumbing.NewBranchReferenceName(c.repo.Branch),
 		SingleBranch:  true,
 		Tags:          git.NoTags,
-		NoCheckout:    true, // Sync checks out, with the path rules of this platform
+		NoCheckout:    true, // Sync checks out (worktree.go), skipping names unsafe here
 	})
 	if err != nil {
 		return fmt.Errorf("cloning %s: %w", config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
 	}
 	c.git = r
-	return platformPathRules(r)
-}
-
-// platformPathRules makes the working copy take the file names git itself
-// takes on this platform. go-git refuses Windows device names (docs/aux.md)
-// everywhere unless core.protectNTFS is false, which git's own default is
-// outside Windows: without it, one such file would fail the repository
-// every cycle. Names that climb out of the working copy or into .git stay
-// refused.
-func platformPathRules(r *git.Repository) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	cfg, err := r.Config()
-	if err != nil {
-		return fmt.Errorf("reading the working copy's config: %w", err)
-	}
-	if cfg.Core.ProtectNTFS == gitconfig.OptBoolFalse {
-		return nil
-	}
-	cfg.Core.ProtectNTFS = gitconfig.OptBoolFalse
-	if err := r.SetConfig(cfg); err != nil {
-		return fmt.Errorf("writing the working copy's config: %w", err)
-	}
 	return nil
 }
 
@@ -208,38 +192,59 @@ func (c *Checkout) Sync(ctx context.Context) error {
 			base = push
 		}
 	}
-	if c.clean && base.Hash() == c.Head {
+	if c.synced && len(c.touched) == 0 && base.Hash() == c.Head {
 		return nil // the working tree is the remote head's already
 	}
-	// A clean copy has the branch checked out and nothing untracked: a hard
-	// reset to the new head is all it needs (each of go-git's checkout,
-	// reset and clean walks the whole working tree).
-	wasClean := c.clean
-	c.clean = false
+	to, err := c.treeOf(base.Hash())
+	if err != nil {
+		return err
+	}
+	wasSynced := c.synced
+	c.synced = false // until the checkout below is complete
+	var skipped []string
+	if wasSynced {
+		from, err := c.treeOf(c.Head)
+		if err != nil {
+			return err
+		}
+		skipped, err = c.checkoutChanges(ctx, from, to, c.touched)
+		if err != nil {
+			return fmt.Errorf("checking out %s: %w", base.Hash(), err)
+		}
+	} else {
+		if skipped, err = c.checkoutAll(ctx, to); err != nil {
+			return fmt.Errorf("checking out %s: %w", base.Hash(), err)
+		}
+		c.Skipped = nil
+	}
+	for _, s := range skipped {
+		c.log.Warn("file not checked out", "repo", config.Redact(c.repo.URL), "file", s)
+	}
+	c.Skipped = append(c.Skipped, skipped...)
 	local := plumbing.NewBranchReferenceName(c.repo.PushBranch)
 	if err := c.git.Storer.SetReference(plumbing.NewHashReference(local, base.Hash())); err != nil {
 		return fmt.Errorf("setting %s: %w", local, err)
 	}
-	wt, err := c.git.Worktree()
-	if err != nil {
-		return fmt.Errorf("opening worktree: %w", err)
-	}
-	if !wasClean {
-		if err := wt.Checkout(&git.CheckoutOptions{Branch: local, Force: true}); err != nil {
-			return fmt.Errorf("checking out %s: %w", local, err)
-		}
-	}
-	if err := wt.Reset(&git.ResetOptions{Commit: base.Hash(), Mode: git.HardReset}); err != nil {
-		return fmt.Errorf("resetting to %s: %w", base.Hash(), err)
-	}
-	if !wasClean {
-		if err := wt.Clean(&git.CleanOptions{Dir: true}); err != nil {
-			return fmt.Errorf("cleaning worktree: %w", err)
-		}
+	if err := c.git.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, local)); err != nil {
+		return fmt.Errorf("setting HEAD: %w", err)
 	}
 	c.Head = base.Hash()
-	c.clean = true
+	c.touched = nil
+	c.synced = true
 	return nil
+}
+
+// treeOf is the tree of commit h.
+func (c *Checkout) treeOf(h plumbing.Hash) (*object.Tree, error) {
+	commit, err := c.git.CommitObject(h)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", h, err)
+	}
+	t, err := commit.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("reading the tree of %s: %w", h, err)
+	}
+	return t, nil
 }
 
 var errNoRemoteBranch = errors.New("no such branch on the remote")
@@ -324,53 +329,36 @@ func (c *Checkout) LastChange(file string, limit int) (when time.Time, found boo
 // Limits.DiscoverSince takes. Only the subtrees that differ are compared,
 // so a commit that changed one file costs a few tree reads.
 func (c *Checkout) UnchangedSince(from plumbing.Hash) (func(name string) bool, error) {
-	tree := func(h plumbing.Hash) (*object.Tree, error) {
-		commit, err := c.git.CommitObject(h)
-		if err != nil {
-			return nil, fmt.Errorf("reading commit %s: %w", h, err)
-		}
-		return commit.Tree()
-	}
-	a, err := tree(from)
+	a, err := c.treeOf(from)
 	if err != nil {
 		return nil, err
 	}
-	b, err := tree(c.Head)
+	b, err := c.treeOf(c.Head)
 	if err != nil {
 		return nil, err
 	}
-	changes, err := object.DiffTree(a, b)
+	changed := map[string]bool{}
+	err = c.diffTrees(a, b, "", func(name string, _, _ *object.TreeEntry) error {
+		changed[name] = true
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("comparing %s with %s: %w", from, c.Head, err)
-	}
-	changed := make(map[string]bool, 2*len(changes))
-	for _, ch := range changes {
-		changed[ch.From.Name] = true
-		changed[ch.To.Name] = true
 	}
 	return func(name string) bool { return !changed[c.inRepo(name)] }, nil
 }
 
-// Commit stages files (relative to Dir) and commits them as author, signed
-// with key when it is not nil.
+// Commit commits files (relative to Dir), as the working tree holds them,
+// onto Head as author, signed with key when it is not nil.
 func (c *Checkout) Commit(files []string, message string, author config.Author, key *openpgp.Entity) (plumbing.Hash, error) {
-	wt, err := c.git.Worktree()
+	h, err := c.commitFiles(files, message, author, key)
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("opening worktree: %w", err)
-	}
-	for _, f := range files {
-		// Without SkipStatus each Add walks the whole working tree.
-		if err := wt.AddWithOptions(&git.AddOptions{Path: f, SkipStatus: true}); err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("staging %s: %w", f, err)
-		}
-	}
-	sig := &object.Signature{Name: author.Name, Email: author.Email, When: time.Now()}
-	h, err := wt.Commit(message, &git.CommitOptions{Author: sig, Committer: sig, SignKey: key})
-	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("committing: %w", err)
+		return plumbing.ZeroHash, err
 	}
 	c.Head = h
-	c.clean = true // the files written are the commit's
+	// The files committed are Head's now; any other written file (one whose
+	// write failed half-way) is still to be restored.
+	c.touched = slices.DeleteFunc(c.touched, func(f string) bool { return slices.Contains(files, f) })
 	return h, nil
 }
 

@@ -63,7 +63,7 @@ func TestSyncKeptCopy(t *testing.T) {
 	if read() != "written\n" {
 		t.Fatalf("a Sync with the remote unmoved checked out: %q", read())
 	}
-	co.MarkDirty()
+	co.MarkDirty("app.yaml")
 	if err := co.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,7 @@ type Tree struct {
 	Problems []error // one *FileError per problem; discovery went on past each
 	sources  map[string][]byte
 	held     map[string]bool // marker locations Apply leaves as they are
+	touched  []string        // the files Apply wrote or tried to write
 	// files and kust are what each file and kustomization held, before
 	// namespaces were resolved: DiscoverSince takes them for the files
 	// that did not change.
@@ -107,6 +108,10 @@ type kustResult struct {
 	namespace string
 	problems  []error
 }
+
+// Touched returns the files Apply wrote, or tried to write and failed:
+// what the working copy must restore (Checkout.MarkDirty).
+func (t *Tree) Touched() []string { return t.touched }
 
 // ClearHolds forgets every Hold, for a tree kept for another pass.
 func (t *Tree) ClearHolds() { t.held = nil }

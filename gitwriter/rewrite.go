@@ -133,6 +133,7 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 		files = append(files, f)
 	}
 	sort.Strings(files)
+	t.touched = files
 	// Write in contiguous parts, so each writer stays in one folder at a time.
 	errs := make([]error, len(files))
 	parts := max(1, min(runtime.GOMAXPROCS(0), len(files)/32))

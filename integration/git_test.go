@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,7 +250,12 @@ func TestCorruptWorkingCopyIsClonedAgain(t *testing.T) {
 		do   func() error
 	}{
 		{"none", func() error { return nil }},
-		{"deleted index", func() error { return os.Remove(filepath.Join(work, ".git", "index")) }},
+		{"working files deleted and added by hand", func() error {
+			if err := os.RemoveAll(filepath.Join(work, "apps")); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(work, "stray.yaml"), []byte("image: stray # {\"$imagepolicy\": \"falcon-qa:x\"}\n"), 0o644)
+		}},
 		{"truncated pack", func() error {
 			packs, _ := filepath.Glob(filepath.Join(work, ".git", "objects", "pack", "*.pack"))
 			objects, _ := filepath.Glob(filepath.Join(work, ".git", "objects", "??", "*"))
@@ -424,16 +430,18 @@ func TestTransientFetchErrorKeepsWorkingCopy(t *testing.T) {
 	}
 }
 
-// A file name git takes on Linux but go-git refuses by default (a Windows
-// device name) does not fail the repository.
-func TestWindowsDeviceNameDoesNotFailRepository(t *testing.T) {
+// File names git takes on Linux but go-git refuses (a Windows device
+// name, a newline or a tab in the name) do not fail the repository: they
+// are checked out, and the butler's commit keeps them.
+func TestUnusualFileNamesDoNotFailRepository(t *testing.T) {
 	needPeers(t)
 	e := newGitEnv(t, "plain")
-	url, err := e.srv.InitRepo("devices", "main", map[string]string{
-		"apps/bartender/deployment.yaml": testpeers.SeedDeployment,
-		"docs/aux.md":                    "a file named like a Windows device\n",
-		"docs/con.txt":                   "another\n",
-	})
+	odd := []string{"docs/aux.md", "docs/con.txt", "docs/new\nline.md", "docs/tab\there.yaml"}
+	files := map[string]string{"apps/bartender/deployment.yaml": testpeers.SeedDeployment}
+	for _, name := range odd {
+		files[name] = "an unusual name\n"
+	}
+	url, err := e.srv.InitRepo("devices", "main", files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +453,19 @@ func TestWindowsDeviceNameDoesNotFailRepository(t *testing.T) {
 		t.Fatalf("err %v, commit %q", r.Err, r.Commit)
 	}
 	work := scanner.WorkDir(e.cfg.StateDir, e.cfg.Repositories[0])
-	if _, err := os.Stat(filepath.Join(work, "docs", "aux.md")); err != nil {
-		t.Errorf("docs/aux.md not checked out: %v", err)
+	for _, name := range odd {
+		if _, err := os.Stat(filepath.Join(work, filepath.FromSlash(name))); err != nil {
+			t.Errorf("%q not checked out: %v", name, err)
+		}
+	}
+	out, err := testpeers.Git(filepath.Join(e.srv.Root, "devices.git"), "ls-tree", "-r", "-z", "--name-only", r.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := strings.Split(strings.TrimRight(out, "\x00"), "\x00")
+	for name := range files {
+		if !slices.Contains(pushed, name) {
+			t.Errorf("the butler's commit lost %q (it has %q)", name, pushed)
+		}
 	}
 }

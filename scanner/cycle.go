@@ -652,9 +652,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, k *keptCopy,
 		tree.Hold(loc)
 	}
 	changes, problems := tree.Apply(resolved)
-	if len(changes) > 0 {
-		co.MarkDirty()
-	}
+	co.MarkDirty(tree.Touched()...)
 	exact = len(changes) == 0 && !s.dryRun
 	out.changes = changes
 	out.set = map[string]string{}

@@ -1,0 +1,583 @@
+package gitwriter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/imagebutler/imagebutler/config"
+)
+
+// The working tree is written from git's objects here rather than through
+// go-git's Worktree, for two reasons. go-git refuses to check out a tree
+// holding any name it finds invalid (a newline in a file name, legal in
+// git), so one such file would fail the repository every cycle; and each of
+// its checkout, reset and status walks the whole tree and its index, so a
+// push that changed one file cost as much as a fresh checkout. Here a name
+// that is unsafe on this platform is skipped and reported once, a moved
+// head writes only the files that differ (a diff of two trees, which skips
+// unchanged subtrees), and a commit replaces the written blobs in the head's
+// tree. The index is not kept: nothing here reads it.
+
+// unsafeName says why a tree entry's name cannot be written on this
+// platform, or "" when it can. Names that would climb out of the working
+// copy or into .git are refused everywhere, as git refuses them.
+func unsafeName(name string) string {
+	switch {
+	case name == "", name == ".", name == "..":
+		return "not a file name"
+	case strings.ContainsAny(name, "/\x00"):
+		return "holds '/' or NUL"
+	case strings.EqualFold(name, ".git"):
+		return "names the .git folder"
+	}
+	switch runtime.GOOS {
+	case "windows":
+		return unsafeOnWindows(name)
+	case "darwin", "ios":
+		// HFS+ ignores some code points in names: ".g\u200cit" is .git.
+		if strings.EqualFold(strings.Map(func(r rune) rune {
+			if r == 0x200c || r == 0x200d || r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) || (r >= 0x206a && r <= 0x206f) || r == 0xfeff {
+				return -1
+			}
+			return r
+		}, name), ".git") {
+			return "names the .git folder (HFS+)"
+		}
+	}
+	return ""
+}
+
+func unsafeOnWindows(name string) string {
+	if strings.ContainsAny(name, `<>:"\|?*`) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 }) {
+		return "holds a character Windows refuses"
+	}
+	if strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
+		return "ends in a dot or space"
+	}
+	base := strings.ToUpper(strings.TrimRight(strings.SplitN(name, ".", 2)[0], " "))
+	switch base {
+	case "CON", "PRN", "AUX", "NUL":
+		return "a Windows device name"
+	}
+	if len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) && base[3] >= '1' && base[3] <= '9' {
+		return "a Windows device name"
+	}
+	if strings.EqualFold(name, "git~1") {
+		return "names the .git folder (8.3 name)"
+	}
+	return ""
+}
+
+// unsafePath is the reason of the first unsafe component of a
+// slash-separated path, or "".
+func unsafePath(p string) string {
+	for part := range strings.SplitSeq(p, "/") {
+		if why := unsafeName(part); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+// writer writes a tree's entries into the working tree, under an os.Root
+// so that nothing lands outside it whatever the names or links say.
+type writer struct {
+	c       *Checkout
+	root    *os.Root
+	ctx     context.Context
+	skipped []string // "name: reason", reported by Sync
+	n       int
+}
+
+func (c *Checkout) newWriter(ctx context.Context) (*writer, error) {
+	root, err := os.OpenRoot(c.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the working tree: %w", err)
+	}
+	return &writer{c: c, root: root, ctx: ctx}, nil
+}
+
+func (w *writer) close() { w.root.Close() }
+
+func (w *writer) skip(name, why string) { w.skipped = append(w.skipped, name+": "+why) }
+
+// tick checks the context every so many files: a large checkout is bound
+// by the repository's timeout too.
+func (w *writer) tick() error {
+	if w.n++; w.n%256 == 0 {
+		return w.ctx.Err()
+	}
+	return nil
+}
+
+// wipe removes everything in the working tree but .git.
+func (w *writer) wipe() error {
+	entries, err := fs.ReadDir(w.root.FS(), ".")
+	if err != nil {
+		return fmt.Errorf("reading the working tree: %w", err)
+	}
+	for _, e := range entries {
+		if e.Name() == ".git" {
+			continue
+		}
+		if err := w.root.RemoveAll(e.Name()); err != nil {
+			return fmt.Errorf("emptying the working tree: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeTree writes every entry of t, at dir, into a working tree that
+// holds nothing there yet.
+func (w *writer) writeTree(t *object.Tree, dir string) error {
+	for _, e := range t.Entries {
+		name := path.Join(dir, e.Name)
+		if why := unsafeName(e.Name); why != "" {
+			w.skip(name, why)
+			continue
+		}
+		if err := w.tick(); err != nil {
+			return err
+		}
+		if e.Mode == filemode.Dir {
+			if err := w.root.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("creating %s: %w", name, err)
+			}
+			sub, err := w.c.git.TreeObject(e.Hash)
+			if err != nil {
+				return fmt.Errorf("reading tree %s: %w", name, err)
+			}
+			if err := w.writeTree(sub, name); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := w.writeEntry(name, e, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeEntry writes one non-tree entry at name; replace says something may
+// be there already (a file, a link or a folder), which is removed first so
+// that nothing is written through a link.
+func (w *writer) writeEntry(name string, e object.TreeEntry, replace bool) error {
+	if replace {
+		if err := w.root.RemoveAll(name); err != nil {
+			return fmt.Errorf("removing %s: %w", name, err)
+		}
+		if dir := path.Dir(name); dir != "." {
+			if err := w.mkdirs(dir); err != nil {
+				return err
+			}
+		}
+	}
+	switch e.Mode {
+	case filemode.Submodule:
+		// git leaves an empty folder where a submodule is not initialised.
+		if err := w.root.Mkdir(name, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", name, err)
+		}
+		return nil
+	case filemode.Symlink:
+		target, err := w.blob(e.Hash)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		if err := w.root.Symlink(string(target), name); err != nil {
+			return fmt.Errorf("creating the link %s: %w", name, err)
+		}
+		return nil
+	}
+	perm := fs.FileMode(0o644)
+	if e.Mode == filemode.Executable {
+		perm = 0o755
+	}
+	content, err := w.blob(e.Hash)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	f, err := w.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+// mkdirs makes the folders of dir, replacing whatever non-folder (a file,
+// a link) stands in the way: a link is never followed.
+func (w *writer) mkdirs(dir string) error {
+	cur := ""
+	for part := range strings.SplitSeq(dir, "/") {
+		cur = path.Join(cur, part)
+		info, err := w.root.Lstat(cur)
+		switch {
+		case err == nil && info.IsDir():
+			continue
+		case err == nil:
+			if err := w.root.Remove(cur); err != nil {
+				return fmt.Errorf("removing %s: %w", cur, err)
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("reading %s: %w", cur, err)
+		}
+		if err := w.root.Mkdir(cur, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", cur, err)
+		}
+	}
+	return nil
+}
+
+// remove deletes name and then each folder above it left empty, as git
+// does. Of an unsafe name, never written, only the empty folders above it
+// are removed.
+func (w *writer) remove(name string) error {
+	if unsafePath(name) != "" {
+		safe := ""
+		for part := range strings.SplitSeq(name, "/") {
+			if unsafeName(part) != "" {
+				break
+			}
+			safe = path.Join(safe, part)
+		}
+		name = path.Join(safe, "unwritten") // its folders are what is left to clear
+	} else if err := w.root.RemoveAll(name); err != nil {
+		return fmt.Errorf("removing %s: %w", name, err)
+	}
+	for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
+		if w.root.Remove(dir) != nil { // not empty (or gone): stop
+			break
+		}
+	}
+	return nil
+}
+
+func (w *writer) blob(h plumbing.Hash) ([]byte, error) {
+	b, err := w.c.git.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	r, err := b.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// checkoutAll empties the working tree and writes tree into it.
+func (c *Checkout) checkoutAll(ctx context.Context, tree *object.Tree) ([]string, error) {
+	w, err := c.newWriter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	if err := w.wipe(); err != nil {
+		return nil, err
+	}
+	err = w.writeTree(tree, "")
+	return w.skipped, err
+}
+
+// checkoutChanges moves a working tree that holds from (but for the
+// files in touched, written since) to to, writing only what differs.
+func (c *Checkout) checkoutChanges(ctx context.Context, from, to *object.Tree, touched []string) ([]string, error) {
+	w, err := c.newWriter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	// Removals first: a file that becomes a folder (or the reverse) is out
+	// of the way before the new entry is written.
+	write := map[string]bool{}
+	err = c.diffTrees(from, to, "", func(name string, old, new *object.TreeEntry) error {
+		if new != nil {
+			write[name] = true
+			return nil
+		}
+		if err := w.tick(); err != nil {
+			return err
+		}
+		return w.remove(name)
+	})
+	if err != nil {
+		return w.skipped, err
+	}
+	for _, f := range touched {
+		write[f] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(write)) {
+		if err := w.tick(); err != nil {
+			return w.skipped, err
+		}
+		if why := unsafePath(name); why != "" {
+			w.skip(name, why)
+			continue
+		}
+		e, found, err := c.entryAt(to, name)
+		if err != nil {
+			return w.skipped, err
+		}
+		if !found || e.Mode == filemode.Dir {
+			if err := w.remove(name); err != nil {
+				return w.skipped, err
+			}
+			continue
+		}
+		if err := w.writeEntry(name, e, true); err != nil {
+			return w.skipped, err
+		}
+	}
+	return w.skipped, nil
+}
+
+// diffTrees calls fn for every non-folder entry (a file, a link, a
+// submodule) that differs between trees a and b (either may be nil: empty)
+// under dir, with its entry in each (nil where absent), descending only into
+// folders whose hashes differ. Unlike go-git's DiffTree it takes every name
+// git takes.
+func (c *Checkout) diffTrees(a, b *object.Tree, dir string, fn func(name string, from, to *object.TreeEntry) error) error {
+	entries := func(t *object.Tree) map[string]*object.TreeEntry {
+		m := map[string]*object.TreeEntry{}
+		if t != nil {
+			for i := range t.Entries {
+				m[t.Entries[i].Name] = &t.Entries[i]
+			}
+		}
+		return m
+	}
+	ea, eb := entries(a), entries(b)
+	names := slices.Sorted(maps.Keys(ea))
+	for n := range eb {
+		if ea[n] == nil {
+			names = append(names, n)
+		}
+	}
+	sub := func(e *object.TreeEntry, name string) (*object.Tree, error) {
+		if e == nil || e.Mode != filemode.Dir {
+			return nil, nil
+		}
+		t, err := c.git.TreeObject(e.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("reading tree %s: %w", name, err)
+		}
+		return t, nil
+	}
+	for _, n := range names {
+		x, y := ea[n], eb[n]
+		if x != nil && y != nil && x.Hash == y.Hash && x.Mode == y.Mode {
+			continue
+		}
+		name := path.Join(dir, n)
+		leaf := func(e *object.TreeEntry) *object.TreeEntry {
+			if e == nil || e.Mode == filemode.Dir {
+				return nil
+			}
+			return e
+		}
+		if lx, ly := leaf(x), leaf(y); lx != nil || ly != nil {
+			if err := fn(name, lx, ly); err != nil {
+				return err
+			}
+		}
+		sx, err := sub(x, name)
+		if err != nil {
+			return err
+		}
+		sy, err := sub(y, name)
+		if err != nil {
+			return err
+		}
+		if sx != nil || sy != nil {
+			if err := c.diffTrees(sx, sy, name, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// entryAt finds the entry at the slash-separated path p in t, with no
+// judgement on the name (go-git's FindEntry refuses names git allows).
+func (c *Checkout) entryAt(t *object.Tree, p string) (object.TreeEntry, bool, error) {
+	parts := strings.Split(p, "/")
+	for i, part := range parts {
+		var next *object.TreeEntry
+		for j := range t.Entries {
+			if t.Entries[j].Name == part {
+				next = &t.Entries[j]
+				break
+			}
+		}
+		if next == nil {
+			return object.TreeEntry{}, false, nil
+		}
+		if i == len(parts)-1 {
+			return *next, true, nil
+		}
+		if next.Mode != filemode.Dir {
+			return object.TreeEntry{}, false, nil
+		}
+		sub, err := c.git.TreeObject(next.Hash)
+		if err != nil {
+			return object.TreeEntry{}, false, fmt.Errorf("reading tree %s: %w", path.Join(parts[:i+1]...), err)
+		}
+		t = sub
+	}
+	return object.TreeEntry{}, false, nil
+}
+
+// commitFiles commits the working tree's files (slash-separated, relative
+// to the repository's root) onto Head: Head's tree with those blobs
+// replaced. Every file must be a regular file of Head's tree: the butler
+// changes values, it never adds, removes or re-types a file.
+func (c *Checkout) commitFiles(files []string, message string, author config.Author, key *openpgp.Entity) (plumbing.Hash, error) {
+	head, err := c.git.CommitObject(c.Head)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("reading commit %s: %w", c.Head, err)
+	}
+	tree, err := head.Tree()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("reading the tree of %s: %w", c.Head, err)
+	}
+	root, err := os.OpenRoot(c.Dir)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("opening the working tree: %w", err)
+	}
+	defer root.Close()
+	blobs := make(map[string]plumbing.Hash, len(files))
+	dirs := map[string]bool{}
+	for _, f := range files {
+		info, err := root.Lstat(f)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("staging %s: %w", f, err)
+		}
+		if !info.Mode().IsRegular() {
+			return plumbing.ZeroHash, fmt.Errorf("staging %s: not a regular file", f)
+		}
+		content, err := root.ReadFile(f)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("staging %s: %w", f, err)
+		}
+		h, err := c.store(plumbing.BlobObject, content)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("staging %s: %w", f, err)
+		}
+		p := c.inRepo(f)
+		blobs[p] = h
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	treeHash, err := c.replaceBlobs(tree, "", blobs, dirs)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if len(blobs) > 0 {
+		return plumbing.ZeroHash, fmt.Errorf("staging %s: not a file of %s", slices.Sorted(maps.Keys(blobs))[0], c.Head)
+	}
+	clean := strings.NewReplacer("<", "", ">", "", "\n", "")
+	sig := object.Signature{Name: clean.Replace(author.Name), Email: clean.Replace(author.Email), When: time.Now()}
+	commit := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: treeHash, ParentHashes: []plumbing.Hash{c.Head}}
+	if key != nil {
+		unsigned := &plumbing.MemoryObject{}
+		if err := commit.EncodeWithoutSignature(unsigned); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("signing: %w", err)
+		}
+		r, err := unsigned.Reader()
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("signing: %w", err)
+		}
+		var sigBuf bytes.Buffer
+		if err := openpgp.ArmoredDetachSign(&sigBuf, key, r, nil); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("signing: %w", err)
+		}
+		commit.PGPSignature = sigBuf.String()
+	}
+	obj := c.git.Storer.NewEncodedObject()
+	if err := commit.Encode(obj); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("committing: %w", err)
+	}
+	h, err := c.git.Storer.SetEncodedObject(obj)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("committing: %w", err)
+	}
+	local := plumbing.NewBranchReferenceName(c.repo.PushBranch)
+	if err := c.git.Storer.SetReference(plumbing.NewHashReference(local, h)); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("setting %s: %w", local, err)
+	}
+	return h, nil
+}
+
+// replaceBlobs stores t with the blobs under dir replaced (each found one
+// is taken out of blobs) and returns its hash; dirs holds every folder
+// that has a replaced blob below it.
+func (c *Checkout) replaceBlobs(t *object.Tree, dir string, blobs map[string]plumbing.Hash, dirs map[string]bool) (plumbing.Hash, error) {
+	entries := slices.Clone(t.Entries)
+	for i, e := range entries {
+		p := path.Join(dir, e.Name)
+		switch {
+		case e.Mode == filemode.Dir && dirs[p]:
+			sub, err := c.git.TreeObject(e.Hash)
+			if err != nil {
+				return plumbing.ZeroHash, fmt.Errorf("reading tree %s: %w", p, err)
+			}
+			if entries[i].Hash, err = c.replaceBlobs(sub, p, blobs, dirs); err != nil {
+				return plumbing.ZeroHash, err
+			}
+		case e.Mode.IsFile() && e.Mode != filemode.Symlink:
+			if h, ok := blobs[p]; ok {
+				entries[i].Hash = h
+				delete(blobs, p)
+			}
+		}
+	}
+	obj := c.git.Storer.NewEncodedObject()
+	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("writing tree %s: %w", dir, err)
+	}
+	return c.git.Storer.SetEncodedObject(obj)
+}
+
+// store writes one object of type t to the repository.
+func (c *Checkout) store(t plumbing.ObjectType, content []byte) (plumbing.Hash, error) {
+	obj := c.git.Storer.NewEncodedObject()
+	obj.SetType(t)
+	obj.SetSize(int64(len(content)))
+	w, err := obj.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(content); err != nil {
+		w.Close()
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return c.git.Storer.SetEncodedObject(obj)
+}

@@ -1,0 +1,331 @@
+package gitwriter
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/imagebutler/imagebutler/config"
+)
+
+// entry is one file of a test tree: its content (a link's target) and mode.
+type entry struct {
+	content string
+	mode    filemode.FileMode
+}
+
+func regular(s string) entry { return entry{s, filemode.Regular} }
+
+// storeTree writes files (slash-separated paths) as nested git trees into
+// r, bypassing every check of go-git's worktree (names git allows but
+// go-git refuses, names no checkout may write), and returns the root's hash.
+func storeTree(t *testing.T, r *git.Repository, files map[string]entry) plumbing.Hash {
+	t.Helper()
+	c := &Checkout{git: r}
+	type node struct {
+		files map[string]entry
+		dirs  map[string]map[string]entry
+	}
+	n := node{files: map[string]entry{}, dirs: map[string]map[string]entry{}}
+	for p, e := range files {
+		first, rest, deeper := strings.Cut(p, "/")
+		if !deeper {
+			n.files[first] = e
+			continue
+		}
+		if n.dirs[first] == nil {
+			n.dirs[first] = map[string]entry{}
+		}
+		n.dirs[first][rest] = e
+	}
+	var entries []object.TreeEntry
+	for name, e := range n.files {
+		h, err := c.store(plumbing.BlobObject, []byte(e.content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, object.TreeEntry{Name: name, Mode: e.mode, Hash: h})
+	}
+	for name, sub := range n.dirs {
+		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: storeTree(t, r, sub)})
+	}
+	// git's order: a folder sorts as if its name ended in '/'.
+	key := func(e object.TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
+		}
+		return e.Name
+	}
+	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
+	obj := r.Storer.NewEncodedObject()
+	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Storer.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// pushTree commits files onto the bare remote's main (parent: its current
+// head, if any).
+func pushTree(t *testing.T, bare *git.Repository, files map[string]entry) plumbing.Hash {
+	t.Helper()
+	sig := object.Signature{Name: "p", Email: "p@example.com", When: time.Now()}
+	commit := &object.Commit{Author: sig, Committer: sig, Message: "change\n", TreeHash: storeTree(t, bare, files)}
+	if ref, err := bare.Reference(plumbing.NewBranchReferenceName("main"), true); err == nil {
+		commit.ParentHashes = []plumbing.Hash{ref.Hash()}
+	}
+	obj := bare.Storer.NewEncodedObject()
+	if err := commit.Encode(obj); err != nil {
+		t.Fatal(err)
+	}
+	h, err := bare.Storer.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bare.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName("main"), h)); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// listing is what a working tree holds, but .git: path → kind and content.
+func listing(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case rel == ".":
+			return nil
+		case rel == ".git":
+			return filepath.SkipDir
+		}
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			out[rel] = "link " + target
+		case info.IsDir():
+			out[rel+"/"] = "dir"
+		case info.Mode()&0o100 != 0:
+			b, _ := os.ReadFile(p)
+			out[rel] = "exec " + string(b)
+		default:
+			b, _ := os.ReadFile(p)
+			out[rel] = "file " + string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// want is what a checkout of files must hold: every safe entry and its
+// folders, nothing of an unsafe one.
+func want(files map[string]entry) map[string]string {
+	out := map[string]string{}
+	for p, e := range files {
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if unsafePath(d) == "" {
+				out[d+"/"] = "dir" // folders are made down to an unsafe name
+			}
+		}
+		if unsafePath(p) != "" {
+			continue
+		}
+		switch e.mode {
+		case filemode.Symlink:
+			out[p] = "link " + e.content
+		case filemode.Executable:
+			out[p] = "exec " + e.content
+		default:
+			out[p] = "file " + e.content
+		}
+	}
+	return out
+}
+
+// Each step's tree is checked out by the kept copy (writing what differs
+// from the step before, after the butler wrote a file) and by a fresh
+// clone (writing everything): both must hold exactly the tree's safe
+// entries, with their modes, and nothing was ever written outside.
+func TestCheckoutFollowsTree(t *testing.T) {
+	outside := t.TempDir()
+	steps := []struct {
+		name  string
+		files map[string]entry
+	}{
+		{"first", map[string]entry{
+			"apps/a.yaml":         regular("a: 1\n"),
+			"apps/deep/b.yaml":    regular("b: 1\n"),
+			"bin/run.sh":          {"#!/bin/sh\n", filemode.Executable},
+			"link.yaml":           {"apps/a.yaml", filemode.Symlink},
+			"docs/aux.md":         regular("a Windows device name\n"),
+			"docs/new\nline.yaml": regular("a newline in the name\n"),
+			"docs/tab\there.md":   regular("a tab\n"),
+			".GIT/config":         regular("[core]\nworktree = /\n"),
+			"x/.git/hooks/post":   regular("#!/bin/sh\nexit 1\n"),
+			"..":                  regular("parent\n"),
+			"escape":              {outside, filemode.Symlink},
+		}},
+		{"modify, delete, add", map[string]entry{
+			"apps/a.yaml":         regular("a: 2\n"),
+			"apps/new/c.yaml":     regular("c: 1\n"),
+			"bin/run.sh":          {"#!/bin/sh\n", filemode.Executable},
+			"link.yaml":           {"apps/a.yaml", filemode.Symlink},
+			"docs/new\nline.yaml": regular("changed\n"),
+			".GIT/config":         regular("[core]\nbare = true\n"),
+			"escape":              {outside, filemode.Symlink},
+		}},
+		{"file becomes folder, folder becomes file, link becomes folder", map[string]entry{
+			"apps/a.yaml/inner.yaml": regular("inner: 1\n"),
+			"apps/new":               regular("now a file\n"),
+			"bin/run.sh":             regular("#!/bin/sh\n"),
+			"link.yaml":              regular("was a link\n"),
+			"escape/written.yaml":    regular("must land inside\n"),
+		}},
+		{"folder becomes link, file becomes executable", map[string]entry{
+			"apps":       {"/etc", filemode.Symlink},
+			"bin/run.sh": {"#!/bin/sh\n", filemode.Executable},
+			"escape":     {outside, filemode.Symlink},
+		}},
+	}
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	kept := filepath.Join(t.TempDir(), "kept")
+	var co *Checkout
+	for i, step := range steps {
+		pushTree(t, bare, step.files)
+		if co == nil {
+			if co, err = Open(context.Background(), kept, repo, log); err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+		} else {
+			// The butler wrote a file it did not commit: Sync restores it.
+			if err := os.WriteFile(filepath.Join(kept, "bin", "run.sh"), []byte("written\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			co.MarkDirty("bin/run.sh")
+			if err := co.Refresh(context.Background()); err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+		}
+		fresh, err := Open(context.Background(), filepath.Join(t.TempDir(), "fresh"), repo, log)
+		if err != nil {
+			t.Fatalf("%s: fresh clone: %v", step.name, err)
+		}
+		w := want(step.files)
+		for _, c := range []*Checkout{co, fresh} {
+			if got := listing(t, c.Dir); !reflect.DeepEqual(got, w) {
+				t.Errorf("step %d (%s), %s: working tree\n got %q\nwant %q", i, step.name, filepath.Base(c.Dir), got, w)
+			}
+		}
+		if i == 0 {
+			var skipped []string
+			for _, s := range fresh.Skipped {
+				skipped = append(skipped, strings.SplitN(s, ":", 2)[0])
+			}
+			slices.Sort(skipped)
+			if w := []string{"..", ".GIT", "x/.git"}; !reflect.DeepEqual(skipped, w) {
+				t.Errorf("skipped %q, want %q", fresh.Skipped, w)
+			}
+		}
+		if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+			t.Fatalf("step %d (%s): written outside the working copy: %v", i, step.name, entries)
+		}
+	}
+}
+
+// A commit replaces the written blobs in the head's tree and keeps every
+// other entry, the ones not checked out here among them.
+func TestCommitKeepsEntriesNotCheckedOut(t *testing.T) {
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]entry{
+		"apps/a.yaml":         regular("image: x:1\n"),
+		"apps/b.yaml":         regular("b: 1\n"),
+		"bin/run.sh":          {"#!/bin/sh\n", filemode.Executable},
+		"docs/new\nline.yaml": regular("newline\n"),
+		".GIT/config":         regular("[core]\n"),
+	}
+	base := pushTree(t, bare, files)
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	co, err := Open(context.Background(), filepath.Join(t.TempDir(), "work"), repo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"apps/a.yaml": "image: x:2\n", "bin/run.sh": "#!/bin/sh\nexit 0\n"} {
+		if err := os.WriteFile(filepath.Join(co.Dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := co.Commit([]string{"apps/a.yaml", "bin/run.sh"}, "Update\n", config.Author{Name: "Butler <x>", Email: "b@example.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := co.git.CommitObject(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(commit.ParentHashes) != 1 || commit.ParentHashes[0] != base || commit.Author.Name != "Butler x" {
+		t.Errorf("commit parents %v, author %q", commit.ParentHashes, commit.Author.Name)
+	}
+	before, _ := co.treeOf(base)
+	after, _ := commit.Tree()
+	var changed []string
+	err = co.diffTrees(before, after, "", func(name string, from, to *object.TreeEntry) error {
+		if from == nil || to == nil || from.Mode != to.Mode {
+			t.Errorf("%s: added, removed or re-typed (%v → %v)", name, from, to)
+		}
+		changed = append(changed, name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(changed)
+	if w := []string{"apps/a.yaml", "bin/run.sh"}; !reflect.DeepEqual(changed, w) {
+		t.Errorf("commit changed %q, want %q", changed, w)
+	}
+	if _, found, _ := co.entryAt(after, ".GIT/config"); !found {
+		t.Error("the entry not checked out is gone from the commit")
+	}
+	if _, err := co.Commit([]string{"link-or-missing.yaml"}, "x", config.Author{Name: "b", Email: "b@x"}, nil); err == nil {
+		t.Error("committing a file the tree does not hold: no error")
+	}
+}
