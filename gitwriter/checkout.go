@@ -324,11 +324,11 @@ func (c *Checkout) LastChange(file string, limit int) (when time.Time, found boo
 	return time.Time{}, false, nil
 }
 
-// UnchangedSince returns a test of whether a file (slash-separated,
-// relative to Dir) has the same content at Head as at commit from: what
-// Limits.DiscoverSince takes. Only the subtrees that differ are compared,
-// so a commit that changed one file costs a few tree reads.
-func (c *Checkout) UnchangedSince(from plumbing.Hash) (func(name string) bool, error) {
+// ChangesSince returns the files (slash-separated, relative to Dir) that
+// differ between commit from and Head: what Limits.DiscoverSince takes.
+// Only the subtrees that differ are compared, so a commit that changed one
+// file costs a few tree reads.
+func (c *Checkout) ChangesSince(from plumbing.Hash) (*Changes, error) {
 	a, err := c.treeOf(from)
 	if err != nil {
 		return nil, err
@@ -337,15 +337,18 @@ func (c *Checkout) UnchangedSince(from plumbing.Hash) (func(name string) bool, e
 	if err != nil {
 		return nil, err
 	}
-	changed := map[string]bool{}
+	changed := &Changes{names: map[string]bool{}}
+	prefix := strings.TrimSuffix(c.inRepo("x"), "x")
 	err = c.diffTrees(a, b, "", func(name string, _, _ *object.TreeEntry) error {
-		changed[name] = true
+		if rel, ok := strings.CutPrefix(name, prefix); ok {
+			changed.names[rel] = true
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("comparing %s with %s: %w", from, c.Head, err)
 	}
-	return func(name string) bool { return !changed[c.inRepo(name)] }, nil
+	return changed, nil
 }
 
 // Commit commits files (relative to Dir), as the working tree holds them,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +102,10 @@ type Tree struct {
 	// that did not change.
 	files map[string]*fileResult
 	kust  map[string]kustResult
+	// order is files in walk order; walkErrors says the walk met folders
+	// it could not read (DiscoverSince then walks again).
+	order      []*fileResult
+	walkErrors bool
 }
 
 // kustResult is what one kustomization file says of the namespace.
@@ -142,16 +147,38 @@ func (l Limits) Discover(dir string, paths []string, defaultNamespace string) (*
 	return l.DiscoverSince(nil, nil, dir, paths, defaultNamespace)
 }
 
-// DiscoverSince is Discover for a working copy that prev was discovered in
-// at an earlier commit: a file for which unchanged (given its
-// slash-separated name relative to dir) reports true has the same content
-// as then, and its objects, markers and problems are taken from prev
-// without reading it; so is a kustomization's namespace. The result does
-// not depend on prev. prev stays usable; nil prev is Discover.
-func (l Limits) DiscoverSince(prev *Tree, unchanged func(name string) bool, dir string, paths []string, defaultNamespace string) (*Tree, error) {
+// Changes names the files of a working copy (slash-separated, relative to
+// its folder) that were added, changed or removed since an earlier
+// discovery: Checkout.ChangesSince gives them from git.
+type Changes struct{ names map[string]bool }
+
+// ChangedFiles returns the Changes of exactly these files.
+func ChangedFiles(names ...string) *Changes {
+	c := &Changes{names: map[string]bool{}}
+	for _, n := range names {
+		c.names[n] = true
+	}
+	return c
+}
+
+// Unchanged reports whether the file name is as it was.
+func (c *Changes) Unchanged(name string) bool { return !c.names[name] }
+
+// DiscoverSince is Discover for a working copy that prev was discovered in,
+// when since names every file that changed from then (nothing else in the
+// folder was added, changed or removed): a file not named has the same
+// content as then, and its objects, markers and problems are taken from
+// prev without reading it; so is a kustomization's namespace; and the
+// folders are not walked again, only the named files looked at. The result
+// does not depend on prev. prev stays usable; nil prev or since is
+// Discover.
+func (l Limits) DiscoverSince(prev *Tree, since *Changes, dir string, paths []string, defaultNamespace string) (*Tree, error) {
 	l = l.withDefaults()
+	if prev == nil || since == nil {
+		prev, since = nil, nil
+	}
 	reuse := func(name string) *fileResult {
-		if prev == nil || unchanged == nil || !unchanged(name) {
+		if prev == nil || !since.Unchanged(name) {
 			return nil
 		}
 		return prev.files[name]
@@ -165,6 +192,14 @@ func (l Limits) DiscoverSince(prev *Tree, unchanged func(name string) bool, dir 
 	}
 	t := &Tree{root: root, sources: map[string][]byte{}, files: map[string]*fileResult{}, kust: map[string]kustResult{}}
 	fsys := root.FS()
+	if prev != nil && !prev.walkErrors {
+		files, err := l.filesSince(root, prev, since, paths)
+		if err != nil {
+			root.Close()
+			return nil, err
+		}
+		return t.merge(files, prev, since, defaultNamespace, l), nil
+	}
 
 	// Walk every YAML file in lexical order, each with a slot for its
 	// results, while readers read and parse them: a folder at a time, so a
@@ -203,6 +238,7 @@ func (l Limits) DiscoverSince(prev *Tree, unchanged func(name string) bool, dir 
 				if name == p {
 					return fmt.Errorf("path %q: %w", p, err)
 				}
+				t.walkErrors = true
 				files = append(files, &fileResult{name: name, problems: []error{&FileError{File: name, Err: err}}})
 				return nil
 			}
@@ -219,8 +255,7 @@ func (l Limits) DiscoverSince(prev *Tree, unchanged func(name string) bool, dir 
 			seen[name] = true
 			switch {
 			case e.Type()&fs.ModeSymlink != 0:
-				files = append(files, &fileResult{name: name, problems: []error{
-					&FileError{File: name, Err: errors.New("is a symlink; not followed"), Warning: true}}})
+				files = append(files, symlinkResult(name))
 			case e.Type().IsRegular():
 				if f := reuse(name); f != nil {
 					files = append(files, f)
@@ -244,12 +279,17 @@ func (l Limits) DiscoverSince(prev *Tree, unchanged func(name string) bool, dir 
 		return nil, walkErr
 	}
 
-	// Merge in walk order, resolving namespaces; the file results keep
-	// theirs unresolved, for DiscoverSince.
-	ns := &namespaces{fsys: fsys, fallback: defaultNamespace, byDir: map[string]string{}, limits: l, tree: t}
-	if prev != nil && unchanged != nil {
-		ns.prev, ns.unchanged = prev.kust, unchanged
+	return t.merge(files, prev, since, defaultNamespace, l), nil
+}
+
+// merge fills t from the file results in walk order, resolving
+// namespaces; the file results keep theirs unresolved, for DiscoverSince.
+func (t *Tree) merge(files []*fileResult, prev *Tree, since *Changes, defaultNamespace string, l Limits) *Tree {
+	ns := &namespaces{fsys: t.root.FS(), fallback: defaultNamespace, byDir: map[string]string{}, limits: l, tree: t}
+	if prev != nil {
+		ns.prev, ns.unchanged = prev.kust, since.Unchanged
 	}
+	t.order = files
 	for _, f := range files {
 		t.files[f.name] = f
 		first := len(t.Objects)
@@ -273,7 +313,90 @@ func (l Limits) DiscoverSince(prev *Tree, unchanged func(name string) bool, dir 
 			t.sources[f.name] = f.src
 		}
 	}
-	return t, nil
+	return t
+}
+
+// filesSince is the walk's list of file results for a working copy that
+// prev was discovered in and of which since names every change: prev's,
+// with each changed file looked at again (read when it is a regular YAML
+// file under paths), in the order the walk gives.
+func (l Limits) filesSince(root *os.Root, prev *Tree, since *Changes, paths []string) ([]*fileResult, error) {
+	paths = slices.Clone(paths)
+	for i, p := range paths {
+		p = path.Clean(p)
+		paths[i] = p
+		if _, err := root.Stat(p); err != nil {
+			return nil, fmt.Errorf("path %q: %w", p, err)
+		}
+	}
+	files := make([]*fileResult, 0, len(prev.order)+len(since.names))
+	for _, f := range prev.order {
+		if since.Unchanged(f.name) {
+			files = append(files, f)
+		}
+	}
+	r := &reader{folders: folderRoots{root: root}, limits: l}
+	defer r.close()
+	for name := range since.names {
+		if !isYAML(name) || !slices.ContainsFunc(paths, func(p string) bool { return within(name, p) }) {
+			continue
+		}
+		info, err := root.Lstat(name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // removed
+		case err != nil:
+			files = append(files, &fileResult{name: name, problems: []error{&FileError{File: name, Err: err}}})
+		case info.Mode()&fs.ModeSymlink != 0:
+			files = append(files, symlinkResult(name))
+		case info.Mode().IsRegular():
+			f := &fileResult{name: name}
+			r.scan(f)
+			files = append(files, f)
+		}
+	}
+	// The walk goes through paths in turn, each folder's entries by name.
+	first := func(name string) int {
+		return slices.IndexFunc(paths, func(p string) bool { return within(name, p) })
+	}
+	slices.SortFunc(files, func(a, b *fileResult) int {
+		if c := first(a.name) - first(b.name); c != 0 {
+			return c
+		}
+		return walkOrder(a.name, b.name)
+	})
+	return files, nil
+}
+
+// within reports whether name is in the folder p ("." is every name).
+func within(name, p string) bool {
+	return p == "." || name == p || strings.HasPrefix(name, p+"/")
+}
+
+// walkOrder compares two slash-separated names as fs.WalkDir meets them:
+// by the first folder or file name in which they differ.
+func walkOrder(a, b string) int {
+	for {
+		ah, at, aMore := strings.Cut(a, "/")
+		bh, bt, bMore := strings.Cut(b, "/")
+		if c := strings.Compare(ah, bh); c != 0 || !aMore || !bMore {
+			if c == 0 { // one is the other's folder: the folder comes first
+				switch {
+				case !aMore && bMore:
+					return -1
+				case aMore && !bMore:
+					return 1
+				}
+			}
+			return c
+		}
+		a, b = at, bt
+	}
+}
+
+func symlinkResult(name string) *fileResult {
+	return &fileResult{name: name, problems: []error{
+		&FileError{File: name, Err: errors.New("is a symlink; not followed"), Warning: true}}}
 }
 
 // Close releases the working copy.

@@ -2,8 +2,11 @@ package gitwriter
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -37,13 +40,18 @@ spec:
 		"e/broken.yaml":        "a: [\n",
 	}
 	tests := map[string]map[string]string{ // name → the files that change ("" removes)
-		"nothing":           {},
-		"file changed":      {"c/app.yaml": deploy("c", "v2")},
-		"namespace changed": {"a/kustomization.yaml": "namespace: two\n"},
-		"kustomization new": {"c/kustomization.yaml": "namespace: three\n"},
-		"file added":        {"f/app.yaml": deploy("f", "v1")},
-		"file removed":      {"d/app.yaml": ""},
-		"broken mended":     {"e/broken.yaml": "a: []\n"},
+		"nothing":                           {},
+		"file changed":                      {"c/app.yaml": deploy("c", "v2")},
+		"namespace changed":                 {"a/kustomization.yaml": "namespace: two\n"},
+		"kustomization new":                 {"c/kustomization.yaml": "namespace: three\n"},
+		"file added":                        {"f/app.yaml": deploy("f", "v1")},
+		"file removed":                      {"d/app.yaml": ""},
+		"broken mended":                     {"e/broken.yaml": "a: []\n"},
+		"added between":                     {"a/aa.yaml": deploy("aa", "v1"), "c/b.yaml": deploy("cb", "v1")},
+		"added beside a folder of its name": {"c.yaml": deploy("cy", "v1"), "a/b.yml": deploy("ab", "v1")},
+		"added deep":                        {"a/b/c/d/app.yaml": deploy("deep", "v1"), "a/b/Kustomization": "namespace: k\n"},
+		"file to symlink":                   {"c/app.yaml": "->../d/app.yaml"},
+		"not YAML":                          {"a/notes.txt": "image: x # {\"$imagepolicy\": \"ns:a\"}\n"},
 	}
 	write := func(dir string, files map[string]string) {
 		for name, content := range files {
@@ -53,6 +61,11 @@ spec:
 				continue
 			}
 			os.MkdirAll(filepath.Dir(p), 0o755)
+			if target, ok := strings.CutPrefix(content, "->"); ok {
+				os.Remove(p)
+				os.Symlink(target, p)
+				continue
+			}
 			os.WriteFile(p, []byte(content), 0o644)
 		}
 	}
@@ -69,33 +82,34 @@ spec:
 		}
 		return s
 	}
-	for name, change := range tests {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			write(dir, before)
-			prev, err := Discover(dir, []string{"."}, "fallback")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer prev.Close()
-			write(dir, change)
-			unchanged := func(name string) bool { _, changed := change[name]; return !changed }
-			got, err := DefaultLimits.DiscoverSince(prev, unchanged, dir, []string{"."}, "fallback")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer got.Close()
-			want, err := Discover(dir, []string{"."}, "fallback")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer want.Close()
-			if diff := cmp.Diff(show(want), show(got)); diff != "" {
-				t.Errorf("DiscoverSince differs from Discover (-Discover +DiscoverSince):\n%s", diff)
-			}
-			if len(change) > 0 && show(prev) == show(want) && name != "broken mended" {
-				t.Errorf("the change changed nothing: the case tests nothing")
-			}
-		})
+	for _, paths := range [][]string{{"."}, {"c", "a", "a/b"}} {
+		for name, change := range tests {
+			t.Run(strings.Join(paths, ",")+"/"+name, func(t *testing.T) {
+				dir := t.TempDir()
+				write(dir, before)
+				prev, err := Discover(dir, paths, "fallback")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer prev.Close()
+				write(dir, change)
+				got, err := DefaultLimits.DiscoverSince(prev, ChangedFiles(slices.Collect(maps.Keys(change))...), dir, paths, "fallback")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer got.Close()
+				want, err := Discover(dir, paths, "fallback")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer want.Close()
+				if diff := cmp.Diff(show(want), show(got)); diff != "" {
+					t.Errorf("DiscoverSince differs from Discover (-Discover +DiscoverSince):\n%s", diff)
+				}
+				if len(change) > 0 && show(prev) == show(want) && name != "broken mended" && name != "not YAML" && paths[0] == "." {
+					t.Errorf("the change changed nothing: the case tests nothing")
+				}
+			})
+		}
 	}
 }

@@ -523,14 +523,14 @@ func (s *Scanner) discover(co *gitwriter.Checkout, k *keptCopy, repo config.Repo
 	if k.tree != nil && k.head == co.Head && k.exact {
 		return k.tree, nil
 	}
-	var unchanged func(string) bool
+	var since *gitwriter.Changes
 	if k.tree != nil {
 		var err error
-		if unchanged, err = co.UnchangedSince(k.head); err != nil {
-			unchanged = nil // read everything
+		if since, err = co.ChangesSince(k.head); err != nil {
+			since = nil // read everything
 		}
 	}
-	return Limits(s.cfg).DiscoverSince(k.tree, unchanged, co.Dir, repo.Paths, repo.Namespace)
+	return Limits(s.cfg).DiscoverSince(k.tree, since, co.Dir, repo.Paths, repo.Namespace)
 }
 
 // pass discovers, resolves and rewrites the working copy once.
