@@ -205,6 +205,9 @@ type Repository struct {
 	Timeout Duration `yaml:"timeout"`
 	// Auth holds the credentials used to fetch and push.
 	Auth Auth `yaml:"auth"`
+	// PullRequest, when set, proposes updates in a pull request instead of
+	// committing to Branch.
+	PullRequest *PullRequest `yaml:"pullRequest"`
 }
 
 // Auth holds references to credentials, never the credentials themselves.

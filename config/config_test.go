@@ -118,6 +118,16 @@ testdata/bad-events.yaml:5: events.coalesce: must be between 0s and 1m, got 2h0m
 testdata/bad-events.yaml:3: events.sqs.queueURL: "imagebutler-ecr-events" is not a queue URL such as https://sqs.us-east-2.amazonaws.com/123456789012/imagebutler
 testdata/bad-events.yaml:4: events.webhook.secretFile: must be set: unsigned deliveries are refused
 testdata/bad-events.yaml:4: events.webhook: needs listen (the webhook is served at POST /hooks/git there)`},
+		{"bad-pull-request.yaml", `testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.provider: must be one of github, gitea, got "bitbucket"
+testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.branch: must differ from branch "main" (the pull request goes into it)
+testdata/bad-pull-request.yaml:7: repositories[0].pullRequest: needs auth.tokenFile: the forge's API token (also used for git over HTTPS)
+testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.title: template: title:1: unclosed action
+testdata/bad-pull-request.yaml:12: repositories[1].pullRequest.apiURL: would send the token in clear over http://; use https:// (or set auth.insecureHTTP: true)
+testdata/bad-pull-request.yaml:10: repositories[1].pullRequest: and pushBranch exclude each other: the butler's branch is pullRequest.branch
+testdata/bad-pull-request.yaml:12: repositories[1].pullRequest.labels[0]: must not be empty
+testdata/bad-pull-request.yaml:16: repositories[2].pullRequest.apiURL: must be set: the repository URL names no forge host to take it from
+testdata/bad-pull-request.yaml:16: repositories[2].pullRequest.branch: "bad branch" is not a valid branch name (see git check-ref-format)
+testdata/bad-pull-request.yaml:15: repositories[2].auth: must be empty for a local repository`},
 		{"token-over-http.yaml", "testdata/token-over-http.yaml:7: repositories[0].auth.tokenFile: would be sent in clear over http://; use https:// (or set insecureHTTP: true)"},
 	}
 	for _, tt := range tests {
@@ -216,5 +226,26 @@ func TestRegionChain(t *testing.T) {
 				t.Errorf("region = %q, want %q", c.AWS.Region, tt.want)
 			}
 		})
+	}
+}
+
+func TestPullRequestDefaults(t *testing.T) {
+	tests := []struct {
+		url, provider, owner, repo, api string
+	}{
+		{"https://github.com/org/apps.git", "github", "org", "apps", "https://api.github.com/"},
+		{"https://x-access-token:secret@github.com/org/apps", "github", "org", "apps", "https://api.github.com/"},
+		{"git@github.com:org/apps.git", "github", "org", "apps", "https://api.github.com/"},
+		{"https://ghe.example.com/team/apps.git", "github", "team", "apps", "https://ghe.example.com/api/v3/"},
+		{"http://127.0.0.1:3000/butler/apps.git", "gitea", "butler", "apps", "http://127.0.0.1:3000/"},
+		{"ssh://git@gitea.example.com:2222/team/sub/apps.git", "gitea", "sub", "apps", "https://gitea.example.com/"},
+	}
+	for _, tt := range tests {
+		r := Repository{URL: tt.url, Branch: "main", PullRequest: &PullRequest{Provider: tt.provider}}
+		r.PullRequest.applyDefaults(&r)
+		owner, repo, err := r.OwnerAndRepo()
+		if err != nil || owner != tt.owner || repo != tt.repo || r.PullRequest.APIURL != tt.api || r.PullRequest.Branch != "imagebutler/main" {
+			t.Errorf("%s: owner %q repo %q (%v), apiURL %q, branch %q; want %q %q %q", tt.url, owner, repo, err, r.PullRequest.APIURL, r.PullRequest.Branch, tt.owner, tt.repo, tt.api)
+		}
 	}
 }

@@ -92,6 +92,9 @@ func (c *Config) applyDefaults() {
 		if r.Auth.Username == "" {
 			r.Auth.Username = DefaultUsername
 		}
+		if r.PullRequest != nil {
+			r.PullRequest.applyDefaults(r)
+		}
 	}
 }
 
@@ -229,10 +232,13 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 				workDirs[r.WorkDirName()] = i
 			}
 		}
+		if r.PullRequest != nil {
+			r.PullRequest.validate(p, r, field, line)
+		}
 		a := r.Auth
 		switch scheme {
 		case "ssh":
-			if a.TokenFile != "" {
+			if a.TokenFile != "" && r.PullRequest == nil {
 				p.add(line("auth", "tokenFile"), field+".auth.tokenFile", "is for HTTPS URLs; this URL uses SSH")
 			}
 			if a.SSHKeyFile == "" {
