@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,9 @@ type Scanner struct {
 	repoMu    sync.Mutex
 	repoLocks map[string]*sync.Mutex // by working copy name
 	kept      map[string]*keptCopy   // by working copy name; each used under its repository's lock
+
+	pullMu sync.Mutex
+	pulls  map[string]map[int64]string // pull request states seen, by repository and number
 }
 
 // keptCopy is a repository's working copy kept open across cycles, and the
@@ -156,6 +160,8 @@ type RepoResult struct {
 	Markers  []MarkerStatus
 	// Diff is the unified diff of the commit, in a dry run.
 	Diff string
+	// PullRequest is what became of the pull request, in pull-request mode.
+	PullRequest *PullRequestStatus
 }
 
 // Outcomes of a repository in one cycle, as RepoResult.Outcome, /status and
@@ -205,6 +211,19 @@ func (r RepoResult) Summary() string {
 		fmt.Fprintf(&b, "ok   %s: %d change(s), pushed %s", r.Repository, len(r.Changes), commit)
 	default:
 		fmt.Fprintf(&b, "ok   %s: up to date", r.Repository)
+	}
+	if p := r.PullRequest; p != nil && (p.Action != "" || p.Number != 0) {
+		switch {
+		case p.Action == "would open" || p.Action == "would update":
+			fmt.Fprintf(&b, "; %s a pull request from %s into %s: %q", p.Action, p.Branch, p.Base, p.Title)
+		case p.Number != 0:
+			fmt.Fprintf(&b, "; pull request #%d %s", p.Number, cmp.Or(p.Action, p.State))
+			if p.URL != "" {
+				fmt.Fprintf(&b, " %s", p.URL)
+			}
+		default:
+			fmt.Fprintf(&b, "; %s %s", p.Branch, p.Action)
+		}
 	}
 	var notes []string
 	if n := r.held(); n > 0 {
@@ -437,6 +456,9 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 		r.Err = err
 		return r
 	}
+	if repo.PullRequest != nil {
+		return s.propose(ctx, co, k, repo, ls, log)
+	}
 	for attempt := 1; ; attempt++ {
 		r.Head = co.Head.String()
 		pass, err := s.pass(ctx, co, k, repo, ls)
@@ -535,6 +557,11 @@ func (s *Scanner) discover(co *gitwriter.Checkout, k *keptCopy, repo config.Repo
 
 // pass discovers, resolves and rewrites the working copy once.
 func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, k *keptCopy, repo config.Repository, ls *listings) (passResult, error) {
+	return s.passWith(ctx, co, k, repo, ls, nil)
+}
+
+// passWith is pass, holding also the values closed pull requests rejected.
+func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptCopy, repo config.Repository, ls *listings, rejected map[string]rejection) (passResult, error) {
 	var out passResult
 	tree, err := s.discover(co, k, repo)
 	if err != nil {
@@ -648,6 +675,7 @@ func (s *Scanner) pass(ctx context.Context, co *gitwriter.Checkout, k *keptCopy,
 	out.failed = errors.Join(failures...)
 
 	heldMarkers := Holds(co, tree, chosen, s.cfg.Git.Author.Email, s.sets.lastSets(repo.Name(), co))
+	holdRejected(tree, chosen, rejected, heldMarkers)
 	for loc := range heldMarkers {
 		tree.Hold(loc)
 	}

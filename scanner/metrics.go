@@ -24,6 +24,7 @@ type Metrics struct {
 	lastSuccess   *prometheus.GaugeVec
 	lastAttempt   *prometheus.GaugeVec
 	failures      *prometheus.CounterVec
+	pullRequests  *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -69,8 +70,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagebutler_repository_failures_total", Help: "Cycles in which a repository failed or partly failed, by repository.",
 		}, []string{"repository"}),
+		pullRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagebutler_pull_requests_total", Help: "Pull requests the butler opened or updated, and that it saw merged or closed without merging, by repository and event (opened, updated, merged, closed).",
+		}, []string{"repository", "event"}),
 	}
-	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.invalidTags, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.heldMarkers, m.lastSuccess, m.lastAttempt, m.failures)
+	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.invalidTags, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.heldMarkers, m.lastSuccess, m.lastAttempt, m.failures, m.pullRequests)
 	return m
 }
 
@@ -84,6 +88,11 @@ func (m *Metrics) addRepositories(repos []config.Repository) {
 		m.failures.WithLabelValues(name)
 		m.commits.WithLabelValues(name)
 		m.pushRetries.WithLabelValues(name)
+		if r.PullRequest != nil {
+			for _, e := range []string{"opened", "updated", "merged", "closed"} {
+				m.pullRequests.WithLabelValues(name, e)
+			}
+		}
 	}
 }
 
@@ -107,7 +116,7 @@ func (m *Metrics) repository(now time.Time, r RepoResult) {
 	} else {
 		m.failures.WithLabelValues(r.Repository).Inc()
 	}
-	if r.Commit != "" && r.Diff == "" {
+	if r.Commit != "" && r.Diff == "" && r.PullRequest == nil {
 		m.commits.WithLabelValues(r.Repository).Inc()
 	}
 }

@@ -31,6 +31,8 @@ type RepoStatus struct {
 	Markers  []MarkerStatus `json:"markers"`
 	Problems []string       `json:"problems,omitempty"`
 	Changes  []ChangeStatus `json:"changes,omitempty"`
+	// PullRequest links the repository's pull request, in pull-request mode.
+	PullRequest *PullRequestStatus `json:"pullRequest,omitempty"`
 }
 
 // PolicyStatus is one policy's outcome.
@@ -104,7 +106,7 @@ func (s *Scanner) Status() Status {
 func (r RepoResult) status(now time.Time, maxProblems int) RepoStatus {
 	rs := RepoStatus{
 		Name: r.Repository, Time: now, Duration: r.Duration.Round(time.Millisecond).String(),
-		Head: r.Head, Commit: r.Commit, Policies: r.Policies, Markers: r.Markers,
+		Head: r.Head, Commit: r.Commit, Policies: r.Policies, Markers: r.Markers, PullRequest: r.PullRequest,
 	}
 	rs.Outcome = r.Outcome()
 	if r.Err != nil {

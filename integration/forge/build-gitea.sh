@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Gitea server the pull-request tests run against, from the Go
 # module proxy (no other source is reachable), once per version: the binary
-# is cached under $GITEA_CACHE (default ~/.cache/imagebutler). Prints its path.
+# is cached under $GITEA_CACHE (default ~/.cache/imagebutler), with the options
+# and templates it reads at run time beside it. Prints the binary's path.
 # About 6 minutes on 2 cores the first time; nothing after that.
 set -euo pipefail
 version=${GITEA_VERSION:-v1.27.3}
 cache=${GITEA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imagebutler}
 out="$cache/gitea-$version"
-if [ -x "$out/gitea" ]; then
+if [ -x "$out/gitea" ] && [ -d "$out/options/locale" ]; then
   echo "$out/gitea"
   exit 0
 fi
@@ -23,6 +24,11 @@ if [ -z "$src" ] || [ ! -d "$src" ]; then
 fi
 cp -r "$src" "$work/src"
 chmod -R u+w "$work/src"
+# Without the bindata tag (which needs the frontend built) Gitea reads its
+# options (locales, among them) and templates from STATIC_ROOT_PATH: the
+# test's app.ini points it here.
+rm -rf "$out/options" "$out/templates"
+cp -r "$work/src/options" "$work/src/templates" "$out/"
 echo "build-gitea: building Gitea $version (CGO_ENABLED=0, pure-Go sqlite); this takes minutes once" >&2
 (cd "$work/src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
   -ldflags "-s -w -X main.Version=${version#v}" -o "$out/gitea.tmp" .)

@@ -1,0 +1,160 @@
+// Package forge opens and updates the butler's pull requests through a git
+// forge's API: GitHub (google/go-github) and Gitea (code.gitea.io/sdk).
+package forge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/imagebutler/imagebutler/config"
+)
+
+// PullRequest is one pull request from the butler's branch.
+type PullRequest struct {
+	Number int64
+	URL    string
+	Title  string
+	Body   string
+	Open   bool
+	Merged bool
+}
+
+// State is how a pull request stands: "open", "merged" or "closed"
+// (closed without merging).
+func (p PullRequest) State() string {
+	switch {
+	case p.Open:
+		return "open"
+	case p.Merged:
+		return "merged"
+	}
+	return "closed"
+}
+
+// Client is what the butler asks of a forge, for one repository.
+type Client interface {
+	// Pulls returns the pull requests from branch head into base, newest
+	// first (at most the newest 20).
+	Pulls(ctx context.Context, head, base string) ([]PullRequest, error)
+	// Open opens a pull request from head into base with labels.
+	Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error)
+	// Update sets the title and body of pull request number.
+	Update(ctx context.Context, number int64, title, body string) error
+}
+
+// MaxPulls is how many of the newest pull requests Pulls returns.
+const MaxPulls = 20
+
+// New returns the client of repo's forge (repo.PullRequest must be set),
+// authenticated with token, making its requests with hc (nil: a client
+// with a 30s timeout).
+func New(repo config.Repository, token string, hc *http.Client) (Client, error) {
+	pr := repo.PullRequest
+	if pr == nil {
+		return nil, errors.New("the repository has no pullRequest settings")
+	}
+	owner, name, err := repo.OwnerAndRepo()
+	if err != nil {
+		return nil, err
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	switch pr.Provider {
+	case "github":
+		return newGitHub(pr.APIURL, owner, name, token, hc)
+	case "gitea":
+		return newGitea(pr.APIURL, owner, name, token, hc), nil
+	}
+	return nil, fmt.Errorf("unknown pull request provider %q", pr.Provider)
+}
+
+// Error is a forge's refusal, with what it means for the butler.
+type Error struct {
+	Provider string // github, gitea
+	Repo     string // owner/name
+	Op       string // what was asked: "listing pull requests", ...
+	Status   int    // the HTTP status, or 0 when none came back
+	// RetryAfter is how long the forge asked to wait (rate limits), or 0.
+	RetryAfter time.Duration
+	Hint       string
+	Err        error
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s: %s in %s", e.Provider, e.Op, e.Repo)
+	if e.Status != 0 {
+		msg += fmt.Sprintf(": HTTP %d", e.Status)
+	}
+	if e.Hint != "" {
+		msg += ": " + e.Hint
+	}
+	if e.Err != nil {
+		msg += ": " + clip(e.Err.Error())
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// RateLimited reports whether the forge asked to slow down.
+func (e *Error) RateLimited() bool { return e.RetryAfter > 0 }
+
+// classify turns a failed call's response into an Error that says what to
+// do: a refused token, a missing permission (naming it), a repository the
+// token cannot see, a rate limit (with when to retry).
+func classify(provider, repo, op string, resp *http.Response, err error) error {
+	e := &Error{Provider: provider, Repo: repo, Op: op, Err: err}
+	if resp == nil {
+		return e
+	}
+	e.Status = resp.StatusCode
+	h := resp.Header
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		e.Hint = "the token was refused (expired, revoked or mistyped); the next cycle tries again"
+	case (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests) && h.Get("X-RateLimit-Remaining") == "0":
+		e.RetryAfter = time.Minute
+		if reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+			at := time.Unix(reset, 0)
+			if d := time.Until(at); d > 0 {
+				e.RetryAfter = d
+			}
+			e.Hint = "rate limited until " + at.UTC().Format(time.RFC3339) + "; the next cycle tries again"
+		} else {
+			e.Hint = "rate limited; the next cycle tries again"
+		}
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden && h.Get("Retry-After") != "":
+		e.RetryAfter = time.Minute
+		if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s > 0 {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		e.Hint = fmt.Sprintf("rate limited: retry after %s; the next cycle tries again", e.RetryAfter)
+	case resp.StatusCode == http.StatusForbidden:
+		e.Hint = "the token lacks a permission: " + permissions[provider]
+	case resp.StatusCode == http.StatusNotFound:
+		e.Hint = "no such repository, or the token cannot see it (" + permissions[provider] + ")"
+	}
+	return e
+}
+
+// permissions says, per forge, what the butler's token needs.
+var permissions = map[string]string{
+	"github": `a fine-grained token needs "Pull requests: read and write" and "Contents: read and write" on the repository (a classic token: the repo scope)`,
+	"gitea":  `the token needs the write:repository scope (and write:issue for labels), and its user write access to the repository`,
+}
+
+// clip cuts a forge's message to 1 KiB: a forge's error body is no place
+// for a megabyte.
+func clip(s string) string {
+	const max = 1024
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
+}

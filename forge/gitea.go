@@ -1,0 +1,107 @@
+package forge
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"code.gitea.io/sdk/gitea"
+)
+
+type giteaForge struct {
+	apiURL, token string
+	hc            *http.Client
+	owner, repo   string
+}
+
+func newGitea(apiURL, owner, repo, token string, hc *http.Client) *giteaForge {
+	return &giteaForge{apiURL: strings.TrimSuffix(apiURL, "/"), token: token, hc: hc, owner: owner, repo: repo}
+}
+
+// client is a client bound to ctx (the SDK takes the context per client).
+func (g *giteaForge) client(ctx context.Context) (*gitea.Client, error) {
+	return gitea.NewClient(g.apiURL, gitea.SetToken(g.token), gitea.SetHTTPClient(g.hc),
+		gitea.SetContext(ctx), gitea.SetGiteaVersion("")) // no version request: every call says what fails
+}
+
+func (g *giteaForge) fail(op string, resp *gitea.Response, err error) error {
+	var r *http.Response
+	if resp != nil {
+		r = resp.Response
+	}
+	return classify("gitea", g.owner+"/"+g.repo, op, r, err)
+}
+
+func (g *giteaForge) Pulls(ctx context.Context, head, base string) ([]PullRequest, error) {
+	c, err := g.client(ctx)
+	if err != nil {
+		return nil, g.fail("listing pull requests", nil, err)
+	}
+	// Gitea's list has no head filter: the newest 50 are searched.
+	pulls, resp, err := c.ListRepoPullRequests(g.owner, g.repo, gitea.ListPullRequestsOptions{
+		State: gitea.StateAll, Sort: "recentupdate", ListOptions: gitea.ListOptions{PageSize: 50},
+	})
+	if err != nil {
+		return nil, g.fail("listing pull requests", resp, err)
+	}
+	var out []PullRequest
+	for _, p := range pulls {
+		if p.Head == nil || p.Base == nil || p.Head.Ref != head || p.Base.Ref != base {
+			continue
+		}
+		out = append(out, giteaPull(p))
+	}
+	slices.SortFunc(out, func(a, b PullRequest) int { return int(b.Number - a.Number) })
+	if len(out) > MaxPulls {
+		out = out[:MaxPulls]
+	}
+	return out, nil
+}
+
+func giteaPull(p *gitea.PullRequest) PullRequest {
+	return PullRequest{Number: p.Index, URL: p.HTMLURL, Title: p.Title, Body: p.Body,
+		Open: p.State == gitea.StateOpen, Merged: p.HasMerged || p.Merged != nil}
+}
+
+func (g *giteaForge) Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error) {
+	c, err := g.client(ctx)
+	if err != nil {
+		return PullRequest{}, g.fail("opening a pull request", nil, err)
+	}
+	var ids []int64
+	if len(labels) > 0 {
+		// Gitea takes label ids: look the names up.
+		all, resp, err := c.ListRepoLabels(g.owner, g.repo, gitea.ListLabelsOptions{ListOptions: gitea.ListOptions{PageSize: 50}})
+		if err != nil {
+			return PullRequest{}, g.fail("listing labels", resp, err)
+		}
+		for _, name := range labels {
+			i := slices.IndexFunc(all, func(l *gitea.Label) bool { return l.Name == name })
+			if i < 0 {
+				return PullRequest{}, g.fail("labelling a pull request", nil, fmt.Errorf("the repository has no label %q: create it, or remove it from pullRequest.labels", name))
+			}
+			ids = append(ids, all[i].ID)
+		}
+	}
+	p, resp, err := c.CreatePullRequest(g.owner, g.repo, gitea.CreatePullRequestOption{
+		Head: head, Base: base, Title: title, Body: body, Labels: ids,
+	})
+	if err != nil {
+		return PullRequest{}, g.fail("opening a pull request", resp, err)
+	}
+	return giteaPull(p), nil
+}
+
+func (g *giteaForge) Update(ctx context.Context, number int64, title, body string) error {
+	c, err := g.client(ctx)
+	if err != nil {
+		return g.fail(fmt.Sprintf("updating pull request #%d", number), nil, err)
+	}
+	_, resp, err := c.EditPullRequest(g.owner, g.repo, number, gitea.EditPullRequestOption{Title: title, Body: &body})
+	if err != nil {
+		return g.fail(fmt.Sprintf("updating pull request #%d", number), resp, err)
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package forge
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/google/go-github/v84/github"
+)
+
+type gitHub struct {
+	c           *github.Client
+	owner, repo string
+}
+
+func newGitHub(apiURL, owner, repo, token string, hc *http.Client) (*gitHub, error) {
+	c := github.NewClient(hc).WithAuthToken(token)
+	base, err := url.Parse(apiURL)
+	if err != nil {
+		return nil, fmt.Errorf("pullRequest.apiURL: %w", err)
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	c.BaseURL = base
+	return &gitHub{c: c, owner: owner, repo: repo}, nil
+}
+
+func (g *gitHub) fail(op string, resp *github.Response, err error) error {
+	var r *http.Response
+	if resp != nil {
+		r = resp.Response
+	}
+	return classify("github", g.owner+"/"+g.repo, op, r, err)
+}
+
+func (g *gitHub) Pulls(ctx context.Context, head, base string) ([]PullRequest, error) {
+	pulls, resp, err := g.c.PullRequests.List(ctx, g.owner, g.repo, &github.PullRequestListOptions{
+		State: "all", Head: g.owner + ":" + head, Base: base, Sort: "created", Direction: "desc",
+		ListOptions: github.ListOptions{PerPage: MaxPulls},
+	})
+	if err != nil {
+		return nil, g.fail("listing pull requests", resp, err)
+	}
+	out := make([]PullRequest, 0, len(pulls))
+	for _, p := range pulls {
+		if p.GetHead().GetRef() != head || p.GetBase().GetRef() != base {
+			continue
+		}
+		out = append(out, gitHubPull(p))
+	}
+	return out, nil
+}
+
+func gitHubPull(p *github.PullRequest) PullRequest {
+	return PullRequest{Number: int64(p.GetNumber()), URL: p.GetHTMLURL(), Title: p.GetTitle(), Body: p.GetBody(),
+		Open: p.GetState() == "open", Merged: p.MergedAt != nil || p.GetMerged()}
+}
+
+func (g *gitHub) Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error) {
+	p, resp, err := g.c.PullRequests.Create(ctx, g.owner, g.repo, &github.NewPullRequest{
+		Title: &title, Head: &head, Base: &base, Body: &body,
+	})
+	if err != nil {
+		return PullRequest{}, g.fail("opening a pull request", resp, err)
+	}
+	out := gitHubPull(p)
+	if len(labels) > 0 {
+		if _, resp, err := g.c.Issues.AddLabelsToIssue(ctx, g.owner, g.repo, int(out.Number), labels); err != nil {
+			return out, g.fail(fmt.Sprintf("labelling pull request #%d", out.Number), resp, err)
+		}
+	}
+	return out, nil
+}
+
+func (g *gitHub) Update(ctx context.Context, number int64, title, body string) error {
+	_, resp, err := g.c.PullRequests.Edit(ctx, g.owner, g.repo, int(number), &github.PullRequest{Title: &title, Body: &body})
+	if err != nil {
+		return g.fail(fmt.Sprintf("updating pull request #%d", number), resp, err)
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package gitwriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/imagebutler/imagebutler/config"
+)
+
+// The butler's own branch, in pull-request mode: the working tree follows
+// the target branch (Sync), a commit is made on the target's head, and the
+// branch is pushed to point at it, replacing the butler's earlier commit
+// only with a lease on the head it saw.
+
+// RemoteBranch fetches branch name and returns its head on the remote, or
+// the zero hash when the remote has no such branch.
+func (c *Checkout) RemoteBranch(ctx context.Context, name string) (plumbing.Hash, error) {
+	if err := c.fetch(ctx, name); err != nil {
+		if errors.Is(err, errNoRemoteBranch) {
+			_ = c.git.Storer.RemoveReference(remoteRef(name))
+			return plumbing.ZeroHash, nil
+		}
+		return plumbing.ZeroHash, err
+	}
+	ref, err := c.git.Reference(remoteRef(name), true)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("reading %s: %w", remoteRef(name), err)
+	}
+	return ref.Hash(), nil
+}
+
+// Foreign returns the commits reachable from head but not from Head (the
+// target branch) whose author is not butlerEmail, newest first, looking at
+// no more than limit commits of either; ahead is how many commits head has
+// that Head has not.
+func (c *Checkout) Foreign(head plumbing.Hash, butlerEmail string, limit int) (foreign []*object.Commit, ahead int, err error) {
+	inBase := map[plumbing.Hash]bool{}
+	base, err := c.git.CommitObject(c.Head)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading commit %s: %w", c.Head, err)
+	}
+	iter := object.NewCommitPreorderIter(base, nil, nil)
+	for n := 0; n < limit; n++ {
+		cm, err := iter.Next()
+		if err != nil {
+			break
+		}
+		inBase[cm.Hash] = true
+	}
+	iter.Close()
+	tip, err := c.git.CommitObject(head)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading commit %s: %w", head, err)
+	}
+	iter = object.NewCommitPreorderIter(tip, inBase, nil) // stops at the target's commits
+	defer iter.Close()
+	for n := 0; n < limit; n++ {
+		cm, err := iter.Next()
+		if err != nil {
+			break
+		}
+		ahead++
+		if cm.Author.Email != butlerEmail {
+			foreign = append(foreign, cm)
+		}
+	}
+	return foreign, ahead, nil
+}
+
+// Proposes reports whether commit head already proposes commit h: it sits
+// on the same parent and holds the same tree.
+func (c *Checkout) Proposes(head, h plumbing.Hash) bool {
+	a, err := c.git.CommitObject(head)
+	if err != nil {
+		return false
+	}
+	b, err := c.git.CommitObject(h)
+	if err != nil {
+		return false
+	}
+	return a.TreeHash == b.TreeHash && len(a.ParentHashes) == 1 && len(b.ParentHashes) == 1 && a.ParentHashes[0] == b.ParentHashes[0]
+}
+
+// PushTo points branch name on the remote at commit h. With a zero lease
+// the branch must not exist there (a plain push that creates it);
+// otherwise it is replaced only while it still points at lease
+// (force-with-lease): a push someone made in between is never overwritten.
+func (c *Checkout) PushTo(ctx context.Context, name string, h, lease plumbing.Hash) error {
+	ref := plumbing.NewBranchReferenceName(name)
+	if err := c.git.Storer.SetReference(plumbing.NewHashReference(ref, h)); err != nil {
+		return fmt.Errorf("setting %s: %w", ref, err)
+	}
+	opts := &git.PushOptions{
+		RemoteName: "origin",
+		RefSpecs:   []gitconfig.RefSpec{gitconfig.RefSpec(ref + ":" + ref)},
+		Auth:       c.auth,
+	}
+	if !lease.IsZero() {
+		opts.ForceWithLease = &git.ForceWithLease{RefName: ref, Hash: lease}
+	}
+	return c.push(ctx, name, opts)
+}
+
+// DeleteBranch deletes branch name on the remote.
+func (c *Checkout) DeleteBranch(ctx context.Context, name string) error {
+	ref := plumbing.NewBranchReferenceName(name)
+	return c.push(ctx, name, &git.PushOptions{
+		RemoteName: "origin",
+		RefSpecs:   []gitconfig.RefSpec{gitconfig.RefSpec(":" + ref)},
+		Auth:       c.auth,
+	})
+}
+
+func (c *Checkout) push(ctx context.Context, branch string, opts *git.PushOptions) error {
+	err := c.git.PushContext(ctx, opts)
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case isRejection(err) || errors.Is(err, git.ErrForceNeeded):
+		return fmt.Errorf("pushing %s to %s: %w: %w", branch, config.Redact(c.repo.URL), ErrRejected, scrub(err, c.auth, c.repo.URL))
+	}
+	return fmt.Errorf("pushing %s to %s: %w", branch, config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
+}

@@ -1,0 +1,338 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/forge"
+	"github.com/imagebutler/imagebutler/gitwriter"
+	"github.com/imagebutler/imagebutler/policy"
+)
+
+// HeldRejected is the hold of a value a person rejected by closing the
+// butler's pull request without merging it.
+const HeldRejected = "rejected"
+
+// PullRequestStatus is what became of a repository's pull request this
+// cycle, in pull-request mode.
+type PullRequestStatus struct {
+	Number int64  `json:"number,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Branch string `json:"branch"`
+	Base   string `json:"base"`
+	// State is the pull request's: "open", "merged", "closed", or "" when
+	// there is none.
+	State string `json:"state,omitempty"`
+	// Action is what the butler did: "opened", "updated", "unchanged",
+	// "would open", "would update", "branch deleted", "left alone" (a
+	// person pushed to the branch) or "".
+	Action string `json:"action,omitempty"`
+	Title  string `json:"title,omitempty"`
+}
+
+// setsLine is how a pull request's body records the values it proposes,
+// hidden from the rendered page: a closed one names what was rejected.
+var setsLine = regexp.MustCompile(`<!-- imagebutler-set: ([^>]*) -->`)
+
+// proposedSets reads the policy → tag pairs a pull request's body proposes.
+func proposedSets(body string) map[string]string {
+	m := setsLine.FindStringSubmatch(body)
+	if m == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for pair := range strings.FieldsSeq(m[1]) {
+		if id, tag, ok := strings.Cut(pair, "="); ok {
+			out[id] = tag
+		}
+	}
+	return out
+}
+
+// rejection is a value a closed pull request proposed.
+type rejection struct {
+	tag    string
+	number int64
+}
+
+// rejections are the values of the pull requests closed without merging
+// since the newest merged one, per policy the newest proposal.
+func rejections(pulls []forge.PullRequest) map[string]rejection {
+	out := map[string]rejection{}
+	for _, p := range pulls { // newest first
+		if p.Merged {
+			break
+		}
+		if p.Open {
+			continue
+		}
+		for id, tag := range proposedSets(p.Body) {
+			if _, ok := out[id]; !ok {
+				out[id] = rejection{tag, p.Number}
+			}
+		}
+	}
+	return out
+}
+
+// holdRejected holds the markers whose policy's choice does not rank above
+// the value a closed pull request proposed for it (and the :digest markers
+// of their policy in the same file).
+func holdRejected(tree *gitwriter.Tree, chosen map[string]Choice, rejected map[string]rejection, held map[string]Held) {
+	files := map[string]bool{}
+	for _, m := range tree.Markers {
+		r, ok := rejected[m.Policy]
+		c, chosenOK := chosen[m.Policy]
+		if !ok || !chosenOK || m.Setter == gitwriter.SetDigest || m.Setter == gitwriter.SetName {
+			continue
+		}
+		if _, already := held[m.Location()]; already || CurrentTag(m) == c.Result.Tag || c.Result.Tag == "" {
+			continue
+		}
+		if standing, _ := c.Policy.RankCurrent(c.Images, r.tag, c.Result); standing != policy.Same && standing != policy.Above {
+			continue // a tag ranked above the rejected one (or that one is gone from ECR): propose it
+		}
+		held[m.Location()] = Held{HeldRejected, fmt.Sprintf("pull request #%d proposing %s for %s was closed without merging; waiting for a tag newer than %s (now %s)",
+			r.number, r.tag, m.Policy, r.tag, c.Result.Tag)}
+		files[m.Policy+"\x00"+m.File] = true
+	}
+	for _, m := range tree.Markers {
+		if m.Setter == gitwriter.SetDigest && files[m.Policy+"\x00"+m.File] {
+			held[m.Location()] = Held{HeldRejected, "held with the tag of " + m.Policy + " in " + m.File}
+		}
+	}
+}
+
+// MaxBranchCommits is how far back the butler looks at its own branch and
+// the target to tell its commits from a person's.
+const MaxBranchCommits = 200
+
+// newForge makes the forge client of repo; tests replace it.
+var newForge = func(repo config.Repository, token string) (forge.Client, error) {
+	return forge.New(repo, token, nil)
+}
+
+// propose is one cycle of a repository in pull-request mode: the working
+// copy follows the target branch, the butler's commit is made on its head
+// and pushed to the butler's branch (replacing its earlier one with a
+// lease), and one pull request is opened or updated from it. The target
+// branch is never pushed to.
+func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCopy, repo config.Repository, ls *listings, log *slog.Logger) RepoResult {
+	var r RepoResult
+	pr := repo.PullRequest
+	st := &PullRequestStatus{Branch: pr.Branch, Base: repo.Branch}
+	r.PullRequest = st
+	token, err := os.ReadFile(repo.Auth.TokenFile)
+	if err != nil {
+		r.Err = fmt.Errorf("reading auth.tokenFile for the pull request: %w", err)
+		return r
+	}
+	client, err := newForge(repo, strings.TrimSpace(string(token)))
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	pulls, err := client.Pulls(ctx, pr.Branch, repo.Branch)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	var open *forge.PullRequest
+	if len(pulls) > 0 {
+		newest := pulls[0]
+		st.Number, st.URL, st.State, st.Title = newest.Number, newest.URL, newest.State(), newest.Title
+		if newest.Open {
+			open = &pulls[0]
+		}
+	}
+	s.pullEvents(repo.Name(), pulls)
+	remote, err := co.RemoteBranch(ctx, pr.Branch)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	ahead := 0
+	if !remote.IsZero() {
+		foreign, n, err := co.Foreign(remote, s.cfg.Git.Author.Email, MaxBranchCommits)
+		if err != nil {
+			r.Err = err
+			return r
+		}
+		ahead = n
+		if len(foreign) > 0 {
+			c := foreign[0]
+			st.Action = "left alone"
+			r.Err = fmt.Errorf("branch %s has %d commit(s) the butler did not make (newest %s by %s <%s>): the butler leaves it and its pull request alone; merge or close the pull request and delete the branch to resume",
+				pr.Branch, len(foreign), c.Hash.String()[:12], c.Author.Name, c.Author.Email)
+			return r
+		}
+	}
+	r.Head = co.Head.String()
+	pass, err := s.passWith(ctx, co, k, repo, ls, rejections(pulls))
+	r.Changes, r.Problems, r.Policies, r.Markers = pass.changes, pass.problems, pass.policies, pass.markers
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	if len(pass.changes) == 0 {
+		r.Err = pass.failed
+		if !remote.IsZero() && ahead == 0 && open == nil && !s.dryRun {
+			// Merged (the target holds every commit of the branch) and the
+			// forge kept the branch: the butler removes its own branch.
+			if err := co.DeleteBranch(ctx, pr.Branch); err != nil {
+				r.Err = errors.Join(r.Err, err)
+				return r
+			}
+			st.Action = "branch deleted"
+		}
+		return r
+	}
+	msg, err := gitwriter.Message(s.cfg.CommitTemplate, repo.Name(), pass.changes)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	msg = gitwriter.WithTrailers(msg, pass.set)
+	var key *openpgp.Entity
+	if s.cfg.Git.SigningKeyFile != "" {
+		if key, err = gitwriter.LoadSigningKey(s.cfg.Git.SigningKeyFile, s.cfg.Git.SigningKeyPassphraseFile); err != nil {
+			r.Err = err
+			return r
+		}
+	}
+	title, body, err := pullText(pr, repo.Name(), pass.changes, msg, pass.set)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	h, err := co.Commit(pass.files, msg, s.cfg.Git.Author, key)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	r.Commit = h.String()
+	st.Title = title
+	if s.dryRun {
+		if r.Diff, err = co.Diff(h); err != nil {
+			r.Err = err
+			return r
+		}
+		st.Action = "would open"
+		if open != nil {
+			st.Action = "would update"
+		}
+		r.Err = errors.Join(r.Err, pass.failed)
+		return r
+	}
+	pushed := false
+	if remote.IsZero() || !co.Proposes(remote, h) {
+		if err := co.PushTo(ctx, pr.Branch, h, remote); err != nil {
+			r.Commit = ""
+			r.Err = err
+			return r
+		}
+		pushed = true
+	}
+	switch {
+	case open == nil:
+		opened, err := client.Open(ctx, pr.Branch, repo.Branch, title, body, pr.Labels)
+		if opened.Number != 0 {
+			st.Number, st.URL, st.State = opened.Number, opened.URL, "open"
+			st.Action = "opened"
+			s.pullEvent(repo.Name(), "opened")
+			s.rememberPull(repo.Name(), opened.Number, "open")
+		}
+		if err != nil {
+			r.Err = err
+			return r
+		}
+	case pushed || open.Title != title || open.Body != body:
+		if err := client.Update(ctx, open.Number, title, body); err != nil {
+			r.Err = err
+			return r
+		}
+		st.Action = "updated"
+		s.pullEvent(repo.Name(), "updated")
+	default:
+		st.Action = "unchanged"
+	}
+	if !pushed {
+		r.Commit = "" // nothing was pushed this cycle
+	}
+	log.Info("pull request "+st.Action, "number", st.Number, "url", st.URL, "branch", pr.Branch)
+	r.Err = pass.failed
+	return r
+}
+
+// pullText renders a pull request's title and body: the templates, else the
+// commit message's subject and the rest of it; the body ends with the
+// hidden line that records the proposed values (what a closed pull
+// request rejected).
+func pullText(pr *config.PullRequest, repoName string, changes []gitwriter.Change, msg string, set map[string]string) (title, body string, err error) {
+	subject, rest, _ := strings.Cut(msg, "\n")
+	title, body = subject, strings.TrimSpace(rest)
+	if pr.TitleTemplate != nil {
+		if title, err = gitwriter.Message(pr.TitleTemplate, repoName, changes); err != nil {
+			return "", "", fmt.Errorf("pullRequest.title: %w", err)
+		}
+		title = strings.TrimSpace(title)
+	}
+	if pr.BodyTemplate != nil {
+		if body, err = gitwriter.Message(pr.BodyTemplate, repoName, changes); err != nil {
+			return "", "", fmt.Errorf("pullRequest.body: %w", err)
+		}
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	pairs := make([]string, len(ids))
+	for i, id := range ids {
+		pairs[i] = id + "=" + set[id]
+	}
+	body = strings.TrimRight(body, "\n") + "\n\n<!-- imagebutler-set: " + strings.Join(pairs, " ") + " -->\n"
+	return title, body, nil
+}
+
+// pullEvents counts the pull requests seen merged or closed since the last
+// cycle saw them open.
+func (s *Scanner) pullEvents(repo string, pulls []forge.PullRequest) {
+	for _, p := range pulls {
+		was := s.rememberPull(repo, p.Number, p.State())
+		if was == "open" && p.State() != "open" {
+			s.pullEvent(repo, p.State())
+		}
+	}
+}
+
+// rememberPull records pull request number's state and returns the one
+// recorded before ("" when none).
+func (s *Scanner) rememberPull(repo string, number int64, state string) string {
+	s.pullMu.Lock()
+	defer s.pullMu.Unlock()
+	if s.pulls == nil {
+		s.pulls = map[string]map[int64]string{}
+	}
+	if s.pulls[repo] == nil {
+		s.pulls[repo] = map[int64]string{}
+	}
+	was := s.pulls[repo][number]
+	s.pulls[repo][number] = state
+	return was
+}
+
+func (s *Scanner) pullEvent(repo, event string) {
+	if s.metrics != nil {
+		s.metrics.pullRequests.WithLabelValues(repo, event).Inc()
+	}
+}
