@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/forge/forgetest"
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
 	"github.com/imagebutler/imagebutler/policy"
 	"github.com/imagebutler/imagebutler/scanner"
@@ -320,3 +322,72 @@ func TestPullRequestBranchWithAPersonsCommitIsLeftAlone(t *testing.T) {
 	}
 }
 
+// Pull-request mode against GitHub: the API is forgetest.GitHub (GitHub's
+// documented answers; the real service cannot be reached from here) driven
+// through go-github, the git side a real git http-backend.
+func TestPullRequestGitHub(t *testing.T) {
+	needPeers(t)
+	e := newGitEnv(t, "plain")
+	url, err := e.srv.InitRepo("org/apps", "main", map[string]string{"apps/bartender/deployment.yaml": testpeers.SeedDeployment})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &forgetest.GitHub{Owner: "org", Repo: "apps", Token: gitToken}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	repo := &e.cfg.Repositories[0]
+	repo.URL = url
+	repo.PullRequest = &config.PullRequest{Provider: "github", APIURL: srv.URL + "/", Branch: "imagebutler/main", Labels: []string{"dependencies"}}
+	bare := filepath.Join(e.srv.Root, "org", "apps.git")
+	l := &listing{}
+	l.push("qa-sha-0000001")
+
+	dry := scanner.New(e.cfg, l, slog.New(slog.NewTextHandler(io.Discard, nil)), scanner.WithDryRun())
+	r := dry.RunOnce(context.Background())[0]
+	if r.Err != nil || !strings.Contains(r.Summary(), `would open a pull request from imagebutler/main into main: "Update falcon-qa:my-policy-bartender to qa-sha-0000001"`) || r.Diff == "" || len(api.Pulls()) != 0 {
+		t.Fatalf("dry run: err %v, summary %q, %d pull requests", r.Err, r.Summary(), len(api.Pulls()))
+	}
+
+	butler := e.scanner(l)
+	r = butler.RunOnce(context.Background())[0]
+	pulls := api.Pulls()
+	if r.Err != nil || r.PullRequest.Action != "opened" || len(pulls) != 1 || pulls[0].Head != "imagebutler/main" || pulls[0].Base != "main" || len(pulls[0].Labels) != 1 {
+		t.Fatalf("first cycle: err %v, pull request %+v, pulls %+v\n%s", r.Err, r.PullRequest, pulls, e.logs.String())
+	}
+	if got := gitOut(t, bare, "show", "imagebutler/main:apps/bartender/deployment.yaml"); !strings.Contains(got, ":qa-sha-0000001") {
+		t.Errorf("the branch does not hold the tag:\n%s", got)
+	}
+
+	// The token lacks a permission for one cycle: the repository fails,
+	// naming itself and the permission; the next cycle goes on.
+	api.Fail = func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"message":"Resource not accessible by personal access token"}`)
+		return true
+	}
+	l.push("qa-sha-0000002")
+	r = butler.RunOnce(context.Background())[0]
+	if r.Err == nil || !strings.Contains(r.Summary(), "FAIL "+repo.Name()) || !strings.Contains(r.Err.Error(), `"Pull requests: read and write"`) {
+		t.Errorf("cycle with a 403: summary %q", r.Summary())
+	}
+	api.Fail = nil
+	r = butler.RunOnce(context.Background())[0]
+	pulls = api.Pulls()
+	if r.Err != nil || r.PullRequest.Action != "updated" || len(pulls) != 1 || !strings.Contains(pulls[0].Title, "qa-sha-0000002") {
+		t.Fatalf("cycle after the 403: err %v, pull request %+v, pulls %+v", r.Err, r.PullRequest, pulls)
+	}
+
+	// Merged (as GitHub merges: the branch's commit lands on main), the
+	// branch left behind: the butler deletes it and has nothing to do.
+	if _, err := testpeers.Git(bare, "update-ref", "refs/heads/main", "refs/heads/imagebutler/main"); err != nil {
+		t.Fatal(err)
+	}
+	api.Close(1, true)
+	r = butler.RunOnce(context.Background())[0]
+	if r.Err != nil || len(r.Changes) != 0 || r.PullRequest.Action != "branch deleted" {
+		t.Errorf("cycle after the merge: err %v, %d changes, pull request %+v", r.Err, len(r.Changes), r.PullRequest)
+	}
+	if _, err := testpeers.Git(bare, "rev-parse", "--verify", "refs/heads/imagebutler/main"); err == nil {
+		t.Error("the butler's branch is still there")
+	}
+}

@@ -1,0 +1,147 @@
+// Package forgetest provides a stand-in for GitHub's REST API, for tests:
+// the real service cannot be reached from where the tests run, so the
+// calls the butler makes (list, create and edit pull requests, label an
+// issue) are answered as GitHub documents them, and driven through the real
+// client library (google/go-github).
+package forgetest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// GitHub answers as GitHub's REST API for one repository, owner/repo,
+// to requests bearing Token.
+type GitHub struct {
+	Owner, Repo, Token string
+
+	mu     sync.Mutex
+	pulls  []map[string]any
+	labels map[int][]string
+	// Fail, when set and returning true, has answered the request instead.
+	Fail func(w http.ResponseWriter, r *http.Request) bool
+}
+
+// Pull is what the fake holds of one pull request.
+type Pull struct {
+	Number      int
+	State       string // open or closed
+	Merged      bool
+	Title, Body string
+	Head, Base  string
+	Labels      []string
+}
+
+// Pulls returns the pull requests, oldest first.
+func (g *GitHub) Pulls() []Pull {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []Pull
+	for _, p := range g.pulls {
+		n := p["number"].(int)
+		out = append(out, Pull{Number: n, State: p["state"].(string), Merged: p["merged_at"] != nil,
+			Title: p["title"].(string), Body: p["body"].(string),
+			Head: p["head"].(map[string]any)["ref"].(string), Base: p["base"].(map[string]any)["ref"].(string), Labels: g.labels[n]})
+	}
+	return out
+}
+
+// Close closes pull request number, merged or not, as a person would.
+func (g *GitHub) Close(number int, merged bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.pulls[number-1]
+	p["state"] = "closed"
+	if merged {
+		p["merged_at"] = time.Now().UTC().Format(time.RFC3339)
+	}
+}
+
+// Add adds a pull request someone else opened.
+func (g *GitHub) Add(head, base string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pulls = append(g.pulls, map[string]any{"number": len(g.pulls) + 1, "state": "open", "title": "", "body": "",
+		"head": map[string]any{"ref": head}, "base": map[string]any{"ref": base}})
+}
+
+func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.Fail != nil && g.Fail(w, r) {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer "+g.Token {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	prefix := "/repos/" + g.Owner + "/" + g.Repo
+	path := r.URL.Path
+	switch {
+	case r.Method == http.MethodGet && path == prefix+"/pulls":
+		q := r.URL.Query()
+		out := []map[string]any{}
+		for i := len(g.pulls) - 1; i >= 0; i-- { // newest first (sort=created, direction=desc)
+			p := g.pulls[i]
+			if h := q.Get("head"); h != "" && h != g.Owner+":"+p["head"].(map[string]any)["ref"].(string) {
+				continue
+			}
+			if b := q.Get("base"); b != "" && b != p["base"].(map[string]any)["ref"].(string) {
+				continue
+			}
+			if s := q.Get("state"); s != "" && s != "all" && s != p["state"] {
+				continue
+			}
+			out = append(out, p)
+		}
+		json.NewEncoder(w).Encode(out)
+	case r.Method == http.MethodPost && path == prefix+"/pulls":
+		var in map[string]string
+		json.NewDecoder(r.Body).Decode(&in)
+		for _, p := range g.pulls {
+			if p["state"] == "open" && p["head"].(map[string]any)["ref"] == in["head"] {
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				io.WriteString(w, `{"message":"Validation Failed","errors":[{"message":"A pull request already exists"}]}`)
+				return
+			}
+		}
+		n := len(g.pulls) + 1
+		p := map[string]any{"number": n, "state": "open", "title": in["title"], "body": in["body"],
+			"html_url": "https://github.com/" + g.Owner + "/" + g.Repo + "/pull/" + strconv.Itoa(n),
+			"head": map[string]any{"ref": in["head"]}, "base": map[string]any{"ref": in["base"]}}
+		g.pulls = append(g.pulls, p)
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(p)
+	case r.Method == http.MethodPatch && strings.HasPrefix(path, prefix+"/pulls/"):
+		n, err := strconv.Atoi(strings.TrimPrefix(path, prefix+"/pulls/"))
+		if err != nil || n < 1 || n > len(g.pulls) {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"message":"Not Found"}`)
+			return
+		}
+		var in map[string]string
+		json.NewDecoder(r.Body).Decode(&in)
+		p := g.pulls[n-1]
+		p["title"], p["body"] = in["title"], in["body"]
+		json.NewEncoder(w).Encode(p)
+	case r.Method == http.MethodPost && strings.HasPrefix(path, prefix+"/issues/") && strings.HasSuffix(path, "/labels"):
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(path, prefix+"/issues/"), "/labels"))
+		var in []string
+		json.NewDecoder(r.Body).Decode(&in)
+		if g.labels == nil {
+			g.labels = map[int][]string{}
+		}
+		g.labels[n] = append(g.labels[n], in...)
+		json.NewEncoder(w).Encode([]map[string]string{})
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"message":"Not Found"}`)
+	}
+}
