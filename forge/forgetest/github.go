@@ -115,7 +115,7 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n := len(g.pulls) + 1
 		p := map[string]any{"number": n, "state": "open", "title": in["title"], "body": in["body"],
 			"html_url": "https://github.com/" + g.Owner + "/" + g.Repo + "/pull/" + strconv.Itoa(n),
-			"head": map[string]any{"ref": in["head"]}, "base": map[string]any{"ref": in["base"]}}
+			"head":     map[string]any{"ref": in["head"]}, "base": map[string]any{"ref": in["base"]}}
 		g.pulls = append(g.pulls, p)
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(p)
