@@ -471,20 +471,7 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 			r.Err = pass.failed
 			return r
 		}
-		msg, err := gitwriter.Message(s.cfg.CommitTemplate, repo.Name(), pass.changes)
-		if err != nil {
-			r.Err = err
-			return r
-		}
-		msg = gitwriter.WithTrailers(msg, pass.set)
-		var key *openpgp.Entity
-		if s.cfg.Git.SigningKeyFile != "" {
-			if key, err = gitwriter.LoadSigningKey(s.cfg.Git.SigningKeyFile, s.cfg.Git.SigningKeyPassphraseFile); err != nil {
-				r.Err = err
-				return r
-			}
-		}
-		h, err := co.Commit(pass.files, msg, s.cfg.Git.Author, key)
+		h, _, err := s.commit(co, repo, pass)
 		if err != nil {
 			r.Err = err
 			return r
@@ -521,6 +508,25 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 			return r
 		}
 	}
+}
+
+// commit makes the butler's commit of pass's files on co's head: the
+// message from git.commitMessage (or the default) with the trailers that
+// record what it set, signed when git.signingKeyFile is set.
+func (s *Scanner) commit(co *gitwriter.Checkout, repo config.Repository, pass passResult) (plumbing.Hash, string, error) {
+	msg, err := gitwriter.Message(s.cfg.CommitTemplate, repo.Name(), pass.changes)
+	if err != nil {
+		return plumbing.ZeroHash, "", err
+	}
+	msg = gitwriter.WithTrailers(msg, pass.set)
+	var key *openpgp.Entity
+	if s.cfg.Git.SigningKeyFile != "" {
+		if key, err = gitwriter.LoadSigningKey(s.cfg.Git.SigningKeyFile, s.cfg.Git.SigningKeyPassphraseFile); err != nil {
+			return plumbing.ZeroHash, "", err
+		}
+	}
+	h, err := co.Commit(pass.files, msg, s.cfg.Git.Author, key)
+	return h, msg, err
 }
 
 type passResult struct {

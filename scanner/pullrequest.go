@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/forge"
 	"github.com/imagebutler/imagebutler/gitwriter"
@@ -196,25 +194,12 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 		}
 		return r
 	}
-	msg, err := gitwriter.Message(s.cfg.CommitTemplate, repo.Name(), pass.changes)
+	h, msg, err := s.commit(co, repo, pass)
 	if err != nil {
 		r.Err = err
 		return r
-	}
-	msg = gitwriter.WithTrailers(msg, pass.set)
-	var key *openpgp.Entity
-	if s.cfg.Git.SigningKeyFile != "" {
-		if key, err = gitwriter.LoadSigningKey(s.cfg.Git.SigningKeyFile, s.cfg.Git.SigningKeyPassphraseFile); err != nil {
-			r.Err = err
-			return r
-		}
 	}
 	title, body, err := pullText(pr, repo.Name(), pass.changes, msg, pass.set)
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	h, err := co.Commit(pass.files, msg, s.cfg.Git.Author, key)
 	if err != nil {
 		r.Err = err
 		return r
