@@ -377,10 +377,20 @@ func TestPullRequestGitHub(t *testing.T) {
 		t.Fatalf("cycle after the 403: err %v, pull request %+v, pulls %+v", r.Err, r.PullRequest, pulls)
 	}
 
-	// Merged (as GitHub merges: the branch's commit lands on main), the
+	// Squash-merged (main gets a new commit with the branch's changes), the
 	// branch left behind: the butler deletes it and has nothing to do.
-	if _, err := testpeers.Git(bare, "update-ref", "refs/heads/main", "refs/heads/imagebutler/main"); err != nil {
+	work := t.TempDir()
+	if _, err := testpeers.Git("", "clone", "--quiet", bare, work); err != nil {
 		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"checkout", "--quiet", "origin/imagebutler/main", "--", "apps"},
+		{"commit", "--quiet", "-m", "Update images (#1)"},
+		{"push", "--quiet", "origin", "HEAD:main"},
+	} {
+		if _, err := testpeers.Git(work, args...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	api.Close(1, true)
 	r = butler.RunOnce(context.Background())[0]

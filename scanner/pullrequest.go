@@ -183,9 +183,10 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 	}
 	if len(pass.changes) == 0 {
 		r.Err = pass.failed
-		if !remote.IsZero() && ahead == 0 && open == nil && !s.dryRun {
-			// Merged (the target holds every commit of the branch) and the
-			// forge kept the branch: the butler removes its own branch.
+		merged := ahead == 0 || len(pulls) > 0 && pulls[0].Merged // merged as is, or squashed or rebased
+		if !remote.IsZero() && merged && open == nil && !s.dryRun {
+			// Merged, and the forge kept the branch (every commit on it is
+			// the butler's, checked above): the butler removes it.
 			if err := co.DeleteBranch(ctx, pr.Branch); err != nil {
 				r.Err = errors.Join(r.Err, err)
 				return r
