@@ -47,8 +47,9 @@ type Checkout struct {
 	// whole tree.
 	synced  bool
 	touched []string
-	// Skipped lists the entries of the last tree checked out that cannot
-	// be written on this platform ("name: reason"); each was logged once.
+	// Skipped lists the entries of the trees checked out that cannot be
+	// written on this platform ("name: reason"), the first 100; each was
+	// logged once.
 	Skipped []string
 }
 
@@ -217,10 +218,16 @@ func (c *Checkout) Sync(ctx context.Context) error {
 		}
 		c.Skipped = nil
 	}
-	for _, s := range skipped {
+	for i, s := range skipped {
+		if i == maxSkipped {
+			c.log.Warn("more files not checked out", "repo", config.Redact(c.repo.URL), "count", len(skipped)-i)
+			break
+		}
 		c.log.Warn("file not checked out", "repo", config.Redact(c.repo.URL), "file", s)
 	}
-	c.Skipped = append(c.Skipped, skipped...)
+	if room := maxSkipped - len(c.Skipped); room > 0 {
+		c.Skipped = append(c.Skipped, skipped[:min(room, len(skipped))]...)
+	}
 	local := plumbing.NewBranchReferenceName(c.repo.PushBranch)
 	if err := c.git.Storer.SetReference(plumbing.NewHashReference(local, base.Hash())); err != nil {
 		return fmt.Errorf("setting %s: %w", local, err)
@@ -248,6 +255,10 @@ func (c *Checkout) treeOf(h plumbing.Hash) (*object.Tree, error) {
 }
 
 var errNoRemoteBranch = errors.New("no such branch on the remote")
+
+// maxSkipped is how many entries not checked out are logged and kept in
+// Checkout.Skipped: a hostile tree cannot fill the log.
+const maxSkipped = 100
 
 func remoteRef(branch string) plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName("origin", branch)
