@@ -174,9 +174,11 @@ func (c *Checkout) clone(ctx context.Context, dir string) error {
 	return nil
 }
 
-// Sync fetches the remote branches and hard-resets the working tree to the
-// push branch's remote head (or the branch's, when the push branch does not
-// exist yet). Local changes are discarded: the working copy is a cache.
+// Sync fetches the remote branches and makes the working tree the push
+// branch's remote head (or the branch's, when the push branch does not
+// exist yet): a copy that holds a known tree gets only the files that
+// differ, and the ones written since (MarkDirty); any other gets the whole
+// tree. Local changes are discarded: the working copy is a cache.
 func (c *Checkout) Sync(ctx context.Context) error {
 	if err := c.fetch(ctx, c.repo.Branch); err != nil {
 		return err
