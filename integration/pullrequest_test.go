@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/forge/forgetest"
@@ -348,7 +352,8 @@ func TestPullRequestGitHub(t *testing.T) {
 		t.Fatalf("dry run: err %v, summary %q, %d pull requests", r.Err, r.Summary(), len(api.Pulls()))
 	}
 
-	butler := e.scanner(l)
+	reg := prometheus.NewRegistry()
+	butler := scanner.New(e.cfg, l, slog.New(slog.NewTextHandler(e.logs, nil)), scanner.WithMetrics(scanner.NewMetrics(reg)))
 	r = butler.RunOnce(context.Background())[0]
 	pulls := api.Pulls()
 	if r.Err != nil || r.PullRequest.Action != "opened" || len(pulls) != 1 || pulls[0].Head != "imagebutler/main" || pulls[0].Base != "main" || len(pulls[0].Labels) != 1 {
@@ -356,6 +361,10 @@ func TestPullRequestGitHub(t *testing.T) {
 	}
 	if got := gitOut(t, bare, "show", "imagebutler/main:apps/bartender/deployment.yaml"); !strings.Contains(got, ":qa-sha-0000001") {
 		t.Errorf("the branch does not hold the tag:\n%s", got)
+	}
+	status, _ := json.Marshal(butler.Status())
+	if !strings.Contains(string(status), `"pullRequest":{"number":1,"url":"https://github.com/org/apps/pull/1","branch":"imagebutler/main","base":"main","state":"open","action":"opened"`) {
+		t.Errorf("/status does not link the pull request:\n%s", status)
 	}
 
 	// The token lacks a permission for one cycle: the repository fails,
@@ -399,5 +408,16 @@ func TestPullRequestGitHub(t *testing.T) {
 	}
 	if _, err := testpeers.Git(bare, "rev-parse", "--verify", "refs/heads/imagebutler/main"); err == nil {
 		t.Error("the butler's branch is still there")
+	}
+	name := repo.Name()
+	want := fmt.Sprintf(`# HELP imagebutler_pull_requests_total Pull requests the butler opened or updated, and that it saw merged or closed without merging, by repository and event (opened, updated, merged, closed).
+# TYPE imagebutler_pull_requests_total counter
+imagebutler_pull_requests_total{event="closed",repository=%[1]q} 0
+imagebutler_pull_requests_total{event="merged",repository=%[1]q} 1
+imagebutler_pull_requests_total{event="opened",repository=%[1]q} 1
+imagebutler_pull_requests_total{event="updated",repository=%[1]q} 1
+`, name)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "imagebutler_pull_requests_total"); err != nil {
+		t.Error(err)
 	}
 }
