@@ -86,6 +86,7 @@ type Error struct {
 	Err        error
 }
 
+// Error says which forge refused what in which repository, and why.
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s: %s in %s", e.Provider, e.Op, e.Repo)
 	if e.Status != 0 {
@@ -100,6 +101,7 @@ func (e *Error) Error() string {
 	return msg
 }
 
+// Unwrap returns the client library's error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // RateLimited reports whether the forge asked to slow down.

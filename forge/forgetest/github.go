@@ -70,6 +70,7 @@ func (g *GitHub) Add(head, base string) {
 		"head": map[string]any{"ref": head}, "base": map[string]any{"ref": base}})
 }
 
+// ServeHTTP answers one API request.
 func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.Fail != nil && g.Fail(w, r) {
 		return
