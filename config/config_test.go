@@ -118,7 +118,7 @@ testdata/bad-events.yaml:5: events.coalesce: must be between 0s and 1m, got 2h0m
 testdata/bad-events.yaml:3: events.sqs.queueURL: "imagebutler-ecr-events" is not a queue URL such as https://sqs.us-east-2.amazonaws.com/123456789012/imagebutler
 testdata/bad-events.yaml:4: events.webhook.secretFile: must be set: unsigned deliveries are refused
 testdata/bad-events.yaml:4: events.webhook: needs listen (the webhook is served at POST /hooks/git there)`},
-		{"bad-pull-request.yaml", `testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.provider: must be one of github, gitea, got "bitbucket"
+		{"bad-pull-request.yaml", `testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.provider: must be one of github, gitea, gitlab, got "bitbucket"
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.branch: must differ from branch "main" (the pull request goes into it)
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest: needs auth.tokenFile: the forge's API token (also used for git over HTTPS)
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.title: template: title:1: unclosed action
@@ -239,6 +239,7 @@ func TestPullRequestDefaults(t *testing.T) {
 		{"https://ghe.example.com/team/apps.git", "github", "team", "apps", "https://ghe.example.com/api/v3/"},
 		{"http://127.0.0.1:3000/butler/apps.git", "gitea", "butler", "apps", "http://127.0.0.1:3000/"},
 		{"ssh://git@gitea.example.com:2222/team/sub/apps.git", "gitea", "sub", "apps", "https://gitea.example.com/"},
+		{"https://gitlab.com/group/sub/apps.git", "gitlab", "sub", "apps", "https://gitlab.com/"},
 	}
 	for _, tt := range tests {
 		r := Repository{URL: tt.url, Branch: "main", PullRequest: &PullRequest{Provider: tt.provider}}

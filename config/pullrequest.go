@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -12,11 +13,12 @@ import (
 // on the repository's branch, and opens (or updates) one pull request from
 // it.
 type PullRequest struct {
-	// Provider is the forge's API: "github" or "gitea".
+	// Provider is the forge's API: "github", "gitea" or "gitlab".
 	Provider string `yaml:"provider"`
 	// APIURL is the forge's API root; default from the repository URL
 	// (https://api.github.com/ for github.com, https://HOST/api/v3/ for
-	// GitHub Enterprise, https://HOST/ for Gitea).
+	// GitHub Enterprise, https://HOST/ for Gitea and GitLab, whose client
+	// adds api/v4/).
 	APIURL string `yaml:"apiURL"`
 	// Branch is the butler's branch; default imagebutler/<branch>.
 	Branch string `yaml:"branch"`
@@ -33,12 +35,14 @@ type PullRequest struct {
 	BodyTemplate  *template.Template `yaml:"-"`
 }
 
-// Providers are the forges a pull request can be opened on.
-var Providers = []string{"github", "gitea"}
+// Providers are the forges a pull request (a merge request on GitLab) can
+// be opened on.
+var Providers = []string{"github", "gitea", "gitlab"}
 
-// Owner and Repo are the forge's names of the repository, from its URL's
-// last two path elements (https://host/org/apps.git → org, apps).
-func (r Repository) OwnerAndRepo() (owner, repo string, err error) {
+// ProjectPath is the repository's path on its forge, from its URL without
+// ".git" (https://host/group/sub/apps.git → group/sub/apps): GitLab's
+// project path.
+func (r Repository) ProjectPath() (string, error) {
 	clean, _, _ := SplitCredentials(r.URL)
 	p := clean
 	if u, err := url.Parse(clean); err == nil && u.Host != "" {
@@ -46,10 +50,22 @@ func (r Repository) OwnerAndRepo() (owner, repo string, err error) {
 	} else if at := strings.Index(clean, ":"); at > 0 && !strings.Contains(clean[:at], "/") {
 		p = clean[at+1:] // git@host:org/apps.git
 	}
-	parts := strings.Split(strings.Trim(strings.TrimSuffix(strings.TrimRight(p, "/"), ".git"), "/"), "/")
-	if len(parts) < 2 || parts[len(parts)-2] == "" || parts[len(parts)-1] == "" {
-		return "", "", fmt.Errorf("%s does not name an owner and a repository", Redact(r.URL))
+	p = strings.Trim(strings.TrimSuffix(strings.TrimRight(p, "/"), ".git"), "/")
+	parts := strings.Split(p, "/")
+	if len(parts) < 2 || slices.Contains(parts, "") {
+		return "", fmt.Errorf("%s does not name an owner and a repository", Redact(r.URL))
 	}
+	return p, nil
+}
+
+// OwnerAndRepo are the forge's names of the repository, from its URL's last
+// two path elements (https://host/org/apps.git → org, apps).
+func (r Repository) OwnerAndRepo() (owner, repo string, err error) {
+	p, err := r.ProjectPath()
+	if err != nil {
+		return "", "", err
+	}
+	parts := strings.Split(p, "/")
 	return parts[len(parts)-2], parts[len(parts)-1], nil
 }
 

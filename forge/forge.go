@@ -1,8 +1,10 @@
 // Package forge opens and updates the butler's pull requests through a git
-// forge's API: GitHub (google/go-github) and Gitea (code.gitea.io/sdk).
+// forge's API: GitHub (google/go-github), Gitea (code.gitea.io/sdk) and
+// GitLab merge requests (gitlab.com/gitlab-org/api/client-go).
 package forge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +68,12 @@ func New(repo config.Repository, token string, hc *http.Client) (Client, error) 
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
 	switch pr.Provider {
+	case "gitlab":
+		project, err := repo.ProjectPath()
+		if err != nil {
+			return nil, err
+		}
+		return newGitLab(pr.APIURL, project, token, hc)
 	case "github":
 		return newGitHub(pr.APIURL, owner, name, token, hc)
 	case "gitea":
@@ -120,9 +128,9 @@ func classify(provider, repo, op string, resp *http.Response, err error) error {
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
 		e.Hint = "the token was refused (expired, revoked or mistyped); the next cycle tries again"
-	case (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests) && h.Get("X-RateLimit-Remaining") == "0":
+	case (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests) && (h.Get("X-RateLimit-Remaining") == "0" || h.Get("RateLimit-Remaining") == "0") && h.Get("Retry-After") == "":
 		e.RetryAfter = time.Minute
-		if reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		if reset, err := strconv.ParseInt(cmp.Or(h.Get("X-RateLimit-Reset"), h.Get("RateLimit-Reset")), 10, 64); err == nil {
 			at := time.Unix(reset, 0)
 			if d := time.Until(at); d > 0 {
 				e.RetryAfter = d
@@ -149,6 +157,7 @@ func classify(provider, repo, op string, resp *http.Response, err error) error {
 var permissions = map[string]string{
 	"github": `a fine-grained token needs "Pull requests: read and write" and "Contents: read and write" on the repository (a classic token: the repo scope)`,
 	"gitea":  `the token needs the write:repository scope (and write:issue for labels), and its user write access to the repository`,
+	"gitlab": `the token needs the api scope, and its user (or the project or group token) at least the Developer role`,
 }
 
 // clip cuts a forge's message to 1 KiB: a forge's error body is no place

@@ -1,0 +1,77 @@
+package forge
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+)
+
+type gitLab struct {
+	c       *gitlab.Client
+	project string // the project's full path, group/subgroup/name
+}
+
+func newGitLab(apiURL, project, token string, hc *http.Client) (*gitLab, error) {
+	// No retries of its own: a refused call fails the cycle, and the next
+	// cycle asks again.
+	c, err := gitlab.NewClient(token, gitlab.WithBaseURL(apiURL), gitlab.WithHTTPClient(hc), gitlab.WithoutRetries())
+	if err != nil {
+		return nil, fmt.Errorf("pullRequest.apiURL: %w", err)
+	}
+	return &gitLab{c: c, project: project}, nil
+}
+
+func (g *gitLab) fail(op string, resp *gitlab.Response, err error) error {
+	var r *http.Response
+	if resp != nil {
+		r = resp.Response
+	}
+	return classify("gitlab", g.project, op, r, err)
+}
+
+func (g *gitLab) Pulls(ctx context.Context, head, base string) ([]PullRequest, error) {
+	mrs, resp, err := g.c.MergeRequests.ListProjectMergeRequests(g.project, &gitlab.ListProjectMergeRequestsOptions{
+		ListOptions:  gitlab.ListOptions{PerPage: MaxPulls},
+		State:        gitlab.Ptr("all"),
+		OrderBy:      gitlab.Ptr("created_at"),
+		Sort:         gitlab.Ptr("desc"),
+		SourceBranch: gitlab.Ptr(head),
+		TargetBranch: gitlab.Ptr(base),
+	}, gitlab.WithContext(ctx))
+	if err != nil {
+		return nil, g.fail("listing merge requests", resp, err)
+	}
+	out := make([]PullRequest, 0, len(mrs))
+	for _, m := range mrs {
+		if m.SourceBranch != head || m.TargetBranch != base {
+			continue
+		}
+		out = append(out, PullRequest{Number: m.IID, URL: m.WebURL, Title: m.Title, Body: m.Description,
+			Open: m.State == "opened" || m.State == "locked", Merged: m.State == "merged"})
+	}
+	return out, nil
+}
+
+func (g *gitLab) Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error) {
+	opt := &gitlab.CreateMergeRequestOptions{Title: &title, Description: &body, SourceBranch: &head, TargetBranch: &base}
+	if len(labels) > 0 {
+		l := gitlab.LabelOptions(labels)
+		opt.Labels = &l
+	}
+	m, resp, err := g.c.MergeRequests.CreateMergeRequest(g.project, opt, gitlab.WithContext(ctx))
+	if err != nil {
+		return PullRequest{}, g.fail("opening a merge request", resp, err)
+	}
+	return PullRequest{Number: m.IID, URL: m.WebURL, Title: m.Title, Body: m.Description, Open: true}, nil
+}
+
+func (g *gitLab) Update(ctx context.Context, number int64, title, body string) error {
+	_, resp, err := g.c.MergeRequests.UpdateMergeRequest(g.project, number,
+		&gitlab.UpdateMergeRequestOptions{Title: &title, Description: &body}, gitlab.WithContext(ctx))
+	if err != nil {
+		return g.fail(fmt.Sprintf("updating merge request !%d", number), resp, err)
+	}
+	return nil
+}
