@@ -43,13 +43,7 @@ var Providers = []string{"github", "gitea", "gitlab"}
 // ".git" (https://host/group/sub/apps.git → group/sub/apps): GitLab's
 // project path.
 func (r Repository) ProjectPath() (string, error) {
-	clean, _, _ := SplitCredentials(r.URL)
-	p := clean
-	if u, err := url.Parse(clean); err == nil && u.Host != "" {
-		p = u.Path
-	} else if at := strings.Index(clean, ":"); at > 0 && !strings.Contains(clean[:at], "/") {
-		p = clean[at+1:] // git@host:org/apps.git
-	}
+	_, _, p := location(r.URL)
 	p = strings.Trim(strings.TrimSuffix(strings.TrimRight(p, "/"), ".git"), "/")
 	parts := strings.Split(p, "/")
 	if len(parts) < 2 || slices.Contains(parts, "") {
@@ -69,22 +63,32 @@ func (r Repository) OwnerAndRepo() (owner, repo string, err error) {
 	return parts[len(parts)-2], parts[len(parts)-1], nil
 }
 
+// location splits a repository URL, credentials left out, into its scheme,
+// host (with its port) and path. An scp-like URL (git@host:org/apps.git) is
+// ssh; a local path has no scheme and no host.
+func location(rawURL string) (scheme, host, path string) {
+	clean, _, _ := SplitCredentials(rawURL)
+	if u, err := url.Parse(clean); err == nil && (u.Host != "" || u.Scheme == "file") {
+		return u.Scheme, u.Host, u.Path
+	}
+	if at := strings.Index(clean, "@"); at >= 0 {
+		if h, p, ok := strings.Cut(clean[at+1:], ":"); ok && !strings.Contains(h, "/") {
+			return "ssh", h, p
+		}
+	}
+	return "", "", clean
+}
+
 // defaultAPIURL is the API root of provider for a repository at rawURL.
 func defaultAPIURL(provider, rawURL string) string {
-	clean, _, _ := SplitCredentials(rawURL)
-	host, scheme := "", "https"
-	if u, err := url.Parse(clean); err == nil && u.Host != "" {
-		host = u.Host
-		switch u.Scheme {
-		case "http":
-			scheme = "http"
-		case "ssh":
-			host = u.Hostname() // the SSH port is not the API's
-		}
-	} else if at := strings.Index(clean, "@"); at >= 0 {
-		host, _, _ = strings.Cut(clean[at+1:], ":") // git@host:org/apps.git
-	}
-	if scheme == "https" {
+	urlScheme, host, _ := location(rawURL)
+	scheme := "https"
+	switch urlScheme {
+	case "http":
+		scheme = "http"
+	case "ssh":
+		host, _, _ = strings.Cut(host, ":") // the SSH port is not the API's
+	case "https":
 		host = strings.TrimSuffix(host, ":443")
 	}
 	switch {

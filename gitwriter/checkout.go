@@ -47,10 +47,10 @@ type Checkout struct {
 	// whole tree.
 	synced  bool
 	touched []string
-	// Skipped lists the entries of the trees checked out that cannot be
-	// written on this platform ("name: reason"), the first 100; each was
-	// logged once.
-	Skipped []string
+	// skipped lists the entries of the trees checked out that cannot be
+	// written on this platform ("name: reason"), the first 100 (for the
+	// tests); each was logged once.
+	skipped []string
 }
 
 // Refresh re-reads the repository's credentials (a rotated token takes
@@ -218,7 +218,7 @@ func (c *Checkout) Sync(ctx context.Context) error {
 		if skipped, err = c.checkoutAll(ctx, to); err != nil {
 			return fmt.Errorf("checking out %s: %w", base.Hash(), err)
 		}
-		c.Skipped = nil
+		c.skipped = nil
 	}
 	for i, s := range skipped {
 		if i == maxSkipped {
@@ -227,8 +227,8 @@ func (c *Checkout) Sync(ctx context.Context) error {
 		}
 		c.log.Warn("file not checked out", "repo", config.Redact(c.repo.URL), "file", s)
 	}
-	if room := maxSkipped - len(c.Skipped); room > 0 {
-		c.Skipped = append(c.Skipped, skipped[:min(room, len(skipped))]...)
+	if room := maxSkipped - len(c.skipped); room > 0 {
+		c.skipped = append(c.skipped, skipped[:min(room, len(skipped))]...)
 	}
 	local := plumbing.NewBranchReferenceName(c.repo.PushBranch)
 	if err := c.git.Storer.SetReference(plumbing.NewHashReference(local, base.Hash())); err != nil {
@@ -351,7 +351,10 @@ func (c *Checkout) ChangesSince(from plumbing.Hash) (*Changes, error) {
 		return nil, err
 	}
 	changed := &Changes{names: map[string]bool{}}
-	prefix := strings.TrimSuffix(c.inRepo("x"), "x")
+	prefix := "" // of Dir in the repository, for OpenLocal's copies
+	if c.prefix != "" && c.prefix != "." {
+		prefix = c.prefix + "/"
+	}
 	err = c.diffTrees(a, b, "", func(name string, _, _ *object.TreeEntry) error {
 		if rel, ok := strings.CutPrefix(name, prefix); ok {
 			changed.names[rel] = true

@@ -313,10 +313,12 @@ func (c *Checkout) checkoutChanges(ctx context.Context, from, to *object.Tree, t
 	defer w.close()
 	// Removals first: a file that becomes a folder (or the reverse) is out
 	// of the way before the new entry is written.
-	write := map[string]bool{}
+	// What to write, with its entry in to when the diff gave it; a file
+	// written since (touched) is looked up in to.
+	write := map[string]*object.TreeEntry{}
 	err = c.diffTrees(from, to, "", func(name string, old, new *object.TreeEntry) error {
 		if new != nil {
-			write[name] = true
+			write[name] = new
 			return nil
 		}
 		if err := w.tick(); err != nil {
@@ -328,7 +330,9 @@ func (c *Checkout) checkoutChanges(ctx context.Context, from, to *object.Tree, t
 		return w.skipped, err
 	}
 	for _, f := range touched {
-		write[f] = true
+		if _, ok := write[f]; !ok {
+			write[f] = nil
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(write)) {
 		if err := w.tick(); err != nil {
@@ -338,9 +342,13 @@ func (c *Checkout) checkoutChanges(ctx context.Context, from, to *object.Tree, t
 			w.skip(name, why)
 			continue
 		}
-		e, found, err := c.entryAt(to, name)
-		if err != nil {
-			return w.skipped, err
+		e, found := write[name], true
+		if e == nil {
+			var at object.TreeEntry
+			if at, found, err = c.entryAt(to, name); err != nil {
+				return w.skipped, err
+			}
+			e = &at
 		}
 		if !found || e.Mode == filemode.Dir {
 			if err := w.remove(name); err != nil {
@@ -348,7 +356,7 @@ func (c *Checkout) checkoutChanges(ctx context.Context, from, to *object.Tree, t
 			}
 			continue
 		}
-		if err := w.writeEntry(name, e, true); err != nil {
+		if err := w.writeEntry(name, *e, true); err != nil {
 			return w.skipped, err
 		}
 	}

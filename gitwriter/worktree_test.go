@@ -254,12 +254,12 @@ func TestCheckoutFollowsTree(t *testing.T) {
 		}
 		if i == 0 {
 			var skipped []string
-			for _, s := range fresh.Skipped {
+			for _, s := range fresh.skipped {
 				skipped = append(skipped, strings.SplitN(s, ":", 2)[0])
 			}
 			slices.Sort(skipped)
 			if w := []string{"..", ".GIT", "x/.git"}; !reflect.DeepEqual(skipped, w) {
-				t.Errorf("skipped %q, want %q", fresh.Skipped, w)
+				t.Errorf("skipped %q, want %q", fresh.skipped, w)
 			}
 		}
 		if entries, _ := os.ReadDir(outside); len(entries) != 0 {
