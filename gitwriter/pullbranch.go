@@ -35,32 +35,35 @@ func (c *Checkout) RemoteBranch(ctx context.Context, name string) (plumbing.Hash
 	return ref.Hash(), nil
 }
 
+// MaxForeignLook is how many commits of the butler's branch Foreign looks
+// at.
+const MaxForeignLook = 200
+
 // Foreign returns the commits reachable from head but not from Head (the
 // target branch) whose author is not butlerEmail, newest first, looking at
-// no more than limit commits of either; ahead is how many commits head has
-// that Head has not.
+// no more than limit of them; ahead is how many commits head has that Head
+// has not. The walk from head stops at the merge bases of the two, however
+// far the target moved since.
 func (c *Checkout) Foreign(head plumbing.Hash, butlerEmail string, limit int) (foreign []*object.Commit, ahead int, err error) {
-	inBase := map[plumbing.Hash]bool{}
 	base, err := c.git.CommitObject(c.Head)
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading commit %s: %w", c.Head, err)
 	}
-	iter := object.NewCommitPreorderIter(base, nil, nil)
-	for n := 0; n < limit; n++ {
-		cm, err := iter.Next()
-		if err != nil {
-			break
-		}
-		inBase[cm.Hash] = true
-	}
-	iter.Close()
 	tip, err := c.git.CommitObject(head)
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading commit %s: %w", head, err)
 	}
-	iter = object.NewCommitPreorderIter(tip, inBase, nil) // stops at the target's commits
+	bases, err := tip.MergeBase(base)
+	if err != nil {
+		return nil, 0, fmt.Errorf("finding where %s and %s part: %w", head, c.Head, err)
+	}
+	stop := map[plumbing.Hash]bool{}
+	for _, b := range bases {
+		stop[b.Hash] = true
+	}
+	iter := object.NewCommitPreorderIter(tip, stop, nil)
 	defer iter.Close()
-	for n := 0; n < limit; n++ {
+	for range limit {
 		cm, err := iter.Next()
 		if err != nil {
 			break

@@ -2,6 +2,7 @@ package gitwriter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -327,5 +328,44 @@ func TestCommitKeepsEntriesNotCheckedOut(t *testing.T) {
 	}
 	if _, err := co.Commit([]string{"link-or-missing.yaml"}, "x", config.Author{Name: "b", Email: "b@x"}, nil); err == nil {
 		t.Error("committing a file the tree does not hold: no error")
+	}
+}
+
+// A butler's branch made long ago is still the butler's alone, however many
+// commits people added to the target since: only the commits the branch
+// has over their merge base are looked at.
+func TestForeignAfterTheTargetMovedFar(t *testing.T) {
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := pushTree(t, bare, map[string]entry{"apps/a.yaml": regular("image: x:1\n")})
+	butler := object.Signature{Name: "Butler", Email: "butler@example.com", When: time.Now()}
+	tree := storeTree(t, bare, map[string]entry{"apps/a.yaml": regular("image: x:2\n")})
+	obj := bare.Storer.NewEncodedObject()
+	if err := (&object.Commit{Author: butler, Committer: butler, Message: "Update\n", TreeHash: tree, ParentHashes: []plumbing.Hash{base}}).Encode(obj); err != nil {
+		t.Fatal(err)
+	}
+	proposal, err := bare.Storer.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName("imagebutler/main"), proposal))
+	for i := range MaxForeignLook + 50 { // a person's commits on the target
+		pushTree(t, bare, map[string]entry{"apps/a.yaml": regular("image: x:1\n"), "notes.md": regular(fmt.Sprint(i))})
+	}
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	co, err := Open(context.Background(), filepath.Join(t.TempDir(), "work"), repo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, err := co.RemoteBranch(context.Background(), "imagebutler/main")
+	if err != nil || remote != proposal {
+		t.Fatalf("RemoteBranch = %s, %v; want %s", remote, err, proposal)
+	}
+	foreign, ahead, err := co.Foreign(remote, butler.Email, MaxForeignLook)
+	if err != nil || len(foreign) != 0 || ahead != 1 {
+		t.Errorf("Foreign = %d foreign, %d ahead, %v; want 0 foreign, 1 ahead", len(foreign), ahead, err)
 	}
 }

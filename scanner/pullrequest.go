@@ -110,10 +110,6 @@ func holdRejected(tree *gitwriter.Tree, chosen map[string]Choice, rejected map[s
 	}
 }
 
-// MaxBranchCommits is how far back the butler looks at its own branch and
-// the target to tell its commits from a person's.
-const MaxBranchCommits = 200
-
 // newForge makes the forge client of repo; tests replace it.
 var newForge = func(repo config.Repository, token string) (forge.Client, error) {
 	return forge.New(repo, token, nil)
@@ -160,7 +156,7 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 	}
 	ahead := 0
 	if !remote.IsZero() {
-		foreign, n, err := co.Foreign(remote, s.cfg.Git.Author.Email, MaxBranchCommits)
+		foreign, n, err := co.Foreign(remote, s.cfg.Git.Author.Email, gitwriter.MaxForeignLook)
 		if err != nil {
 			r.Err = err
 			return r
