@@ -128,12 +128,18 @@ func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choic
 			heldFiles[m.Policy+"\x00"+m.File] = true
 		}
 	}
+	holdDigests(tree, heldFiles, HeldDowngrade, out)
+	return out
+}
+
+// holdDigests holds, as kind, the :digest markers of each policy in each
+// file where a marker bearing its tag is held (files: policy NUL file).
+func holdDigests(tree *gitwriter.Tree, files map[string]bool, kind string, held map[string]Held) {
 	for _, m := range tree.Markers {
-		if m.Setter == gitwriter.SetDigest && heldFiles[m.Policy+"\x00"+m.File] {
-			out[m.Location()] = Held{HeldDowngrade, "held with the tag of " + m.Policy + " in " + m.File}
+		if m.Setter == gitwriter.SetDigest && files[m.Policy+"\x00"+m.File] {
+			held[m.Location()] = Held{kind, "held with the tag of " + m.Policy + " in " + m.File}
 		}
 	}
-	return out
 }
 
 // CurrentTag is the tag a marker's value holds now: the value of a :tag

@@ -103,11 +103,7 @@ func holdRejected(tree *gitwriter.Tree, chosen map[string]Choice, rejected map[s
 			r.number, r.tag, m.Policy, r.tag, c.Result.Tag)}
 		files[m.Policy+"\x00"+m.File] = true
 	}
-	for _, m := range tree.Markers {
-		if m.Setter == gitwriter.SetDigest && files[m.Policy+"\x00"+m.File] {
-			held[m.Location()] = Held{HeldRejected, "held with the tag of " + m.Policy + " in " + m.File}
-		}
-	}
+	holdDigests(tree, files, HeldRejected, held)
 }
 
 // newForge makes the forge client of repo; tests replace it.
