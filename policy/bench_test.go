@@ -82,31 +82,74 @@ func BenchmarkSelect(b *testing.B) {
 			}
 		})
 		b.Run(c.name+"/after-push", func(b *testing.B) {
-			// The memo knows the listing; one new image is pushed.
+			// The memo knows the listing; one new image is pushed. The
+			// lineage's cost, once per ECR repository however many policies
+			// use it, is BenchmarkLineageNext's.
 			pushedNow := append(slices.Clone(images), Image{Tags: []string{images[len(images)-1].Tags[0] + "-new"},
 				Digest: "sha256:" + strings.Repeat("f", 64), PushedAt: images[len(images)-1].PushedAt.Add(time.Second)})
+			var lineage Lineage
+			before, after := lineage.Next(images), lineage.Next(pushedNow)
 			m := NewMemo()
-			p.SelectMemo(images, m)
-			if r, want := p.SelectMemo(pushedNow, m), p.Select(pushedNow); r != want {
+			p.SelectMemo(before, m)
+			if r, want := p.SelectMemo(after, m), p.Select(pushedNow); r != want {
 				b.Fatalf("after a push, SelectMemo = %+v, Select = %+v", r, want)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
 				m := NewMemo()
-				p.SelectMemo(images, m)
+				p.SelectMemo(before, m)
 				runtime.GC() // the setup's garbage is not the selection's
 				b.StartTimer()
-				p.SelectMemo(pushedNow, m)
+				p.SelectMemo(after, m)
 			}
 		})
 		b.Run(c.name+"/warm", func(b *testing.B) {
+			// The same listing again, as a fresh listing of an unchanged
+			// ECR repository is known by its lineage.
+			var lineage Lineage
+			l := lineage.Next(images)
 			m := NewMemo()
-			p.SelectMemo(images, m)
+			p.SelectMemo(l, m)
 			b.ReportAllocs()
 			for b.Loop() {
-				if r := p.SelectMemo(images, m); r.Tag != want.Tag {
+				if r := p.SelectMemo(l, m); r.Tag != want.Tag {
 					b.Fatalf("SelectMemo = %q, want %q", r.Tag, want.Tag)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLineageNext is what telling a listing of 100,000 images from
+// the last one costs, once per ECR repository per cycle: a fresh listing
+// equal to the last (unchanged), and one more image (after-push).
+func BenchmarkLineageNext(b *testing.B) {
+	images := benchImages(100_000, qaOrSha)
+	// Strings laid out in listing order, as a decoded listing has them.
+	fresh := slices.Clone(images)
+	for i := range fresh {
+		fresh[i].Tags = []string{strings.Clone(fresh[i].Tags[0])}
+		fresh[i].Digest = strings.Clone(fresh[i].Digest)
+	}
+	pushed := append(slices.Clone(fresh), Image{Tags: []string{"qa-sha-new"}, Digest: "sha256:" + strings.Repeat("f", 64), PushedAt: images[len(images)-1].PushedAt})
+	for _, c := range []struct {
+		name string
+		next []Image
+		want func(first, next Listing) bool
+	}{
+		{"unchanged", fresh, func(first, next Listing) bool { return next.id == first.id }},
+		{"after-push", pushed, func(first, next Listing) bool { return next.base == first.id }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				var l Lineage
+				first := l.Next(images)
+				b.StartTimer()
+				if next := l.Next(c.next); !c.want(first, next) {
+					b.Fatalf("Next did not know the listing: %+v", next)
 				}
 			}
 		})

@@ -13,42 +13,26 @@ import (
 // Select picks the policy's tag from images. It never fails: a Result
 // without a Tag says, through its counts, why nothing qualified.
 func (p *Policy) Select(images []Image) Result {
-	return p.SelectMemo(images, nil)
+	return p.selectCold(images)
 }
 
-// Memo remembers the work that depends only on a tag (exclusion, filter,
-// extracted value, parsed number or version) between calls of SelectMemo for
-// one policy over one ECR repository. It remembers tags by position: the
-// scanner lists images oldest first, so a cycle after a push finds the
-// earlier tags where they were and judges only the new ones. A Memo is not
-// safe for concurrent use.
+// Memo remembers, between calls of SelectMemo for one policy over one ECR
+// repository, where the last call's choice stood after its last image. A
+// call over the same listing returns the last result, and a call over that
+// listing followed by new images (a push) judges only those: cost in
+// proportion to what was pushed, and no state kept per tag. Any other
+// listing is judged afresh. A Memo is not safe for concurrent use.
 type Memo struct {
-	sig      string
-	tags     []string
-	verdicts []verdict
-	// images records, per tag, what its image was, and result what Select
-	// returned: when the listing is the same to the last push time, the
-	// result is too.
-	images []imageKey
-	result *Result
-	// chooser is where the last call's choice stood after its last tag,
-	// with its chosen image copied into chosen: a call whose listing is
-	// the last one plus new images offers only those.
-	chooser     chooser
-	chosen      Image
-	haveChooser bool
-}
-
-type imageKey struct {
-	digest string
-	pushed time.Time
+	sig     string
+	listing uint64 // the id of the listing chooser stands after; 0: none
+	// chooser is where the last call's choice stood after its last image,
+	// with its chosen image copied into chosen.
+	chooser chooser
+	chosen  Image
 }
 
 // NewMemo returns an empty Memo.
 func NewMemo() *Memo { return &Memo{} }
-
-// Len reports how many tags the memo holds.
-func (m *Memo) Len() int { return len(m.tags) }
 
 // state is what became of a tag.
 type state uint8
@@ -72,139 +56,51 @@ type verdict struct {
 // the processors.
 const parallelMin = 8192
 
-// SelectMemo is Select, remembering per-tag work in memo (which may be nil).
-func (p *Policy) SelectMemo(images []Image, memo *Memo) Result {
-	if memo == nil || p.extract.usesCreatedAt() {
-		// Values may depend on push times, not on tags alone: nothing to remember.
-		return p.selectCold(images)
+// SelectMemo is Select over l.Images, remembering in memo (which may be
+// nil) where the choice stood, for the next listing of l's Lineage.
+func (p *Policy) SelectMemo(l Listing, memo *Memo) Result {
+	if memo == nil || l.id == 0 {
+		return p.selectCold(l.Images)
 	}
 	if sig := p.Fingerprint(); memo.sig != sig {
 		*memo = Memo{sig: sig}
 	}
-	tags, verdicts, same, from := p.remember(images, memo)
-	if same && memo.result != nil {
-		return *memo.result
-	}
-	c, first, k := chooser{p: p}, 0, 0
-	if from > 0 && memo.haveChooser {
-		// Continue from the last call's choice: find the image that holds
-		// tag from, walking back from the end (the new images are there).
+	var c chooser
+	switch {
+	case memo.listing == l.id:
+		return memo.chooser.result()
+	case memo.listing != 0 && memo.listing == l.base:
+		// The last listing plus new images: offer those alone.
 		c, c.p = memo.chooser, p
-		first, k = len(images), len(tags)
-		for first > 0 && k > from {
-			first--
-			k -= len(images[first].Tags)
-		}
+		part := p.chooseRange(l.Images[l.baseLen:])
+		c.merge(&part)
+	default:
+		c = p.chooseAll(l.Images)
 	}
-	for i := first; i < len(images); i++ {
-		img := &images[i]
-		for range img.Tags {
-			if k >= from || from <= 0 || !memo.haveChooser {
-				c.offer(&verdicts[k], tags[k], img)
-			}
-			k++
-		}
-	}
-	r := c.result()
-	memo.result = &r
-	memo.chooser, memo.haveChooser = c, true
+	memo.chooser, memo.listing = c, l.id
 	if c.bestImg != nil {
+		// The chosen image is copied: the listing is not kept.
 		memo.chosen = *c.bestImg
 		memo.chooser.bestImg = &memo.chosen
 	}
-	return r
+	return c.result()
 }
 
-// remember returns every tag of images in order with its verdict, reusing
-// the memo's verdicts for the leading tags that are where they were. same
-// reports that every tag and its image's digest and push time are as they
-// were in the last call. from is the first new tag when images are the
-// last call's, unchanged, plus new tags after them (judged and appended
-// to the memo, whose earlier state is not copied), else -1.
-func (p *Policy) remember(images []Image, memo *Memo) (tags []string, verdicts []verdict, same bool, from int) {
-	n, aligned := 0, 0
-	same = true
-	for i := range images {
-		img := &images[i]
-		for _, tag := range img.Tags {
-			if aligned == n && n < len(memo.tags) && memo.tags[n] == tag {
-				aligned++
-				k := memo.images[n]
-				same = same && k.digest == img.Digest && k.pushed.Equal(img.PushedAt)
-			}
-			n++
-		}
-	}
-	prefixSame := same
-	same = same && aligned == n && n == len(memo.tags)
-	if aligned == n && n == len(memo.tags) {
-		if !same {
-			memo.result, memo.haveChooser = nil, false
-			memo.images = imageKeys(images, memo.images[:0])
-		}
-		return memo.tags, memo.verdicts, same, -1
-	}
-	if prefixSame && aligned == len(memo.tags) && aligned > 0 {
-		// Only new tags, after the known ones: judge those alone.
-		k := 0
-		for i := range images {
-			img := &images[i]
-			for _, tag := range img.Tags {
-				if k >= aligned {
-					memo.tags = append(memo.tags, tag)
-					memo.images = append(memo.images, imageKey{img.Digest, img.PushedAt})
-				}
-				k++
-			}
-		}
-		memo.verdicts = append(memo.verdicts, make([]verdict, n-aligned)...)
-		var buf []byte
-		for k := aligned; k < n; k++ {
-			buf = p.judge(&memo.verdicts[k], memo.tags[k], time.Time{}, buf)
-		}
-		memo.result = nil
-		return memo.tags, memo.verdicts, false, aligned
-	}
-	memo.haveChooser = false
-	// Room to grow: the next pushes append without copying.
-	room := n + n/4 + 16
-	tags = make([]string, 0, room)
-	for i := range images {
-		tags = append(tags, images[i].Tags...)
-	}
-	verdicts = make([]verdict, n, room)
-	copy(verdicts, memo.verdicts[:aligned])
-	parallel(n-aligned, func(lo, hi int) {
-		var buf []byte
-		for k := aligned + lo; k < aligned+hi; k++ {
-			buf = p.judge(&verdicts[k], tags[k], time.Time{}, buf)
-		}
-	})
-	memo.tags, memo.verdicts, memo.result = tags, verdicts, nil
-	memo.images = imageKeys(images, make([]imageKey, 0, room))
-	return tags, verdicts, false, -1
-}
-
-// imageKeys lists, per tag, its image's digest and push time.
-func imageKeys(images []Image, dst []imageKey) []imageKey {
-	for i := range images {
-		for range images[i].Tags {
-			dst = append(dst, imageKey{images[i].Digest, images[i].PushedAt})
-		}
-	}
-	return dst
-}
-
-// selectCold judges every tag afresh, splitting the images across the
-// processors when there are many.
+// selectCold judges every tag afresh.
 func (p *Policy) selectCold(images []Image) Result {
+	return p.chooseAll(images).result()
+}
+
+// chooseAll offers every image to a chooser, splitting the images across
+// the processors when there are many.
+func (p *Policy) chooseAll(images []Image) chooser {
 	n := 0
 	for i := range images {
 		n += len(images[i].Tags)
 	}
 	workers := chunks(n)
 	if workers == 1 {
-		return p.chooseRange(images).result()
+		return p.chooseRange(images)
 	}
 	parts := make([]chooser, workers)
 	var wg sync.WaitGroup
@@ -221,7 +117,7 @@ func (p *Policy) selectCold(images []Image) Result {
 	for _, part := range parts[1:] {
 		total.merge(&part)
 	}
-	return total.result()
+	return total
 }
 
 func (p *Policy) chooseRange(images []Image) chooser {
@@ -247,25 +143,6 @@ func chunks(n int) int {
 		return 1
 	}
 	return max(1, min(runtime.GOMAXPROCS(0), n/(parallelMin/2)))
-}
-
-// parallel calls f over [0, n) in contiguous parts, one per processor when
-// n is large.
-func parallel(n int, f func(lo, hi int)) {
-	workers := chunks(n)
-	if workers == 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(w*n/workers, (w+1)*n/workers)
-		}()
-	}
-	wg.Wait()
 }
 
 // chooser keeps the best candidate seen and the counts.

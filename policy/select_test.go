@@ -128,8 +128,9 @@ func TestSelect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := compiled(t, tt.policy)
 			for _, memo := range []*Memo{nil, NewMemo()} {
+				var lineage Lineage
 				for pass := range 2 { // a warm memo must agree with a cold one
-					r := p.SelectMemo(tt.images, memo)
+					r := p.SelectMemo(lineage.Next(tt.images), memo)
 					got := [4]int{r.Seen, r.Excluded, r.Filtered, r.Unparsable}
 					if r.Tag != tt.want || got != tt.counts {
 						t.Errorf("memo %v pass %d: Select = %q %v, want %q %v", memo != nil, pass, r.Tag, got, tt.want, tt.counts)
@@ -156,21 +157,26 @@ func TestSelectResultExplainsItself(t *testing.T) {
 	}
 }
 
-func TestMemoForgetsAndResets(t *testing.T) {
+func TestMemoResetsForAnotherPolicy(t *testing.T) {
 	m := NewMemo()
+	var lineage Lineage
+	l := lineage.Next(tags("a1", "a2", "b1"))
 	a := compiled(t, Policy{Glob: "a*"})
-	a.SelectMemo(tags("a1", "a2", "b1"), m)
-	if m.Len() != 3 {
-		t.Fatalf("memo holds %d tags, want 3", m.Len())
+	if r := a.SelectMemo(l, m); r.Tag != "a2" {
+		t.Fatalf("Select = %q, want a2", r.Tag)
 	}
-	a.SelectMemo(tags("a2"), m)
-	if m.Len() != 1 {
-		t.Errorf("memo holds %d tags after they went away, want 1", m.Len())
-	}
-	// Another policy's signature resets the memo rather than reusing verdicts.
+	// Another policy's signature resets the memo rather than reusing the
+	// choice made over the same listing.
 	b := compiled(t, Policy{Glob: "b*"})
-	if r := b.SelectMemo(tags("a2", "b1"), m); r.Tag != "b1" {
+	if r := b.SelectMemo(l, m); r.Tag != "b1" {
 		t.Errorf("with a memo of another policy, Select = %q, want b1", r.Tag)
+	}
+	// A listing without a lineage is judged afresh and not remembered.
+	if r := b.SelectMemo(Listing{Images: tags("b2")}, m); r.Tag != "b2" {
+		t.Errorf("over a listing of no lineage, Select = %q, want b2", r.Tag)
+	}
+	if r := b.SelectMemo(l, m); r.Tag != "b1" {
+		t.Errorf("back to the remembered listing, Select = %q, want b1", r.Tag)
 	}
 }
 
@@ -240,6 +246,7 @@ func TestSelectLarge(t *testing.T) {
 	for _, pol := range policies {
 		p := compiled(t, pol)
 		m := NewMemo()
+		var lineage Lineage
 		for step, list := range [][]Image{
 			images[:len(images)-100], // first listing
 			images[:len(images)-100], // unchanged: all remembered
@@ -252,11 +259,8 @@ func TestSelectLarge(t *testing.T) {
 			if got := p.Select(list); got != want {
 				t.Errorf("%s step %d: cold Select = %+v, want %+v", p.Ordering(), step, got, want)
 			}
-			if got := p.SelectMemo(list, m); got != want {
+			if got := p.SelectMemo(lineage.Next(list), m); got != want {
 				t.Errorf("%s step %d: SelectMemo = %+v, want %+v", p.Ordering(), step, got, want)
-			}
-			if m.Len() != len(list) {
-				t.Errorf("%s step %d: memo holds %d tags, want %d", p.Ordering(), step, m.Len(), len(list))
 			}
 		}
 	}
@@ -306,12 +310,13 @@ func moved(images []Image) []Image {
 func TestMemoNoticesMovedTag(t *testing.T) {
 	p := compiled(t, Policy{Glob: "*"})
 	m := NewMemo()
+	var lineage Lineage
 	before := []Image{{Tags: []string{"a"}, Digest: "sha256:1", PushedAt: at(1)}, {Tags: []string{"b"}, Digest: "sha256:2", PushedAt: at(2)}}
-	if r := p.SelectMemo(before, m); r.Tag != "b" {
+	if r := p.SelectMemo(lineage.Next(before), m); r.Tag != "b" {
 		t.Fatalf("Select = %q, want b", r.Tag)
 	}
 	after := []Image{{Tags: []string{"a"}, Digest: "sha256:3", PushedAt: at(3)}, {Tags: []string{"b"}, Digest: "sha256:2", PushedAt: at(2)}}
-	if r := p.SelectMemo(after, m); r.Tag != "a" || r.Digest != "sha256:3" {
+	if r := p.SelectMemo(lineage.Next(after), m); r.Tag != "a" || r.Digest != "sha256:3" {
 		t.Errorf("after a moved: Select = %q %s, want a sha256:3", r.Tag, r.Digest)
 	}
 }
@@ -326,6 +331,7 @@ func TestMemoFollowsListingChanges(t *testing.T) {
 		{Order: Alphabetical, Pattern: `^qa-(?P<v>.*)$`, Extract: "$v"},
 		{Order: Numerical, Pattern: `^qa-(?P<n>[0-9]+)$`, Extract: "$n", Desc: true},
 		{Order: Semver, Range: ">=1.0.0"},
+		{Order: Numerical, Pattern: `^qa-`, Extract: "$createdAt", InjectCreatedAt: true},
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	tag := func() string {
@@ -342,7 +348,10 @@ func TestMemoFollowsListingChanges(t *testing.T) {
 	for _, pol := range policies {
 		p := compiled(t, pol)
 		m := NewMemo()
-		var images []Image
+		var (
+			lineage Lineage
+			images  []Image
+		)
 		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		for step := range 300 {
 			switch op := r.IntN(10); {
@@ -360,7 +369,7 @@ func TestMemoFollowsListingChanges(t *testing.T) {
 				last.Tags = append(last.Tags[:len(last.Tags):len(last.Tags)], tag())
 			}
 			listing := slices.Clone(images)
-			got, want := p.SelectMemo(listing, m), p.Select(listing)
+			got, want := p.SelectMemo(lineage.Next(listing), m), p.Select(listing)
 			if got != want {
 				t.Fatalf("%s step %d: SelectMemo = %+v, Select = %+v", p.Fingerprint(), step, got, want)
 			}

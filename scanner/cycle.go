@@ -53,6 +53,8 @@ type Scanner struct {
 	memos  map[string]*memo // by ECR repository and policy fingerprint, across cycles
 	cycle  int
 
+	lineages lineages // of the ECR repositories listed, across cycles
+
 	known     *known // for targeted passes; nil without WithEvents
 	repoMu    sync.Mutex
 	repoLocks map[string]*sync.Mutex // by working copy name
@@ -127,7 +129,7 @@ func WithDryRun() Option {
 
 // New returns a Scanner for cfg that reads ECR through lister and logs to log.
 func New(cfg *config.Config, lister Lister, log *slog.Logger, opts ...Option) *Scanner {
-	s := &Scanner{cfg: cfg, lister: lister, log: log, backoff: jitteredBackoff, memos: map[string]*memo{}}
+	s := &Scanner{cfg: cfg, lister: lister, log: log, backoff: jitteredBackoff, memos: map[string]*memo{}, lineages: lineages{m: map[policy.ImageRef]*policy.Lineage{}}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -289,7 +291,7 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 	s.statusMu.Lock()
 	s.status.LastStarted = start
 	s.statusMu.Unlock()
-	listings := &listings{ctx: ctx, timeout: s.cfg.LongestTimeout(), lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
+	listings := &listings{ctx: ctx, timeout: s.cfg.LongestTimeout(), lister: s.lister, metrics: s.metrics, lineages: &s.lineages, m: map[policy.ImageRef]*listing{}}
 	s.memoMu.Lock()
 	s.cycle++
 	s.memoMu.Unlock()
@@ -307,6 +309,7 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 	}
 	wg.Wait()
 	s.known.polled(listings)
+	s.lineages.keep(listings)
 	s.memoMu.Lock()
 	for k, m := range s.memos {
 		if m.lastUsed != s.cycle {
@@ -403,7 +406,7 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 
 // selectTag runs p's selection with the memo kept for its ECR repository
 // and fingerprint, so tags seen in earlier cycles cost a lookup.
-func (s *Scanner) selectTag(p *policy.Policy, images []policy.Image) policy.Result {
+func (s *Scanner) selectTag(p *policy.Policy, l policy.Listing) policy.Result {
 	key := p.Image.String() + "|" + p.Fingerprint()
 	s.memoMu.Lock()
 	m, ok := s.memos[key]
@@ -415,7 +418,7 @@ func (s *Scanner) selectTag(p *policy.Policy, images []policy.Image) policy.Resu
 	s.memoMu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return p.SelectMemo(images, m.m)
+	return p.SelectMemo(l, m.m)
 }
 
 // WorkDir is the working copy directory of repo under stateDir.
@@ -634,11 +637,11 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 		p := policies[id]
 		ps := PolicyStatus{ID: id, Image: p.Image.Name(), Filter: p.Filter(), Order: p.Ordering(), DefinedIn: p.File + " (" + p.Object.String() + ")"}
 		var (
-			images []policy.Image
-			err    error
+			l   policy.Listing
+			err error
 		)
 		if p.Err == nil {
-			images, err = ls.list(ctx, p.Image)
+			l, err = ls.list(ctx, p.Image)
 		}
 		switch {
 		case p.Err != nil:
@@ -653,7 +656,7 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 			listFailed[p.Image] = append(listFailed[p.Image], id)
 			ps.State, ps.Reason = PolicyListFailed, err.Error()
 		default:
-			res := s.selectTag(p.Policy, images)
+			res := s.selectTag(p.Policy, l)
 			ps.Seen, ps.Excluded, ps.Filtered, ps.Unparsable = res.Seen, res.Excluded, res.Filtered, res.Unparsable
 			if !res.OK() {
 				resolved[id] = gitwriter.Resolution{Err: errors.New(res.Reason())}
@@ -662,7 +665,7 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 				break
 			}
 			resolved[id] = gitwriter.Resolution{Image: p.Image.Name(), Tag: res.Tag, Digest: res.Digest, Digests: p.DigestReflection}
-			chosen[id] = Choice{p.Policy, res, images}
+			chosen[id] = Choice{p.Policy, res, l.Images}
 			ps.State, ps.Tag, ps.Digest, ps.PushedAt = PolicyResolved, res.Tag, res.Digest, res.PushedAt
 		}
 		out.policies = append(out.policies, ps)
@@ -731,21 +734,56 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 // repository's timeout does not fail another's policies; each asker waits
 // for it only as long as its own context allows.
 type listings struct {
-	ctx     context.Context
-	timeout time.Duration
-	lister  Lister
-	metrics *Metrics
-	mu      sync.Mutex
-	m       map[policy.ImageRef]*listing
+	ctx      context.Context
+	timeout  time.Duration
+	lister   Lister
+	metrics  *Metrics
+	lineages *lineages
+	mu       sync.Mutex
+	m        map[policy.ImageRef]*listing
+}
+
+// lineages follows each ECR repository's listings across cycles (a hash
+// per repository, no image), so that selection knows a listing for the
+// last one, or for it plus new images.
+type lineages struct {
+	mu sync.Mutex
+	m  map[policy.ImageRef]*policy.Lineage
+}
+
+// next returns images, ref's listing now, as a Listing of ref's lineage.
+func (ls *lineages) next(ref policy.ImageRef, images []policy.Image) policy.Listing {
+	ls.mu.Lock()
+	l, ok := ls.m[ref]
+	if !ok {
+		l = &policy.Lineage{}
+		ls.m[ref] = l
+	}
+	ls.mu.Unlock()
+	return l.Next(images)
+}
+
+// keep drops the lineages of the ECR repositories that the cycle whose
+// listings are done did not list.
+func (ls *lineages) keep(done *listings) {
+	done.mu.Lock()
+	defer done.mu.Unlock()
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for ref := range ls.m {
+		if _, listed := done.m[ref]; !listed {
+			delete(ls.m, ref)
+		}
+	}
 }
 
 type listing struct {
-	done   chan struct{}
-	images []policy.Image
-	err    error
+	done chan struct{}
+	l    policy.Listing
+	err  error
 }
 
-func (l *listings) list(ctx context.Context, ref policy.ImageRef) ([]policy.Image, error) {
+func (l *listings) list(ctx context.Context, ref policy.ImageRef) (policy.Listing, error) {
 	l.mu.Lock()
 	e, ok := l.m[ref]
 	if !ok {
@@ -755,14 +793,17 @@ func (l *listings) list(ctx context.Context, ref policy.ImageRef) ([]policy.Imag
 			defer close(e.done)
 			lctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 			defer cancel()
-			e.images, e.err = l.lister.List(lctx, ref)
+			var images []policy.Image
+			if images, e.err = l.lister.List(lctx, ref); e.err == nil {
+				e.l = l.lineages.next(ref, images)
+			}
 		}()
 	}
 	l.mu.Unlock()
 	select {
 	case <-e.done:
-		return e.images, e.err
+		return e.l, e.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for the listing of %s: %w", ref, ctx.Err())
+		return policy.Listing{}, fmt.Errorf("waiting for the listing of %s: %w", ref, ctx.Err())
 	}
 }

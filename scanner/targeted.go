@@ -34,7 +34,7 @@ var _ Describer = (*ECR)(nil)
 // listing between cycles.
 type known struct {
 	mu       sync.Mutex
-	listings map[policy.ImageRef][]policy.Image // from the last poll, with the pushes merged since
+	listings map[policy.ImageRef]policy.Listing // from the last poll, with the pushes merged since
 	merged   map[policy.ImageRef]map[ImageID]bool
 	uses     map[string][]policy.ImageRef // git repository name → ECR repositories its last pass used
 }
@@ -42,7 +42,7 @@ type known struct {
 // WithEvents keeps listings and policy use between cycles, for Pass.
 func WithEvents() Option {
 	return func(s *Scanner) {
-		s.known = &known{listings: map[policy.ImageRef][]policy.Image{}, merged: map[policy.ImageRef]map[ImageID]bool{}, uses: map[string][]policy.ImageRef{}}
+		s.known = &known{listings: map[policy.ImageRef]policy.Listing{}, merged: map[policy.ImageRef]map[ImageID]bool{}, uses: map[string][]policy.ImageRef{}}
 	}
 }
 
@@ -62,12 +62,12 @@ func (k *known) polled(ls *listings) {
 		return
 	}
 	ls.mu.Lock()
-	fresh := map[policy.ImageRef][]policy.Image{}
+	fresh := map[policy.ImageRef]policy.Listing{}
 	for ref, e := range ls.m {
 		select {
 		case <-e.done:
 			if e.err == nil {
-				fresh[ref] = e.images
+				fresh[ref] = e.l
 			}
 		default: // still running past the cycle: not kept
 		}
@@ -121,14 +121,14 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 	if !ok {
 		return RepoResult{}, fmt.Errorf("no configured repository is named %s", repo)
 	}
-	ls := &listings{ctx: ctx, timeout: s.repoTimeout(r), lister: s.lister, metrics: s.metrics, m: map[policy.ImageRef]*listing{}}
+	ls := &listings{ctx: ctx, timeout: s.repoTimeout(r), lister: s.lister, metrics: s.metrics, lineages: &s.lineages, m: map[policy.ImageRef]*listing{}}
 	if s.known != nil {
 		if err := s.mergePushes(ctx, pushes); err != nil {
 			s.log.Warn("looking up pushed images failed; their ECR repositories are listed in full", "err", Clip(err.Error()))
 		}
 		s.known.mu.Lock()
-		for ref, images := range s.known.listings {
-			e := &listing{done: make(chan struct{}), images: images}
+		for ref, l := range s.known.listings {
+			e := &listing{done: make(chan struct{}), l: l}
 			close(e.done)
 			ls.m[ref] = e
 		}
@@ -150,7 +150,7 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 			select {
 			case <-e.done:
 				if e.err == nil {
-					s.known.listings[ref] = e.images
+					s.known.listings[ref] = e.l
 				}
 			default:
 			}
@@ -198,7 +198,7 @@ func (s *Scanner) mergePushes(ctx context.Context, pushes []Push) error {
 			}
 			s.known.mu.Lock()
 			if old, kept := s.known.listings[ref]; kept {
-				s.known.listings[ref] = Merge(old, images)
+				s.known.listings[ref] = s.lineages.next(ref, Merge(old.Images, images))
 				if s.known.merged[ref] == nil {
 					s.known.merged[ref] = map[ImageID]bool{}
 				}
