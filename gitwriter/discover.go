@@ -191,7 +191,6 @@ func (l Limits) DiscoverSince(prev *Tree, since *Changes, dir string, paths []st
 		defaultNamespace = "default"
 	}
 	t := &Tree{root: root, sources: map[string][]byte{}, files: map[string]*fileResult{}, kust: map[string]kustResult{}}
-	fsys := root.FS()
 	if prev != nil && !prev.walkErrors {
 		files, err := l.filesSince(root, prev, since, paths)
 		if err != nil {
@@ -231,9 +230,11 @@ func (l Limits) DiscoverSince(prev *Tree, since *Changes, dir string, paths []st
 		}
 	}
 	var walkErr error
+	walk := newWalkFS(root)
+	defer walk.dirs.close()
 	for _, p := range paths {
 		p = path.Clean(p)
-		walkErr = fs.WalkDir(fsys, p, func(name string, e fs.DirEntry, err error) error {
+		walkErr = fs.WalkDir(walk, p, func(name string, e fs.DirEntry, err error) error {
 			if err != nil {
 				if name == p {
 					return fmt.Errorf("path %q: %w", p, err)
@@ -438,38 +439,42 @@ func (r *reader) close() { r.folders.close() }
 // read returns the bytes of name; they are only valid until the next read
 // unless the caller copies them.
 func (r *reader) read(name string) ([]byte, error) {
-	sub, base, err := r.folders.in(name)
-	if err != nil {
-		return nil, err
-	}
-	f, err := sub.Open(base)
+	f, err := r.folders.open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	size, regular, err := f.stat()
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
+	if !regular {
 		return nil, errors.New("not a regular file")
 	}
-	if st.Size() > r.limits.MaxFileBytes {
-		return nil, r.limits.tooLarge(st.Size())
+	if size > r.limits.MaxFileBytes {
+		return nil, r.limits.tooLarge(size)
 	}
-	n := int(st.Size())
+	n := int(size)
 	if cap(r.buf) < n+1 {
 		r.buf = make([]byte, n+1, n+n/2+1)
 	}
-	buf := r.buf[:n+1]
-	got, err := io.ReadFull(f, buf)
-	switch {
-	case err == io.ErrUnexpectedEOF, err == io.EOF:
-		return buf[:got], nil // shrank while we read: take what is there
-	case err != nil:
-		return nil, err
+	// Read until the size stat gave, or one byte past it (the file grew),
+	// or the end (it shrank): a file read whole needs no read at its end.
+	buf, got := r.buf[:n+1], 0
+	for got < n {
+		m, err := f.Read(buf[got:])
+		got += m
+		switch {
+		case err == io.EOF:
+			return buf[:got], nil // shrank while we read: take what is there
+		case err != nil:
+			return nil, err
+		}
 	}
-	return nil, r.limits.tooLarge(int64(n) + 1) // grew past its size while we read
+	if got > n {
+		return nil, r.limits.tooLarge(int64(got)) // grew past its size while we read
+	}
+	return buf[:got], nil
 }
 
 var errTooLarge = errors.New("too large")

@@ -194,6 +194,11 @@ type folderRoots struct {
 	root *os.Root
 	dir  string
 	sub  *os.Root
+	// dirFile is the folder fileDir open as a file, for a platform whose
+	// open reads beneath its descriptor.
+	dirFile *os.File
+	fileDir string
+	dirs    dirs
 }
 
 func (f *folderRoots) close() {
@@ -201,13 +206,21 @@ func (f *folderRoots) close() {
 		f.sub.Close()
 		f.sub = nil
 	}
+	if f.dirFile != nil {
+		f.dirFile.Close()
+		f.dirFile = nil
+	}
+	f.dirs.close()
 }
 
 // in returns the root of name's folder, and name's base.
 func (f *folderRoots) in(name string) (*os.Root, string, error) {
 	dir := path.Dir(name)
 	if f.sub == nil || f.dir != dir {
-		f.close()
+		if f.sub != nil {
+			f.sub.Close()
+			f.sub = nil
+		}
 		sub, err := f.root.OpenRoot(dir)
 		if err != nil {
 			return nil, "", err
