@@ -81,14 +81,23 @@ func FuzzGlob(f *testing.F) {
 	f.Add("sha-.*", "sha-06c5953")
 	f.Add("*-*-rc?", "a-b-c-rc1")
 	f.Add("**.*?", "")
+	f.Add("qa-*", "qa-\n")
+	f.Add("*x*", "axb")
+	f.Add("*", "")
 	f.Fuzz(func(t *testing.T, pattern, s string) {
 		if !utf8.ValidString(pattern) || !utf8.ValidString(s) {
 			t.Skip("regexp reads invalid UTF-8 as U+FFFD; tags are ASCII")
 		}
-		got := CompileGlob(pattern).Match(s)
+		g := CompileGlob(pattern)
+		got := g.Match(s)
 		want := globRegexp(pattern).MatchString(s)
 		if got != want {
 			t.Fatalf("CompileGlob(%q).Match(%q) = %v, regexp says %v", pattern, s, got, want)
+		}
+		if l, ok := g.literal(); ok {
+			if lit, judged := l.match(s); !judged || lit != want {
+				t.Fatalf("glob %q as a literal test, %q: %v (judged %v), regexp says %v", pattern, s, lit, judged, want)
+			}
 		}
 	})
 }

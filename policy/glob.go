@@ -44,6 +44,28 @@ func CompileGlob(pattern string) *Glob {
 	return g
 }
 
+// literal returns g as a literal test, when its only wildcards are a '*' at
+// either end: qa-sha-*, *-rc, main, *x*. Unlike a regexp's '.', a glob's
+// '*' matches a line break too, so multiline is set.
+func (g *Glob) literal() (literalRE, bool) {
+	parts := g.parts
+	l := literalRE{start: true, end: true, multiline: true}
+	if len(parts) > 0 && parts[0] == "*" {
+		l.start, parts = false, parts[1:]
+	}
+	if n := len(parts); n > 0 && parts[n-1] == "*" {
+		l.end, parts = false, parts[:n-1]
+	}
+	switch {
+	case len(parts) == 0 && !l.start:
+		return l, true // "*": the empty literal, anywhere
+	case len(parts) != 1 || parts[0] == "*" || parts[0] == "?":
+		return literalRE{}, false
+	}
+	l.lit = parts[0]
+	return l, true
+}
+
 // String returns the pattern as written.
 func (g *Glob) String() string { return g.pattern }
 

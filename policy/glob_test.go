@@ -44,6 +44,7 @@ func FuzzLiteralRE(f *testing.F) {
 		{"^qa-sha-.*", "qa-sha-1a2b3c4"}, {"^v1\\.", "v1.2.3"}, {"-rc$", "1.0-rc"}, {"main", "x-main-y"},
 		{"^exact$", "exact"}, {".*mid.*", "amidb"}, {"^.*end$", "the end"}, {"(?i)^QA", "qa-1"},
 		{"^é-.*", "é-1"}, {"^a.*", "a\nb"}, {"^\\x{FFFD}", "\xff"}, {"(?s)^a.*", "a\nb"},
+		{"^a.*$", "a\nb"}, {"^.*b$", "a\nb"}, {".*b$", "a\nb"}, {"^a", "a\n"},
 	} {
 		f.Add(seed[0], seed[1])
 	}
@@ -65,18 +66,20 @@ func FuzzLiteralRE(f *testing.F) {
 
 func TestLiteralOf(t *testing.T) {
 	for pattern, want := range map[string]*literalRE{
-		"^qa-sha-.*":   {lit: "qa-sha-", start: true},
-		"^qa-sha-":     {lit: "qa-sha-", start: true},
-		"-rc$":         {lit: "-rc", end: true},
-		"^exact$":      {lit: "exact", start: true, end: true},
-		"main":         {lit: "main"},
-		".*mid.*":      {lit: "mid"},
-		"^qa-sha-.*$":  {lit: "qa-sha-", start: true},
+		"^qa-sha-.*":   {lit: "qa-sha-", start: true, multiline: true},
+		"^qa-sha-":     {lit: "qa-sha-", start: true, multiline: true},
+		"-rc$":         {lit: "-rc", end: true, multiline: true},
+		"^exact$":      {lit: "exact", start: true, end: true, multiline: true},
+		"main":         {lit: "main", multiline: true},
+		".*mid.*":      {lit: "mid", multiline: true},
+		"^qa-sha-.*$":  {lit: "qa-sha-", start: true}, // no line break after the literal
+		"^.*end$":      {lit: "end", end: true},       // none before it
+		"(?s)^a.*$":    {lit: "a", start: true, multiline: true},
 		"(?i)^qa":      nil,
 		"^qa-[0-9]+":   nil,
 		"^a|^b":        nil,
 		"^dev-(.*)$":   nil,
-		"^v1\\.2\\.x$": {lit: "v1.2.x", start: true, end: true},
+		"^v1\\.2\\.x$": {lit: "v1.2.x", start: true, end: true, multiline: true},
 	} {
 		got, ok := literalOf(pattern)
 		switch {

@@ -13,6 +13,9 @@ import (
 type literalRE struct {
 	lit        string
 	start, end bool // anchored at the start, at the end
+	// multiline says a line break in the tag changes nothing (a glob's '*'
+	// matches one; see literalOf for a regexp's).
+	multiline bool
 }
 
 // literalOf returns the literal form of pattern (Go syntax, as
@@ -37,10 +40,17 @@ func literalOf(pattern string) (literalRE, bool) {
 	if n := len(subs); n > 0 && subs[n-1].Op == syntax.OpEndText {
 		l.end, subs = true, subs[:n-1]
 	}
+	// A ".*" dropped beside an anchor (^.*lit, lit.*$) keeps the literal on
+	// the first or last line, as "." matches no line break; one dropped at
+	// an open end (^lit.*, .*lit) matches less than it might and is never
+	// needed, so a line break there changes nothing.
+	l.multiline = true
 	if len(subs) > 0 && anyRun(subs[0]) {
+		l.multiline = l.multiline && !(l.start && subs[0].Sub[0].Op == syntax.OpAnyCharNotNL)
 		l.start, subs = false, subs[1:]
 	}
 	if n := len(subs); n > 0 && anyRun(subs[n-1]) {
+		l.multiline = l.multiline && !(l.end && subs[n-1].Sub[0].Op == syntax.OpAnyCharNotNL)
 		l.end, subs = false, subs[:n-1]
 	}
 	if len(subs) != 1 || subs[0].Op != syntax.OpLiteral || subs[0].Flags&syntax.FoldCase != 0 {
@@ -56,7 +66,7 @@ func literalOf(pattern string) (literalRE, bool) {
 // match reports what the regexp would. ok is false for a tag the literal
 // form cannot judge (a line break, which "." does not match).
 func (l literalRE) match(s string) (matched, ok bool) {
-	if strings.IndexByte(s, '\n') >= 0 {
+	if !l.multiline && strings.IndexByte(s, '\n') >= 0 {
 		return false, false
 	}
 	switch {

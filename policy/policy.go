@@ -68,14 +68,19 @@ type Policy struct {
 	// the digest (<image>:<tag>@<digest>), as Flux's digestReflectionPolicy.
 	DigestReflection DigestReflection
 
-	exclude    []*regexp.Regexp
-	defaultEx  bool // exclude is DefaultExclusion alone
-	glob       *Glob
-	re         *regexp.Regexp
-	reLit      literalRE // re as a literal test, when hasLit
-	hasLit     bool
-	extract    extractor
-	constraint *semver.Constraints
+	exclude   []*regexp.Regexp
+	defaultEx bool // exclude is DefaultExclusion alone
+	glob      *Glob
+	re        *regexp.Regexp
+	reLit     literalRE // re as a literal test, when hasLit
+	hasLit    bool
+	// newestLit is the whole policy as one literal test, when it is a
+	// newest-pushed pick by a literal glob or regexp (literal) under the
+	// default exclusion: chooseRange then runs a loop of its own.
+	newestLit   literalRE
+	newestLitOK bool
+	extract     extractor
+	constraint  *semver.Constraints
 	// rangeTakesPre is false when no comparator of Range has a prerelease:
 	// Masterminds then rejects every prerelease version, and Check need not run.
 	rangeTakesPre bool
@@ -174,6 +179,15 @@ func (p *Policy) compile() error {
 			return err
 		}
 		p.extract = x
+	}
+	p.newestLit, p.newestLitOK = literalRE{}, false
+	if p.Order == Newest && p.defaultEx && p.Extract == "" {
+		switch {
+		case p.glob != nil:
+			p.newestLit, p.newestLitOK = p.glob.literal()
+		case p.re != nil:
+			p.newestLit, p.newestLitOK = p.reLit, p.hasLit
+		}
 	}
 	if p.Order == Semver {
 		c, err := semver.NewConstraint(p.Range)

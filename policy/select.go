@@ -121,6 +121,9 @@ func (p *Policy) chooseAll(images []Image) chooser {
 }
 
 func (p *Policy) chooseRange(images []Image) chooser {
+	if p.newestLitOK {
+		return p.chooseNewestLiteral(images)
+	}
 	c := chooser{p: p}
 	var (
 		buf []byte
@@ -132,6 +135,50 @@ func (p *Policy) chooseRange(images []Image) chooser {
 			v = verdict{}
 			buf = p.judge(&v, tag, img.PushedAt, buf)
 			c.offer(&v, tag, img)
+		}
+	}
+	return c
+}
+
+// chooseNewestLiteral is chooseRange for a newest-pushed policy whose
+// filter is p.newestLit under the default exclusion: the same counts and
+// choice, in a loop tight enough for the processor to fetch the next tags
+// while it judges one (the loop through judge and offer waits on memory a
+// tag at a time, at several times the cost). A tag the literal test cannot
+// judge goes through judge.
+func (p *Policy) chooseNewestLiteral(images []Image) chooser {
+	c := chooser{p: p}
+	for i := range images {
+		img := &images[i]
+		for _, tag := range img.Tags {
+			c.r.Seen++
+			if tag == "" {
+				c.r.Filtered++ // as judge: ECR has no empty tags
+				continue
+			}
+			switch tag[len(tag)-1] {
+			case 'g', 't', 'm': // DefaultExclusion, as isExcluded
+				if strings.HasSuffix(tag, ".sig") || strings.HasSuffix(tag, ".att") || strings.HasSuffix(tag, ".sbom") {
+					c.r.Excluded++
+					continue
+				}
+			}
+			matched, ok := p.newestLit.match(tag)
+			if !ok {
+				c.r.Seen--
+				var v verdict
+				p.judge(&v, tag, img.PushedAt, nil)
+				c.offer(&v, tag, img)
+				continue
+			}
+			if !matched {
+				c.r.Filtered++
+				continue
+			}
+			// consider, for the newest-pushed order.
+			if b := c.bestImg; b == nil || img.PushedAt.After(b.PushedAt) || img.PushedAt.Equal(b.PushedAt) && tag > c.bestTag {
+				c.best, c.bestImg, c.bestTag = verdict{state: qualified, value: tag}, img, tag
+			}
 		}
 	}
 	return c

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -372,6 +373,46 @@ func TestMemoFollowsListingChanges(t *testing.T) {
 			got, want := p.SelectMemo(lineage.Next(listing), m), p.Select(listing)
 			if got != want {
 				t.Fatalf("%s step %d: SelectMemo = %+v, Select = %+v", p.Fingerprint(), step, got, want)
+			}
+		}
+	}
+}
+
+// TestNewestLiteralAgreesWithJudge: the loop of a newest-pushed policy
+// with a literal filter gives what judge and offer give through the glob or
+// regexp itself, counts, tag and image, over tags with signatures, empty tags, line breaks and push-time
+// ties, several to an image.
+func TestNewestLiteralAgreesWithJudge(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{"qa-", "-rc", "x", "main", ".sig", ".att", ".sbom", "\n", "1", "a"}
+	tag := func() string {
+		var b strings.Builder
+		for range r.IntN(4) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		return b.String()
+	}
+	var images []Image
+	for i := range 3000 {
+		img := Image{Digest: fmt.Sprintf("sha256:%064d", i), PushedAt: at(r.IntN(500))}
+		for range 1 + r.IntN(3) {
+			img.Tags = append(img.Tags, tag())
+		}
+		images = append(images, img)
+	}
+	for _, pol := range []Policy{
+		{Glob: "qa-*"}, {Glob: "*-rc"}, {Glob: "main"}, {Glob: "*x*"}, {Glob: "*"}, {Glob: "qa-.*"},
+		{Pattern: `^qa-`}, {Pattern: `-rc$`}, {Pattern: `^qa-.*$`}, {Pattern: `^.*rc$`}, {Pattern: `main`}, {Pattern: `^x$`},
+	} {
+		p := compiled(t, pol)
+		if !p.newestLitOK {
+			t.Fatalf("%s: no literal loop", p.Filter())
+		}
+		slow := *p
+		slow.newestLitOK, slow.hasLit = false, false // judge through the glob or the regexp itself
+		for _, list := range [][]Image{images, images[:1], nil} {
+			if got, want := p.chooseRange(list).result(), slow.chooseRange(list).result(); got != want {
+				t.Errorf("%s over %d images: literal loop %+v, judge %+v", p.Filter(), len(list), got, want)
 			}
 		}
 	}
