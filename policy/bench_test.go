@@ -59,6 +59,15 @@ func BenchmarkSelect(b *testing.B) {
 				}
 				return fmt.Sprintf("main-%07x", r.Uint32()>>4)
 			}},
+		// Every tag a distinct version, as in an ECR repository (a tag is
+		// unique there), most of them outside the range.
+		{"b_semver_distinct", Policy{Order: Semver, Range: "^2.0.0"},
+			func(r *rand.Rand, i int) string {
+				if i%4 == 3 {
+					return fmt.Sprintf("main-%07x", r.Uint32()>>4)
+				}
+				return fmt.Sprintf("%d.%d.%d", i/10000, (i/100)%100, i%100)
+			}},
 		{"c_newest_glob", Policy{Glob: "qa-sha-.*"}, qaOrSha},
 		{"d_newest_regexp_prefix", Policy{Pattern: `^qa-sha-.*`}, qaOrSha},
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 // FuzzParseSimple: any annotation value parses or fails cleanly, and a
@@ -98,6 +100,54 @@ func FuzzGlob(f *testing.F) {
 			if lit, judged := l.match(s); !judged || lit != want {
 				t.Fatalf("glob %q as a literal test, %q: %v (judged %v), regexp says %v", pattern, s, lit, judged, want)
 			}
+		}
+	})
+}
+
+// parseVersionSplit is parseVersion as it was first written (splitting and
+// joining the core), the reference FuzzParseVersion holds it to.
+func parseVersionSplit(s string) (*semver.Version, bool) {
+	t := strings.TrimPrefix(s, "v")
+	core, rest := t, ""
+	if i := strings.IndexAny(t, "-+"); i >= 0 {
+		core, rest = t[:i], t[i:]
+	}
+	parts := strings.Split(core, ".")
+	if len(parts) != 3 {
+		return nil, false
+	}
+	for i, p := range parts {
+		if p == "" || strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+			return nil, false
+		}
+		if trimmed := strings.TrimLeft(p, "0"); trimmed != p {
+			if trimmed == "" {
+				trimmed = "0"
+			}
+			parts[i] = trimmed
+		}
+	}
+	v, err := semver.StrictNewVersion(strings.Join(parts, ".") + rest)
+	if err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// FuzzParseVersion: parseVersion reads what the split-and-join reading did.
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"1.2.3", "v1.2.3", "01.02.003", "2025.07.03-rc.1+b", "1.2", "1.2.3.4", "1..3", "1.2.3-",
+		"v", "", "00.0.0", "1.2.3+", "1.2.3-01", "1.2.3-rc.01", "9999999999999999999999.0.0", "1.2.3-a.b+c.d", "latest"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotOK := parseVersion(s)
+		want, wantOK := parseVersionSplit(s)
+		switch {
+		case gotOK != wantOK:
+			t.Fatalf("parseVersion(%q) ok = %v, the split reading says %v", s, gotOK, wantOK)
+		case gotOK && (got.Compare(want) != 0 || got.String() != want.String() || got.Original() != want.Original()):
+			t.Fatalf("parseVersion(%q) = %s (%q), the split reading %s (%q)", s, got, got.Original(), want, want.Original())
 		}
 	})
 }

@@ -373,28 +373,48 @@ func (p *Policy) isExcluded(tag string) bool {
 // "20240101" are not versions.
 func parseVersion(s string) (*semver.Version, bool) {
 	t := strings.TrimPrefix(s, "v")
-	core, rest := t, ""
-	if i := strings.IndexAny(t, "-+"); i >= 0 {
-		core, rest = t[:i], t[i:]
-	}
-	parts := strings.Split(core, ".")
-	if len(parts) != 3 {
-		return nil, false
-	}
-	for i, p := range parts {
-		if p == "" || strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+	// The core, read in place: most tags that are not versions end at
+	// their first byte, and none costs an allocation.
+	i, padded := 0, false
+	for part := range 3 {
+		start := i
+		for i < len(t) && isDigit(t[i]) {
+			i++
+		}
+		if i == start {
 			return nil, false
 		}
-		if trimmed := strings.TrimLeft(p, "0"); trimmed != p {
-			if trimmed == "" {
-				trimmed = "0"
+		padded = padded || t[start] == '0' && i-start > 1
+		if part < 2 {
+			if i == len(t) || t[i] != '.' {
+				return nil, false
 			}
-			parts[i] = trimmed
+			i++
 		}
 	}
-	// Masterminds checks the prerelease and build on the core without its
-	// leading zeros, and orders by the numbers.
-	v, err := semver.StrictNewVersion(strings.Join(parts, ".") + rest)
+	if i < len(t) && t[i] != '-' && t[i] != '+' {
+		return nil, false
+	}
+	norm := t
+	if padded {
+		// Masterminds checks the prerelease and build on the core without
+		// its leading zeros, and orders by the numbers.
+		var b strings.Builder
+		b.Grow(len(t))
+		for k, part := range strings.SplitN(t[:i], ".", 3) {
+			if k > 0 {
+				b.WriteByte('.')
+			}
+			if trimmed := strings.TrimLeft(part, "0"); trimmed != "" {
+				b.WriteString(trimmed)
+			} else {
+				b.WriteByte('0')
+			}
+		}
+		b.WriteString(t[i:])
+		norm = b.String()
+	}
+	v, err := semver.StrictNewVersion(norm)
 	if err != nil {
 		return nil, false
 	}
