@@ -405,7 +405,8 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 }
 
 // selectTag runs p's selection with the memo kept for its ECR repository
-// and fingerprint, so tags seen in earlier cycles cost a lookup.
+// and fingerprint, so that an unchanged listing costs nothing and one that
+// grew by pushes costs the new images.
 func (s *Scanner) selectTag(p *policy.Policy, l policy.Listing) policy.Result {
 	key := p.Image.String() + "|" + p.Fingerprint()
 	s.memoMu.Lock()

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -254,8 +255,8 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 }
 
 // OldestFirst orders images as listings hold them: by push time, then
-// digest. A new push lands at the end, so a policy.Memo finds the earlier
-// tags where they were.
+// digest. A new push lands at the end, so the listing is the last one
+// followed by new images (policy.Lineage), whose selection judges only those.
 func OldestFirst(a, b policy.Image) int {
 	if c := a.PushedAt.Compare(b.PushedAt); c != 0 {
 		return c
@@ -298,9 +299,12 @@ func imageOf(d types.ImageDetail, invalid *[]string) (img policy.Image, ok bool)
 	if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) || !isImage(d) {
 		return img, false
 	}
+	// The media types are a handful of values: interned, they cost a
+	// listing nothing per image.
 	img = policy.Image{
 		Tags: d.ImageTags, Digest: digest,
-		ManifestMediaType: aws.ToString(d.ImageManifestMediaType), ArtifactMediaType: aws.ToString(d.ArtifactMediaType),
+		ManifestMediaType: unique.Make(aws.ToString(d.ImageManifestMediaType)).Value(),
+		ArtifactMediaType: unique.Make(aws.ToString(d.ArtifactMediaType)).Value(),
 	}
 	if d.ImagePushedAt != nil {
 		img.PushedAt = *d.ImagePushedAt

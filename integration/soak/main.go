@@ -103,20 +103,25 @@ func run(cycles, repos, tags int) error {
 	return cmd.Wait()
 }
 
-// fakeECR answers DescribeImages with the same tags for every repository.
+// fakeECR answers DescribeImages with the same tags for every repository,
+// each image described with the fields ECR gives an image.
 func fakeECR(tags int) http.Handler {
 	type detail struct {
-		Digest   string   `json:"imageDigest"`
-		Tags     []string `json:"imageTags"`
-		PushedAt float64  `json:"imagePushedAt"`
-		Status   string   `json:"imageStatus"`
+		Digest       string   `json:"imageDigest"`
+		Tags         []string `json:"imageTags"`
+		PushedAt     float64  `json:"imagePushedAt"`
+		Status       string   `json:"imageStatus"`
+		ManifestType string   `json:"imageManifestMediaType"`
+		ArtifactType string   `json:"artifactMediaType"`
+		Size         int64    `json:"imageSizeInBytes"`
 	}
 	details := make([]detail, tags)
 	// Pushed after the repositories' commits: the butler takes them as newer
 	// than the markers' "old", which ECR does not list.
 	pushed := time.Now().Unix() + 60
 	for i := range details {
-		details[i] = detail{fmt.Sprintf("sha256:%064d", i), []string{fmt.Sprintf("sha-%07d", i)}, float64(pushed + int64(i)), "ACTIVE"}
+		details[i] = detail{fmt.Sprintf("sha256:%064d", i), []string{fmt.Sprintf("sha-%07d", i)}, float64(pushed + int64(i)), "ACTIVE",
+			"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json", 52_428_800}
 	}
 	body, _ := json.Marshal(map[string]any{"imageDetails": details})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
