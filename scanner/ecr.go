@@ -152,12 +152,27 @@ type cappedBodies struct {
 
 // Do sends the request and caps the response body.
 func (c cappedBodies) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		// smithy-go closes the request body as soon as Do returns, while
+		// net/http may still be reading it for its end (after the response
+		// headers came): the transport then takes the connection for broken
+		// and closes it under the response being read ("deserialization
+		// failed, ... use of closed network connection", a failed attempt
+		// every few dozen requests; TestListManyPagesOnKeptConnections). The
+		// body is in memory: leaving it open costs nothing.
+		req.Body = keptOpen{req.Body}
+	}
 	resp, err := c.c.Do(req)
 	if err == nil && resp.Body != nil {
 		resp.Body = &cappedBody{rc: resp.Body, left: c.max, max: c.max}
 	}
 	return resp, err
 }
+
+// keptOpen is a request body whose Close does nothing.
+type keptOpen struct{ io.Reader }
+
+func (keptOpen) Close() error { return nil }
 
 type cappedBody struct {
 	rc        io.ReadCloser

@@ -236,7 +236,7 @@ func TestListDropsInvalidTagsAndDigests(t *testing.T) {
 }
 
 // hostileECR answers DescribeImages the way a broken endpoint might.
-func hostileECR(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) *ECR {
+func hostileECR(t testing.TB, answer func(w http.ResponseWriter, r *http.Request)) *ECR {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(answer))
 	t.Cleanup(srv.Close)
