@@ -260,6 +260,11 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 			}
 			tokens[t] = true
 		}
+		if n := len(page.ImageDetails); cap(images)-len(images) < n {
+			// Double as pages come: append's 1.25x steps past 256 images
+			// would copy a 10,000-image listing about five times over.
+			images = slices.Grow(images, max(n, len(images)))
+		}
 		for _, d := range page.ImageDetails {
 			images = addImage(images, byDigest, d, &invalid)
 		}
