@@ -40,9 +40,6 @@ type Image struct {
 	Tags     []string
 	Digest   string // sha256:...
 	PushedAt time.Time
-	// ManifestMediaType and ArtifactMediaType are as ECR reports them.
-	ManifestMediaType string
-	ArtifactMediaType string
 }
 
 var (

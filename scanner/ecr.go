@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unique"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -319,13 +318,9 @@ func imageOf(d types.ImageDetail, invalid *[]string) (img policy.Image, ok bool)
 	if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) || !isImage(d) {
 		return img, false
 	}
-	// The media types are a handful of values: interned, they cost a
-	// listing nothing per image.
-	img = policy.Image{
-		Tags: d.ImageTags, Digest: digest,
-		ManifestMediaType: unique.Make(aws.ToString(d.ImageManifestMediaType)).Value(),
-		ArtifactMediaType: unique.Make(aws.ToString(d.ArtifactMediaType)).Value(),
-	}
+	// Nothing else of d is kept: a listing holds 10,000s of images for a
+	// cycle, and its media types have done their work in isImage.
+	img = policy.Image{Tags: d.ImageTags, Digest: digest}
 	if d.ImagePushedAt != nil {
 		img.PushedAt = *d.ImagePushedAt
 	}

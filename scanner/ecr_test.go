@@ -118,8 +118,8 @@ func TestListPagesAndFilters(t *testing.T) {
 	if diff := cmp.Diff(want, gotImgs); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
 	}
-	if got[0].ManifestMediaType != "application/vnd.docker.distribution.manifest.v2+json" || got[3].ManifestMediaType != index || got[0].PushedAt.IsZero() {
-		t.Errorf("media types or push time lost: %+v", got)
+	if got[0].PushedAt.IsZero() {
+		t.Errorf("push time lost: %+v", got)
 	}
 	if len(f.requests) != 5 {
 		t.Fatalf("requests = %d, want 5", len(f.requests))
