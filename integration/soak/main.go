@@ -1,7 +1,8 @@
 // Command soak measures `imagebutler run` over many cycles: it serves a fake
 // ECR (every repository holds the same 1,000 tags) and 20 local git
 // repositories, runs the binary with a one-second schedule, and reports the
-// process's RSS at cycles 50 and 100 and its CPU time per no-change cycle.
+// process's RSS at cycles 50 and 100, its peak RSS, and its CPU time per
+// no-change cycle.
 //
 //	go run ./integration/soak [-cycles 100] [-repos 20] [-tags 1000]
 package main
@@ -97,8 +98,9 @@ func run(cycles, repos, tags int) error {
 		fmt.Printf("cycle %3d after %5.1fs: RSS %6.1f MiB, CPU %v\n", at, time.Since(start).Seconds(), float64(s.rss)/1024, s.cpu.Round(time.Millisecond))
 	}
 	a, b := samples[1], samples[2]
-	fmt.Printf("%d repositories x %d tags: RSS %.1f MiB at cycle %d, %.1f MiB at cycle %d (%+.1f MiB); CPU per no-change cycle %v\n",
-		repos, tags, float64(a.rss)/1024, a.cycle, float64(b.rss)/1024, b.cycle, float64(b.rss-a.rss)/1024, ((b.cpu - a.cpu) / time.Duration(b.cycle-a.cycle)).Round(100*time.Microsecond))
+	fmt.Printf("%d repositories x %d tags: RSS %.1f MiB at cycle %d, %.1f MiB at cycle %d (%+.1f MiB), peak %.1f MiB; CPU per no-change cycle %v\n",
+		repos, tags, float64(a.rss)/1024, a.cycle, float64(b.rss)/1024, b.cycle, float64(b.rss-a.rss)/1024,
+		float64(statusKiB(cmd.Process.Pid, "VmHWM:"))/1024, ((b.cpu - a.cpu) / time.Duration(b.cycle-a.cycle)).Round(100*time.Microsecond))
 	cmd.Process.Signal(syscall.SIGTERM)
 	return cmd.Wait()
 }
@@ -143,10 +145,13 @@ func status(base string) int {
 	return st.Cycles
 }
 
-func rssKiB(pid int) int64 {
+func rssKiB(pid int) int64 { return statusKiB(pid, "VmRSS:") }
+
+// statusKiB is the field (VmRSS:, VmHWM:, ...) of /proc/PID/status, in KiB.
+func statusKiB(pid int, field string) int64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			return n
 		}
