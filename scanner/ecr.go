@@ -270,6 +270,11 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 	}
 	e.counted(ref, len(images), invalid)
 	slices.SortStableFunc(images, OldestFirst)
+	if cap(images)-len(images) > len(images)/8 {
+		// The listing is held through the cycle: without the room grown
+		// for pages that did not come.
+		images = slices.Clone(images)
+	}
 	return images, nil
 }
 

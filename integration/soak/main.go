@@ -51,7 +51,9 @@ func run(cycles, repos, tags int) error {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	fmt.Fprintf(&cfg, "schedule: \"@every 1s\"\nstateDir: %s\nlisten: \"127.0.0.1:%d\"\naws: {region: us-east-2, endpoint: %q}\ngit:\n  author: {name: butler, email: butler@example.com}\nrepositories:\n",
+	// requestsPerSecond: the fake answers at once; at the default 20, the
+	// 200 pages of a cycle would take 10 s.
+	fmt.Fprintf(&cfg, "schedule: \"@every 1s\"\nstateDir: %s\nlisten: \"127.0.0.1:%d\"\naws: {region: us-east-2, endpoint: %q, requestsPerSecond: 1000}\ngit:\n  author: {name: butler, email: butler@example.com}\nrepositories:\n",
 		filepath.Join(dir, "state"), port, ecr.URL)
 	srv, err := testpeers.NewGitServer(filepath.Join(dir, "remote"), "", "")
 	if err != nil {
@@ -106,9 +108,13 @@ func run(cycles, repos, tags int) error {
 }
 
 // fakeECR answers DescribeImages with the same tags for every repository,
-// each image described with the fields ECR gives an image.
+// each image described with the fields ECR gives an image, in pages of at
+// most 1,000 images (ECR's largest; imagebutler asks for it) chained by
+// nextToken.
 func fakeECR(tags int) http.Handler {
 	type detail struct {
+		Registry     string   `json:"registryId"`
+		Repository   string   `json:"repositoryName"`
 		Digest       string   `json:"imageDigest"`
 		Tags         []string `json:"imageTags"`
 		PushedAt     float64  `json:"imagePushedAt"`
@@ -117,20 +123,39 @@ func fakeECR(tags int) http.Handler {
 		ArtifactType string   `json:"artifactMediaType"`
 		Size         int64    `json:"imageSizeInBytes"`
 	}
-	details := make([]detail, tags)
+	const perPage = 1000
+	var pages [][]byte
 	// Pushed after the repositories' commits: the butler takes them as newer
 	// than the markers' "old", which ECR does not list.
 	pushed := time.Now().Unix() + 60
-	for i := range details {
-		details[i] = detail{fmt.Sprintf("sha256:%064d", i), []string{fmt.Sprintf("sha-%07d", i)}, float64(pushed + int64(i)), "ACTIVE",
-			"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json", 52_428_800}
+	for start := 0; start == 0 || start < tags; start += perPage { // one page, empty, for no tags
+		details := make([]detail, min(perPage, tags-start))
+		for k := range details {
+			i := start + k
+			details[k] = detail{"283234040926", "repo", fmt.Sprintf("sha256:%064d", i), []string{fmt.Sprintf("sha-%07d", i)}, float64(pushed + int64(i)), "ACTIVE",
+				"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json", 52_428_800}
+		}
+		page := map[string]any{"imageDetails": details}
+		if start+perPage < tags {
+			page["nextToken"] = strconv.Itoa(len(pages) + 1)
+		}
+		body, _ := json.Marshal(page)
+		pages = append(pages, body)
 	}
-	body, _ := json.Marshal(map[string]any{"imageDetails": details})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			NextToken string `json:"nextToken"`
+		}
+		json.NewDecoder(r.Body).Decode(&in)
 		io.Copy(io.Discard, r.Body)
+		n, _ := strconv.Atoi(in.NextToken)
+		if n >= len(pages) {
+			http.Error(w, `{"__type":"InvalidParameterException","message":"bad nextToken"}`, http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Write(body)
+		w.Header().Set("Content-Length", strconv.Itoa(len(pages[n])))
+		w.Write(pages[n])
 	})
 }
 
