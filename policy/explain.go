@@ -40,7 +40,7 @@ func (p *Policy) Explain(images []Image, n int) Explanation {
 	}
 	var (
 		all     []ranked
-		buf     []byte
+		s       scratch
 		reasons = map[state]string{excluded: "excluded", filtered: "filtered out", unparsable: "not parsable by the order"}
 		shown   = map[state]int{}
 	)
@@ -48,7 +48,7 @@ func (p *Policy) Explain(images []Image, n int) Explanation {
 		img := &images[i]
 		for _, tag := range img.Tags {
 			var v verdict
-			buf = p.judge(&v, tag, img.PushedAt, buf)
+			p.judge(&v, tag, img.PushedAt, &s)
 			if v.state == qualified {
 				all = append(all, ranked{v, tag, img})
 				continue

@@ -84,6 +84,9 @@ type Policy struct {
 	// rangeTakesPre is false when no comparator of Range has a prerelease:
 	// Masterminds then rejects every prerelease version, and Check need not run.
 	rangeTakesPre bool
+	// cuts split versions into runs the range judges alike, when cutsOK.
+	cuts   rangeCuts
+	cutsOK bool
 }
 
 // Filter describes the tag filter for people: "glob:qa-sha-.*",
@@ -196,6 +199,7 @@ func (p *Policy) compile() error {
 		}
 		p.constraint = c
 		p.rangeTakesPre = strings.Contains(p.Range, "-")
+		p.cuts, p.cutsOK = cutsOf(p.Range)
 	}
 	return nil
 }

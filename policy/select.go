@@ -126,8 +126,8 @@ func (p *Policy) chooseRange(images []Image) chooser {
 	}
 	c := chooser{p: p}
 	var (
-		buf []byte
-		v   verdict
+		s scratch
+		v verdict
 	)
 	for i := range images {
 		if i%warmBlock == 0 {
@@ -136,7 +136,7 @@ func (p *Policy) chooseRange(images []Image) chooser {
 		img := &images[i]
 		for _, tag := range img.Tags {
 			v = verdict{}
-			buf = p.judge(&v, tag, img.PushedAt, buf)
+			p.judge(&v, tag, img.PushedAt, &s)
 			c.offer(&v, tag, img)
 		}
 	}
@@ -303,23 +303,29 @@ func (p *Policy) compare(v, w *verdict, a, b *Image) int {
 	return c
 }
 
-// judge decides the fate of one tag into v. buf is scratch space for
-// expanding, returned for reuse; v.value never points into it.
-func (p *Policy) judge(v *verdict, tag string, pushed time.Time, buf []byte) []byte {
+// scratch is what judge reuses over one pass of a listing.
+type scratch struct {
+	buf    []byte   // for expanding; v.value never points into it
+	ranges verdicts // the semver range's verdict per run of its cuts
+}
+
+// judge decides the fate of one tag into v. s may be nil (a tag judged
+// alone).
+func (p *Policy) judge(v *verdict, tag string, pushed time.Time, s *scratch) {
 	if tag == "" {
 		v.state = filtered // ECR has no empty tags; never choose one
-		return buf
+		return
 	}
 	if p.isExcluded(tag) {
 		v.state = excluded
-		return buf
+		return
 	}
 	v.value = tag
 	switch {
 	case p.glob != nil:
 		if !p.glob.Match(tag) {
 			v.state = filtered
-			return buf
+			return
 		}
 	case p.re != nil && p.Extract == "":
 		matched, ok := false, false
@@ -331,13 +337,13 @@ func (p *Policy) judge(v *verdict, tag string, pushed time.Time, buf []byte) []b
 		}
 		if !matched {
 			v.state = filtered
-			return buf
+			return
 		}
 	case p.re != nil:
 		m := p.re.FindStringSubmatchIndex(tag)
 		if m == nil {
 			v.state = filtered
-			return buf
+			return
 		}
 		if g, ok := p.extract.single(); ok {
 			if m[2*g] >= 0 {
@@ -346,8 +352,11 @@ func (p *Policy) judge(v *verdict, tag string, pushed time.Time, buf []byte) []b
 				v.value = ""
 			}
 		} else {
-			buf = p.extract.expand(buf[:0], tag, m, pushed)
-			v.value = string(buf)
+			if s == nil {
+				s = &scratch{}
+			}
+			s.buf = p.extract.expand(s.buf[:0], tag, m, pushed)
+			v.value = string(s.buf)
 		}
 	}
 	switch p.Order {
@@ -355,23 +364,26 @@ func (p *Policy) judge(v *verdict, tag string, pushed time.Time, buf []byte) []b
 		d, ok := parseDecimal(v.value)
 		if !ok {
 			v.state = unparsable
-			return buf
+			return
 		}
 		v.dec = d
 	case Semver:
 		ver, ok := parseVersion(v.value)
 		if !ok {
 			v.state = unparsable
-			return buf
+			return
 		}
-		if ver.Prerelease() != "" && !p.rangeTakesPre || !p.constraint.Check(ver) {
+		var ranges *verdicts
+		if s != nil {
+			ranges = &s.ranges
+		}
+		if ver.Prerelease() != "" && !p.rangeTakesPre || !p.inRange(ver, ranges) {
 			v.state = filtered
-			return buf
+			return
 		}
 		v.ver = ver
 	}
 	v.state = qualified
-	return buf
 }
 
 func (p *Policy) isExcluded(tag string) bool {
