@@ -17,17 +17,6 @@ type regularFile interface {
 	Close() error
 }
 
-// osFile is a regularFile through os.File.
-type osFile struct{ *os.File }
-
-func (f osFile) stat() (int64, bool, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return 0, false, err
-	}
-	return st.Size(), st.Mode().IsRegular(), nil
-}
-
 // dirs opens folders beneath a root, never outside it (see open).
 type dirs struct {
 	rootFile *os.File // the root's folder, when a platform opens beneath it

@@ -11,10 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// open opens the file name for reading. It opens it beneath a descriptor
-// of its folder (opened beneath the root, see dirs.open) with O_NOFOLLOW, so, as through
+// open opens the file name for reading, beneath a descriptor of its folder
+// (opened beneath the root, see dirs.open) with O_NOFOLLOW: as through
 // os.Root, a link is never followed and nothing outside the root is
-// reached; but without os.File, whose poller setup costs three more system
+// reached, but without os.File, whose poller setup costs three more system
 // calls per file (a fifth of a cold discovery's CPU on a 5,000-file tree).
 func (f *folderRoots) open(name string) (regularFile, error) {
 	if dir := path.Dir(name); f.dirFile == nil || f.fileDir != dir {
