@@ -20,6 +20,7 @@ const (
 
 	DefaultMaxConcurrentRequests = 4
 	DefaultRequestsPerSecond     = 20
+	MinRequestsPerSecond         = 0.01
 	DefaultRequestTimeout        = 30 * time.Second
 	DefaultMaxAttempts           = 5
 	DefaultMaxBackoff            = 10 * time.Second
@@ -95,7 +96,8 @@ type AWS struct {
 	Accounts map[string]Account `yaml:"accounts"`
 	// MaxConcurrentRequests bounds the ECR requests in flight at once (default 4).
 	MaxConcurrentRequests int `yaml:"maxConcurrentRequests"`
-	// RequestsPerSecond is the client-side rate limit per account and region (default 20).
+	// RequestsPerSecond is the client-side rate limit per account and region
+	// (default 20; between MinRequestsPerSecond and 10000).
 	RequestsPerSecond float64 `yaml:"requestsPerSecond"`
 	// RequestTimeout bounds one ECR request attempt (default 30s).
 	RequestTimeout Duration `yaml:"requestTimeout"`

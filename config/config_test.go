@@ -96,13 +96,14 @@ testdata/no-scheme.yaml:8: repositories[2].url: "gitlab.example.com/team/apps" h
 		{"url-credentials.yaml", `testdata/url-credentials.yaml:4: repositories[0].url: the credentials in the URL would be sent in clear over http://; use https:// (or set insecureHTTP: true)
 testdata/url-credentials.yaml:6: repositories[1].url: "https://xxxxx@git example.com/org/apps.git" is not a valid URL`},
 		{"bad-refs-and-numbers.yaml", `testdata/bad-refs-and-numbers.yaml:1: listenMetrics: "9090" is not a host:port address such as :9090
-testdata/bad-refs-and-numbers.yaml:3: aws.requestsPerSecond: must be above 0 and at most 10000, got NaN
+testdata/bad-refs-and-numbers.yaml:3: aws.requestsPerSecond: must be between 0.01 and 10000, got NaN
 testdata/bad-refs-and-numbers.yaml:5: discovery.maxFileMiB: must be between 0.001 and 1024, got -1
 testdata/bad-refs-and-numbers.yaml:6: discovery.maxNodes: must be between 1000 and 100000000, got 10
 testdata/bad-refs-and-numbers.yaml:12: repositories[0].pushBranch: "HEAD" is not a branch name (write the branch alone, such as main)
 testdata/bad-refs-and-numbers.yaml:14: repositories[1].branch: "feature..x" is not a valid branch name (see git check-ref-format)
 testdata/bad-refs-and-numbers.yaml:16: repositories[2].branch: "bad branch" is not a valid branch name (see git check-ref-format)
 testdata/bad-refs-and-numbers.yaml:17: repositories[2].pushBranch: "refs/heads/butler" is not a branch name (write the branch alone, such as main)`},
+		{"tiny-rate.yaml", "testdata/tiny-rate.yaml:3: aws.requestsPerSecond: must be between 0.01 and 10000, got 1e-300"},
 		{"workdir-collision.yaml", "testdata/workdir-collision.yaml:8: repositories[1]: its working copy apps-8f593b9399e6 would be the one of repositories[0]; change its URL or pushBranch"},
 		{"many-types.yaml", `testdata/many-types.yaml:1: schedule: must be a string, got a list
 testdata/many-types.yaml:2: concurrency: must be a whole number, got the string "four"

@@ -137,8 +137,10 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	if n := c.AWS.MaxConcurrentRequests; n < 1 || n > 64 {
 		p.add(at("aws", "maxConcurrentRequests"), "aws.maxConcurrentRequests", "must be between 1 and 64, got %d", n)
 	}
-	if r := c.AWS.RequestsPerSecond; !(r > 0 && r <= 10000) { // NaN fails too
-		p.add(at("aws", "requestsPerSecond"), "aws.requestsPerSecond", "must be above 0 and at most 10000, got %g", r)
+	// Below one request in 100 s a listing's pages wait out any timeout. NaN
+	// fails too.
+	if r := c.AWS.RequestsPerSecond; !(r >= MinRequestsPerSecond && r <= 10000) {
+		p.add(at("aws", "requestsPerSecond"), "aws.requestsPerSecond", "must be between %g and 10000, got %g", MinRequestsPerSecond, r)
 	}
 	if d := c.AWS.RequestTimeout; d < Duration(time.Second) {
 		p.add(at("aws", "requestTimeout"), "aws.requestTimeout", "must be at least 1s, got %s", time.Duration(d))

@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
@@ -306,35 +305,6 @@ func remoteSide(err error) bool {
 	return errors.As(err, &httpErr) || errors.As(err, &netErr) || errors.As(err, &opErr) ||
 		errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) ||
 		errors.Is(err, transport.ErrRepositoryNotFound) || errors.Is(err, io.ErrUnexpectedEOF)
-}
-
-// LastChange returns when the commit that last changed file (relative to
-// Dir) was made, looking back from Head through at most limit commits;
-// found is false when none of them changed it (or it does not exist).
-func (c *Checkout) LastChange(file string, limit int) (when time.Time, found bool, err error) {
-	commit, err := c.git.CommitObject(c.Head)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("reading commit %s: %w", c.Head, err)
-	}
-	blob := func(cm *object.Commit) plumbing.Hash { return blobOf(cm, c.inRepo(file)) }
-	here := blob(commit)
-	if here.IsZero() {
-		return time.Time{}, false, nil
-	}
-	for range limit {
-		if commit.NumParents() == 0 {
-			return commit.Committer.When, true, nil // the file came with the first commit
-		}
-		parent, err := commit.Parent(0)
-		if err != nil {
-			return time.Time{}, false, fmt.Errorf("reading the parent of %s: %w", commit.Hash, err)
-		}
-		if blob(parent) != here {
-			return commit.Committer.When, true, nil
-		}
-		commit = parent
-	}
-	return time.Time{}, false, nil
 }
 
 // ChangesSince returns the files (slash-separated, relative to Dir) that

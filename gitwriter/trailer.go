@@ -47,28 +47,43 @@ type Set struct {
 
 // LastSets returns, for each of ids, the value the butler's most recent
 // commit set, walking first parents back from Head through at most limit
-// commits (it stops early once every id is found). Ids the walk does not
-// find are absent.
-func (c *Checkout) LastSets(ids []string, limit int) (map[string]Set, error) {
+// commits; it stops early once every id is found. At a merge, the tips of
+// the merged branches are read too, right after the merge itself: a pull
+// request of the butler's merged with a merge commit counts. Ids the walk
+// does not find are absent.
+//
+// A commit is the butler's only when its author and its committer are both
+// butlerEmail, and only its closing trailer block is read: a person's
+// commit that quotes a trailer, or a butler commit amended by a person
+// (the committer changes), sets nothing.
+func (c *Checkout) LastSets(ids []string, butlerEmail string, limit int) (map[string]Set, error) {
 	want := map[string]bool{}
 	for _, id := range ids {
 		want[id] = true
 	}
 	out := map[string]Set{}
+	read := func(commit *object.Commit) {
+		if !ByButler(commit, butlerEmail) {
+			return
+		}
+		for id, value := range trailerSets(commit.Message) {
+			if _, seen := out[id]; want[id] && !seen {
+				out[id] = Set{Value: value, Commit: commit.Hash, When: commit.Committer.When}
+			}
+		}
+	}
 	commit, err := c.git.CommitObject(c.Head)
 	if err != nil {
 		return nil, fmt.Errorf("reading commit %s: %w", c.Head, err)
 	}
 	for range limit {
-		for _, line := range strings.Split(commit.Message, "\n") {
-			rest, ok := strings.CutPrefix(line, SetTrailer+": ")
-			if !ok {
-				continue
+		read(commit)
+		for _, h := range commit.ParentHashes[min(1, len(commit.ParentHashes)):] {
+			merged, err := c.git.CommitObject(h)
+			if err != nil {
+				return nil, fmt.Errorf("reading history: %w", err)
 			}
-			id, value, ok := strings.Cut(strings.TrimSpace(rest), "=")
-			if _, seen := out[id]; ok && want[id] && !seen {
-				out[id] = Set{Value: value, Commit: commit.Hash, When: commit.Committer.When}
-			}
+			read(merged)
 		}
 		if len(out) == len(want) || commit.NumParents() == 0 {
 			break
@@ -80,9 +95,41 @@ func (c *Checkout) LastSets(ids []string, limit int) (map[string]Set, error) {
 	return out, nil
 }
 
+// ByButler reports whether commit was made by the butler whose commits
+// carry butlerEmail: as author and as committer.
+func ByButler(commit *object.Commit, butlerEmail string) bool {
+	return butlerEmail != "" && strings.EqualFold(commit.Author.Email, butlerEmail) && strings.EqualFold(commit.Committer.Email, butlerEmail)
+}
+
+// trailerSets reads the SetTrailer lines of msg's last paragraph, where
+// WithTrailers puts them: policy id → tag.
+func trailerSets(msg string) map[string]string {
+	msg = strings.TrimRight(msg, "\n")
+	if i := strings.LastIndex(msg, "\n\n"); i >= 0 {
+		msg = msg[i+2:]
+	}
+	var out map[string]string
+	for _, line := range strings.Split(msg, "\n") {
+		rest, ok := strings.CutPrefix(line, SetTrailer+": ")
+		if !ok {
+			continue
+		}
+		id, value, ok := strings.Cut(strings.TrimSpace(rest), "=")
+		if !ok || id == "" || value == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[id] = value
+	}
+	return out
+}
+
 // ChangedBy returns the newest commit after since (walking first parents
 // back from Head, at most limit commits) that changed file and whose author
-// is not butlerEmail: the person's commit that set what file holds now.
+// is not the butler's (ByButler): the person's commit that set what file
+// holds now.
 func (c *Checkout) ChangedBy(file string, since plumbing.Hash, butlerEmail string, limit int) (*object.Commit, error) {
 	commit, err := c.git.CommitObject(c.Head)
 	if err != nil {
@@ -96,7 +143,7 @@ func (c *Checkout) ChangedBy(file string, since plumbing.Hash, butlerEmail strin
 		if err != nil {
 			return nil, fmt.Errorf("reading history: %w", err)
 		}
-		if !strings.EqualFold(commit.Author.Email, butlerEmail) && blobOf(commit, c.inRepo(file)) != blobOf(parent, c.inRepo(file)) {
+		if !ByButler(commit, butlerEmail) && blobOf(commit, c.inRepo(file)) != blobOf(parent, c.inRepo(file)) {
 			return commit, nil
 		}
 		commit = parent

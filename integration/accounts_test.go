@@ -46,7 +46,7 @@ func policyDeployment(name string, repos []ecrRepo) string {
 var accountRuns int
 
 // seedAccounts creates one ECR repository in each account, as that account
-// would, and pushes the markers' current tag and a newer one to each.
+// would, and pushes a tag to each.
 func seedAccounts(t *testing.T) (prd, qa, dev ecrRepo) {
 	t.Helper()
 	ctx := t.Context()
@@ -58,12 +58,8 @@ func seedAccounts(t *testing.T) (prd, qa, dev ecrRepo) {
 	if err := testpeers.CreateRepository(ctx, base, prd.account, prd.name); err != nil {
 		t.Fatal(err)
 	}
-	// "old", the markers' current tag, first: the butler then ranks the new
-	// tags above it by push time, whenever the git repository was made.
-	for _, tag := range []string{"old", "qa-sha-prd0001"} {
-		if _, err := testpeers.PushImage(ctx, base, prd.account, prd.name, tag); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := testpeers.PushImage(ctx, base, prd.account, prd.name, "qa-sha-prd0001"); err != nil {
+		t.Fatal(err)
 	}
 	for _, r := range []ecrRepo{qa, dev} {
 		c, err := moto.AssumedECR(ctx, testpeers.SeedRegion, roleARN(r.account))
@@ -73,10 +69,8 @@ func seedAccounts(t *testing.T) (prd, qa, dev ecrRepo) {
 		if err := testpeers.CreateRepository(ctx, c, r.account, r.name); err != nil {
 			t.Fatal(err)
 		}
-		for _, tag := range []string{"old", "qa-sha-" + r.account[:4] + "001"} {
-			if _, err := testpeers.PushImage(ctx, c, r.account, r.name, tag); err != nil {
-				t.Fatal(err)
-			}
+		if _, err := testpeers.PushImage(ctx, c, r.account, r.name, "qa-sha-"+r.account[:4]+"001"); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return prd, qa, dev

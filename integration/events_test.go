@@ -344,12 +344,11 @@ func TestGitWebhookTriggersPass(t *testing.T) {
 	ev.start(t, fmt.Sprintf("events:\n  webhook: {secretFile: %s}\n  coalesce: 100ms\n", secretFile))
 	waitFor(t, "first commit", func() bool { return strings.HasSuffix(markerOnMain(t, ev.env), testpeers.SeedNewestTag) })
 
-	// A person adds a second marker of the same policy, at an older tag ECR
-	// lists (a tag it does not list would be guarded as a downgrade).
+	// A person adds a second marker of the same policy, at an old tag.
 	work := ev.clone(t)
 	os.MkdirAll(filepath.Join(work, "apps", "second"), 0o755)
 	os.WriteFile(filepath.Join(work, "apps", "second", "deployment.yaml"),
-		[]byte("image: "+testpeers.SeedImage+":"+testpeers.SeedOldTag+" # {\"$imagepolicy\": \"falcon-qa:my-policy-bartender\"}\n"), 0o644)
+		[]byte("image: "+testpeers.SeedImage+":qa-sha-0000000 # {\"$imagepolicy\": \"falcon-qa:my-policy-bartender\"}\n"), 0o644)
 	gitOut(t, work, "add", ".")
 	gitOut(t, work, "-c", "user.name=A Person", "-c", "user.email=person@example.com", "commit", "-qm", "second app")
 	gitOut(t, work, "push", "-q", "origin", "main")

@@ -86,7 +86,7 @@ func setupFiles(t testing.TB, name, extraRepos string, files map[string]string) 
 // butlerConfig is the imagebutler.yaml of one repository over HTTPS with
 // the test token, against moto.
 func butlerConfig(stateDir, url, tokenFile string) string {
-	return fmt.Sprintf(`stateDir: %s
+	return fmt.Sprintf(`stateDir: %q
 listen: ""
 aws:
   region: %s
@@ -94,9 +94,9 @@ aws:
 git:
   author: {name: %q, email: %q}
 repositories:
-  - url: %s
+  - url: %q
     branch: main
-    auth: {username: %s, tokenFile: %s}
+    auth: {username: %s, tokenFile: %q}
 `, stateDir, testpeers.SeedRegion, moto.Endpoint, butlerName, butlerEmail, url, gitUser, tokenFile)
 }
 

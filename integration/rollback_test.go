@@ -163,3 +163,40 @@ func TestRevertSticks(t *testing.T) {
 		t.Errorf("marker = %s, want qa-sha-0000004", got)
 	}
 }
+
+// TestOnboardingReplacesPlaceholder: a team adopts the butler as the seed
+// guide says, over an ECR repository whose images were all pushed before
+// its commit. The marker's value is one the butler never wrote, so the
+// first `once` writes the policy's choice: whether ECR never held the value,
+// or lists it outside the policy's filter (pushed after the choice).
+func TestOnboardingReplacesPlaceholder(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		pushes []string // in order, a second apart
+	}{
+		{"tag ECR never held", []string{"sha-aaaaaaa", "sha-ccccccc"}},
+		{"tag outside the filter, pushed after the choice", []string{"sha-aaaaaaa", "sha-ccccccc", testpeers.SeedOldTag}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			needPeers(t)
+			rollbackRuns++
+			r := &rollbackEnv{t: t, repo: fmt.Sprintf("lrl_falcon_onboard_%d", rollbackRuns), ecr: moto.ECR(testpeers.SeedRegion)}
+			if err := testpeers.CreateRepository(t.Context(), r.ecr, testpeers.SeedAccount, r.repo); err != nil {
+				t.Fatal(err)
+			}
+			for _, tag := range tt.pushes {
+				r.push(tag)
+			}
+			time.Sleep(1100 * time.Millisecond) // the team's commit comes after every push
+			// The seed guide's Deployment verbatim, with its documented glob:sha-.* policy.
+			deployment := strings.ReplaceAll(testpeers.SeedDeployment, testpeers.SeedRepository, r.repo)
+			deployment = strings.Replace(deployment, ";glob:qa-sha-.*\"", ";glob:sha-.*\"", 1)
+			r.env = setupRepo(t, "onboard", deployment)
+			r.run("1 change(s), pushed")
+			if got := r.marker(); got != "sha-ccccccc" {
+				t.Errorf("marker = %s, want sha-ccccccc", got)
+			}
+			r.run("up to date")
+		})
+	}
+}

@@ -36,13 +36,10 @@ func TestServiceMode(t *testing.T) {
 	if err := testpeers.CreateRepository(ctx, c, testpeers.SeedAccount, serviceRepo); err != nil {
 		t.Fatal(err)
 	}
-	e := setupRepo(t, "service", strings.ReplaceAll(testpeers.SeedDeployment, testpeers.SeedRepository, serviceRepo))
-	// Pushed after the commit that set the marker's tag, which this ECR
-	// repository does not list: the butler takes it as newer.
-	time.Sleep(1100 * time.Millisecond) // git and moto keep whole seconds
 	if _, err := testpeers.PushImage(ctx, c, testpeers.SeedAccount, serviceRepo, "qa-sha-0000001"); err != nil {
 		t.Fatal(err)
 	}
+	e := setupRepo(t, "service", strings.ReplaceAll(testpeers.SeedDeployment, testpeers.SeedRepository, serviceRepo))
 	port := freePort(t)
 	cfg, _ := os.ReadFile(e.config)
 	cfg = []byte(strings.Replace(string(cfg), `listen: ""`, fmt.Sprintf("listen: \"127.0.0.1:%d\"\nschedule: \"@every 2s\"", port), 1))

@@ -7,8 +7,8 @@ type Standing int
 
 // The standings RankCurrent reports.
 const (
-	// Unranked: the policy cannot rank the current tag (it is filtered out,
-	// not a number or version, or, for newest-pushed, no longer listed).
+	// Unranked: the policy cannot rank the current tag: its exclusions or
+	// filter reject it, or it is not a number or version.
 	Unranked Standing = iota
 	// Below: the choice ranks above the current tag; an update is an upgrade.
 	Below
@@ -17,12 +17,16 @@ const (
 	// Above: the current tag ranks above the choice; writing the choice
 	// would be a downgrade.
 	Above
+	// Unlisted: for newest-pushed, the policy's filter takes the current
+	// tag but ECR no longer lists it, so it has no push time to rank by.
+	Unlisted
 )
 
 // RankCurrent says how current (the tag a marker holds now) stands against
 // chosen, the result of Select over images, in the policy's own order.
-// For newest-pushed, current is ranked by its push time in images; pushed
-// is that time when it is listed.
+// A tag the policy's exclusions or filter reject is never ranked, in any
+// order. For newest-pushed, current is ranked by its push time in images;
+// pushed is that time when it is listed.
 func (p *Policy) RankCurrent(images []Image, current string, chosen Result) (s Standing, pushed time.Time) {
 	if current == "" || !chosen.OK() {
 		return Unranked, time.Time{}
@@ -31,6 +35,10 @@ func (p *Policy) RankCurrent(images []Image, current string, chosen Result) (s S
 		return Same, chosen.PushedAt
 	}
 	if p.Order == Newest {
+		var v verdict
+		if p.judge(&v, current, time.Time{}, nil); v.state != qualified {
+			return Unranked, time.Time{}
+		}
 		found := false
 		for i := range images {
 			for _, t := range images[i].Tags {
@@ -41,7 +49,7 @@ func (p *Policy) RankCurrent(images []Image, current string, chosen Result) (s S
 		}
 		switch {
 		case !found:
-			return Unranked, time.Time{}
+			return Unlisted, time.Time{}
 		case pushed.After(chosen.PushedAt):
 			return Above, pushed
 		case pushed.Equal(chosen.PushedAt):

@@ -25,12 +25,8 @@ func BenchmarkCycle(b *testing.B) {
 		gitRepos, policiesPerRepo, ecrRepos, tagsPerRepo = 50, 20, 100, 1000
 	)
 	page := make([]types.ImageDetail, tagsPerRepo)
-	// Pushed after the repositories' commits: the markers' "old" is not
-	// listed, and the downgrade guard holds a marker whose tag is gone
-	// against images pushed before the commit that set it.
-	pushed := time.Now().Add(time.Minute).Unix()
 	for i := range page {
-		at := time.Unix(pushed+int64(i), 0)
+		at := time.Unix(1_700_000_000+int64(i), 0)
 		page[i] = types.ImageDetail{
 			ImageDigest: aws.String(fmt.Sprintf("sha256:%064d", i)), ImagePushedAt: &at,
 			ImageTags: []string{fmt.Sprintf("sha-%07d", i)}, ImageStatus: types.ImageStatusActive,

@@ -684,7 +684,7 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 	}
 	out.failed = errors.Join(failures...)
 
-	heldMarkers := Holds(co, tree, chosen, s.cfg.Git.Author.Email, s.sets.lastSets(repo.Name(), co))
+	heldMarkers := Holds(co, tree, chosen, s.cfg.Git.Author.Email, s.sets.lastSets(repo.Name(), co, s.cfg.Git.Author.Email))
 	holdRejected(tree, chosen, rejected, heldMarkers)
 	for loc := range heldMarkers {
 		tree.Hold(loc)

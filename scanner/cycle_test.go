@@ -48,11 +48,10 @@ func (f *fakeLister) List(_ context.Context, ref policy.ImageRef) ([]policy.Imag
 	return imgs, nil
 }
 
-// pushedBase is an hour from now: the fixtures' images are pushed after the
-// commits that set the markers' values, as in life.
-var pushedBase = time.Now().Add(time.Hour).Truncate(time.Second)
-
-func pushed(sec int) time.Time { return pushedBase.Add(time.Duration(sec) * time.Second).UTC() }
+// pushed is a push time in November 2023: the fixtures' images were pushed
+// long before the commits that put the markers on (a team adopting the
+// butler over an ECR repository it has used for years).
+func pushed(sec int) time.Time { return time.Unix(int64(1_700_000_000+sec), 0).UTC() }
 
 const manifest = `apiVersion: apps/v1
 kind: Deployment

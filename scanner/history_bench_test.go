@@ -32,14 +32,14 @@ func historyRemoteWith(b *testing.B, commits int, reverted bool) string {
 	data := func(s string) { fmt.Fprintf(&in, "data %d\n%s\n", len(s), s) }
 	manifest := strings.Replace(manifest, "shop_web:sha-old", "shop_web:sha-2", 1)
 	for i := range commits {
-		fmt.Fprintf(&in, "commit refs/heads/main\nmark :%d\ncommitter A Person <person@example.com> %d +0000\n", i+1, 1_700_000_000+i)
-		msg := fmt.Sprintf("change %d", i)
+		who, msg := "A Person <person@example.com>", fmt.Sprintf("change %d", i)
 		switch {
 		case reverted && i == commits-2:
-			msg = "Update shop:web\n\n" + "Imagebutler-Set: shop:web=sha-3\n"
+			who, msg = "Butler <butler@example.com>", "Update shop:web\n\n"+"Imagebutler-Set: shop:web=sha-3\n"
 		case !reverted && i == commits-1:
-			msg = "Update shop:web\n\n" + "Imagebutler-Set: shop:web=sha-2\n"
+			who, msg = "Butler <butler@example.com>", "Update shop:web\n\n"+"Imagebutler-Set: shop:web=sha-2\n"
 		}
+		fmt.Fprintf(&in, "commit refs/heads/main\nmark :%d\ncommitter %s %d +0000\n", i+1, who, 1_700_000_000+i)
 		data(msg)
 		if i > 0 {
 			fmt.Fprintf(&in, "from :%d\n", i)

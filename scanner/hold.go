@@ -20,8 +20,8 @@ const (
 	HeldDowngrade    = "downgrade" // the choice ranks below the current value
 )
 
-// MaxHistory is how many commits the butler looks back through to date the
-// current value of a marker whose tag ECR no longer lists.
+// MaxHistory is how many commits the butler looks back through for the
+// trailers of its own writes.
 const MaxHistory = 500
 
 // Held is why one marker stays as it is this cycle.
@@ -42,21 +42,25 @@ type Choice struct {
 //   - every marker of a policy whose defining object has the hold
 //     annotation;
 //   - a marker a person changed away from the value the butler last wrote
-//     (its commit trailer says which), until the choice ranks above that
-//     value;
-//   - a marker whose current tag the policy ranks above its choice (the
-//     choice would be a downgrade: a registry glitch, a deleted tag);
-//   - for newest-pushed, a marker whose current tag is no longer listed,
-//     unless the choice was pushed after the commit that set the value.
+//     for its policy (its commit trailer says which), until the choice ranks
+//     above that value;
+//   - a marker that holds the value the butler last wrote for its policy,
+//     when the choice ranks below it (a registry glitch, a deleted tag, a
+//     stale listing): for newest-pushed, when ECR no longer lists it and the
+//     choice was pushed before the butler's commit that set it.
 //
-// A :digest marker is held with the tag-bearing markers of its policy in
-// the same file; a :name marker does not depend on the tag. The record is
-// git and ECR, not local state: a restarted butler decides the same. With
-// no checkout (co nil: a folder outside git) the rules that need history
-// are not applied.
+// Only what the butler wrote is protected from a downgrade: a value it never
+// wrote (an onboarding placeholder such as "initial", a hand-written tag, a
+// tag of another stream) is replaced by the policy's choice, as Flux does,
+// and a value the policy's exclusions or filter reject is never ranked
+// against the choice. A :digest marker is held with the tag-bearing markers
+// of its policy in the same file; a :name marker does not depend on the
+// tag. The record is git and ECR, not local state: a restarted butler
+// decides the same. With no checkout (co nil: a folder outside git) only
+// hold annotations apply.
 //
-// lastSets reads the butler's last writes (Checkout.LastSets, or a cache of
-// it); nil with co.
+// lastSetsOf reads the butler's last writes (Checkout.LastSets, or a cache
+// of it); nil reads them from co.
 func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choice, butlerEmail string, lastSetsOf func(ids []string) (map[string]gitwriter.Set, error)) map[string]Held {
 	out := map[string]Held{}
 	heldFiles := map[string]bool{} // policy + file with a held tag-bearing marker
@@ -68,9 +72,6 @@ func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choic
 		read    bool
 	)
 	lastSets := func() (map[string]gitwriter.Set, error) {
-		if co == nil {
-			return nil, nil
-		}
 		if !read {
 			ids := make([]string, 0, len(chosen))
 			for id := range chosen {
@@ -78,12 +79,16 @@ func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choic
 			}
 			sort.Strings(ids)
 			if lastSetsOf == nil {
-				lastSetsOf = func(ids []string) (map[string]gitwriter.Set, error) { return co.LastSets(ids, MaxHistory) }
+				lastSetsOf = func(ids []string) (map[string]gitwriter.Set, error) { return co.LastSets(ids, butlerEmail, MaxHistory) }
 			}
 			sets, setsErr = lastSetsOf(ids)
 			read = true
 		}
 		return sets, setsErr
+	}
+	hold := func(m gitwriter.Marker, kind, reason string) {
+		out[m.Location()] = Held{kind, reason}
+		heldFiles[m.Policy+"\x00"+m.File] = true
 	}
 	for _, m := range tree.Markers {
 		c, ok := chosen[m.Policy]
@@ -95,37 +100,33 @@ func Holds(co *gitwriter.Checkout, tree *gitwriter.Tree, chosen map[string]Choic
 			continue
 		}
 		current := CurrentTag(m)
-		if current == "" || current == c.Result.Tag {
+		if current == "" || current == c.Result.Tag || co == nil {
 			continue
 		}
-		sets, err := lastSets()
-		if set, ok := sets[m.Policy]; ok && err == nil && current != set.Value {
-			if reason := rejected(co, m, c, set, current, butlerEmail); reason != "" {
-				out[m.Location()] = Held{HeldRevert, reason}
-				heldFiles[m.Policy+"\x00"+m.File] = true
-				continue
-			}
-		}
 		standing, _ := c.Policy.RankCurrent(c.Images, current, c.Result)
-		var reason string
-		switch {
-		case standing == policy.Above:
-			reason = fmt.Sprintf("would downgrade from %s to %s", current, c.Result.Tag)
-		case standing == policy.Unranked && c.Policy.Order == policy.Newest && co != nil:
-			set, found, err := co.LastChange(m.File, MaxHistory)
-			switch {
-			case err != nil:
-				reason = fmt.Sprintf("would replace %s, which ECR no longer lists, with %s; %s could not be dated: %v", current, c.Result.Tag, m.File, err)
-			case !found:
-				reason = fmt.Sprintf("would replace %s, which ECR no longer lists, with %s; no change to %s in the last %d commits dates it", current, c.Result.Tag, m.File, MaxHistory)
-			case c.Result.PushedAt.Before(set.Truncate(time.Second)): // both are whole seconds in ECR and git
-				reason = fmt.Sprintf("would downgrade from %s, which ECR no longer lists, to %s, pushed %s, before the commit that set %s (%s)",
-					current, c.Result.Tag, c.Result.PushedAt.UTC().Format("2006-01-02T15:04:05Z"), current, set.UTC().Format("2006-01-02T15:04:05Z"))
+		sets, err := lastSets()
+		if err != nil {
+			// Whether the butler wrote the current value is unknown: keep
+			// it where the choice could be a downgrade.
+			if standing == policy.Above || standing == policy.Unlisted {
+				hold(m, HeldDowngrade, fmt.Sprintf("would replace %s with %s, and the butler's history could not be read to tell whether it wrote %s: %v", current, c.Result.Tag, current, err))
 			}
+			continue
 		}
-		if reason != "" {
-			out[m.Location()] = Held{HeldDowngrade, reason}
-			heldFiles[m.Policy+"\x00"+m.File] = true
+		set, wrote := sets[m.Policy]
+		switch {
+		case !wrote:
+			// The butler never wrote a value for this policy: whatever the
+			// marker holds is a person's, and the choice replaces it.
+		case current != set.Value:
+			if reason := rejected(co, m, c, set, current, butlerEmail); reason != "" {
+				hold(m, HeldRevert, reason)
+			}
+		case standing == policy.Above:
+			hold(m, HeldDowngrade, fmt.Sprintf("would downgrade from %s, which the butler set in %s, to %s", current, set.Commit.String()[:12], c.Result.Tag))
+		case standing == policy.Unlisted && c.Result.PushedAt.Before(set.When.Truncate(time.Second)): // both are whole seconds in ECR and git
+			hold(m, HeldDowngrade, fmt.Sprintf("would downgrade from %s, which ECR no longer lists, to %s, pushed %s, before the butler's commit %s that set %s (%s)",
+				current, c.Result.Tag, c.Result.PushedAt.UTC().Format("2006-01-02T15:04:05Z"), set.Commit.String()[:12], current, set.When.UTC().Format("2006-01-02T15:04:05Z")))
 		}
 	}
 	holdDigests(tree, heldFiles, HeldDowngrade, out)
@@ -173,7 +174,7 @@ func rejected(co *gitwriter.Checkout, m gitwriter.Marker, c Choice, set gitwrite
 	switch {
 	case standing == policy.Below:
 		return "" // the choice ranks above the rejected value: resume
-	case standing == policy.Unranked && c.Policy.Order == policy.Newest && c.Result.PushedAt.After(set.When):
+	case standing == policy.Unlisted && c.Result.PushedAt.After(set.When):
 		return "" // the rejected tag is gone; the choice came after it was set
 	}
 	who := "a person"
@@ -199,7 +200,7 @@ type cachedSets struct {
 
 // lastSets returns co.LastSets(ids), from the cache while repo's head and
 // the ids are the same.
-func (c *setsCache) lastSets(repo string, co *gitwriter.Checkout) func(ids []string) (map[string]gitwriter.Set, error) {
+func (c *setsCache) lastSets(repo string, co *gitwriter.Checkout, butlerEmail string) func(ids []string) (map[string]gitwriter.Set, error) {
 	return func(ids []string) (map[string]gitwriter.Set, error) {
 		key := strings.Join(ids, "\x00")
 		c.mu.Lock()
@@ -208,7 +209,7 @@ func (c *setsCache) lastSets(repo string, co *gitwriter.Checkout) func(ids []str
 		if ok && e.head == co.Head && e.ids == key {
 			return e.sets, nil
 		}
-		sets, err := co.LastSets(ids, MaxHistory)
+		sets, err := co.LastSets(ids, butlerEmail, MaxHistory)
 		if err != nil {
 			return nil, err
 		}

@@ -57,6 +57,11 @@ func run(ctx context.Context) error {
 		os.Unsetenv(k)
 	}
 
+	fmt.Printf("pushing tags to ECR %s/%s (a second apart) ...\n", testpeers.SeedAccount, testpeers.SeedRepository)
+	if err := testpeers.SeedECR(ctx, moto.ECR(testpeers.SeedRegion)); err != nil {
+		return err
+	}
+
 	root := filepath.Join(dir, "remote")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
@@ -72,11 +77,6 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("git repository %s holds the seed guide's Deployment at %s\n", url, testpeers.SeedOldTag)
-
-	fmt.Printf("pushing tags to ECR %s/%s (a second apart) ...\n", testpeers.SeedAccount, testpeers.SeedRepository)
-	if err := testpeers.SeedECR(ctx, moto.ECR(testpeers.SeedRegion)); err != nil {
-		return err
-	}
 
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {

@@ -125,14 +125,11 @@ func fakeECR(tags int) http.Handler {
 	}
 	const perPage = 1000
 	var pages [][]byte
-	// Pushed after the repositories' commits: the butler takes them as newer
-	// than the markers' "old", which ECR does not list.
-	pushed := time.Now().Unix() + 60
 	for start := 0; start == 0 || start < tags; start += perPage { // one page, empty, for no tags
 		details := make([]detail, min(perPage, tags-start))
 		for k := range details {
 			i := start + k
-			details[k] = detail{"283234040926", "repo", fmt.Sprintf("sha256:%064d", i), []string{fmt.Sprintf("sha-%07d", i)}, float64(pushed + int64(i)), "ACTIVE",
+			details[k] = detail{"283234040926", "repo", fmt.Sprintf("sha256:%064d", i), []string{fmt.Sprintf("sha-%07d", i)}, float64(1_700_000_000 + i), "ACTIVE",
 				"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json", 52_428_800}
 		}
 		page := map[string]any{"imageDetails": details}
