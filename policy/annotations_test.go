@@ -73,6 +73,9 @@ func describe(policies []*Policy, errs []error) string {
 		if p.Hold != "" {
 			fmt.Fprintf(&b, " hold=%q", p.Hold)
 		}
+		if p.Image.Charts {
+			b.WriteString(" charts")
+		}
 		if p.InjectCreatedAt {
 			b.WriteString(" injectCreatedAt")
 		}

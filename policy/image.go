@@ -13,6 +13,16 @@ type ImageRef struct {
 	Account    string // 12-digit AWS account id (the ECR registry id)
 	Region     string // AWS region, such as us-east-2
 	Repository string // ECR repository name; may contain '/'
+	// Charts lists the repository's Helm charts instead of its images: an
+	// ECR repository may hold both, and a policy picks among one kind.
+	Charts bool
+}
+
+// Repo is r without Charts: the ECR repository itself, whichever kind of
+// artifact is listed from it.
+func (r ImageRef) Repo() ImageRef {
+	r.Charts = false
+	return r
 }
 
 // Host is the registry host, <account>.dkr.ecr.<region>.amazonaws.com.
@@ -23,8 +33,12 @@ func (r ImageRef) Host() string {
 // Name is the image name written to markers: <host>/<repository>.
 func (r ImageRef) Name() string { return r.Host() + "/" + r.Repository }
 
-// String names the repository for people: <account>/<repository> in <region>.
+// String names the repository for people: <account>/<repository> in
+// <region>, followed by " (Helm charts)" when Charts.
 func (r ImageRef) String() string {
+	if r.Charts {
+		return fmt.Sprintf("%s/%s in %s (Helm charts)", r.Account, r.Repository, r.Region)
+	}
 	return fmt.Sprintf("%s/%s in %s", r.Account, r.Repository, r.Region)
 }
 

@@ -3,24 +3,31 @@ package policy
 import "testing"
 
 func TestImageRef(t *testing.T) {
-	r := ImageRef{"283234040926", "us-east-2", "lrl_falcon_bartender"}
+	r := ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_falcon_bartender"}
 	if got, want := r.Name(), "283234040926.dkr.ecr.us-east-2.amazonaws.com/lrl_falcon_bartender"; got != want {
 		t.Errorf("Name() = %q, want %q", got, want)
 	}
 	if got, want := r.String(), "283234040926/lrl_falcon_bartender in us-east-2"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	if got, want := (ImageRef{"283234040926", "cn-north-1", "x"}).Host(), "283234040926.dkr.ecr.cn-north-1.amazonaws.com.cn"; got != want {
+	r.Charts = true
+	if got, want := r.String(), "283234040926/lrl_falcon_bartender in us-east-2 (Helm charts)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if r.Repo().Charts || r.Repo().Repository != r.Repository {
+		t.Errorf("Repo() = %+v", r.Repo())
+	}
+	if got, want := (ImageRef{Account: "283234040926", Region: "cn-north-1", Repository: "x"}).Host(), "283234040926.dkr.ecr.cn-north-1.amazonaws.com.cn"; got != want {
 		t.Errorf("Host() = %q, want %q", got, want)
 	}
 }
 
 func TestParseImageRef(t *testing.T) {
 	good := map[string]ImageRef{
-		"408787358807.dkr.ecr.us-east-2.amazonaws.com/flux-testing":   {"408787358807", "us-east-2", "flux-testing"},
-		"408787358807.dkr.ecr.eu-west-1.amazonaws.com/team/app":       {"408787358807", "eu-west-1", "team/app"},
-		"408787358807.dkr.ecr-fips.us-gov-west-1.amazonaws.com/a":     {"408787358807", "us-gov-west-1", "a"},
-		"408787358807.dkr.ecr.cn-northwest-1.amazonaws.com.cn/team/a": {"408787358807", "cn-northwest-1", "team/a"},
+		"408787358807.dkr.ecr.us-east-2.amazonaws.com/flux-testing":   {Account: "408787358807", Region: "us-east-2", Repository: "flux-testing"},
+		"408787358807.dkr.ecr.eu-west-1.amazonaws.com/team/app":       {Account: "408787358807", Region: "eu-west-1", Repository: "team/app"},
+		"408787358807.dkr.ecr-fips.us-gov-west-1.amazonaws.com/a":     {Account: "408787358807", Region: "us-gov-west-1", Repository: "a"},
+		"408787358807.dkr.ecr.cn-northwest-1.amazonaws.com.cn/team/a": {Account: "408787358807", Region: "cn-northwest-1", Repository: "team/a"},
 	}
 	for in, want := range good {
 		got, err := ParseImageRef(in)

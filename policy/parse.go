@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -59,11 +60,11 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 			}
 			p.Key = key
 			policies = append(policies, p)
-		case key == CustomReposKey || key == CustomPolicyKey || key == AutomatedKey || strings.HasPrefix(key, HoldPrefix):
+		case key == CustomReposKey || key == CustomPolicyKey || key == AutomatedKey || strings.HasPrefix(key, HoldPrefix) || strings.HasPrefix(key, ArtifactPrefix):
 			// Read together below.
 		case strings.HasPrefix(key, keyPrefix):
 			errs = append(errs, &AnnotationError{Key: key, Value: value, Warning: true,
-				Err: fmt.Errorf("unknown annotation; ignored (known: %s, %s<policy>, %s, %s, %s<policy>)", AutomatedKey, SimplePrefix, CustomReposKey, CustomPolicyKey, HoldPrefix)})
+				Err: fmt.Errorf("unknown annotation; ignored (known: %s, %s<policy>, %s, %s, %s<policy>, %s<policy>)", AutomatedKey, SimplePrefix, CustomReposKey, CustomPolicyKey, HoldPrefix, ArtifactPrefix)})
 		}
 	}
 	_, hasRepos := annotations[CustomReposKey]
@@ -79,6 +80,15 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 		byName[p.Name] = p
 	}
 	for _, key := range keys {
+		if name, ok := strings.CutPrefix(key, ArtifactPrefix); ok {
+			if err := setArtifact(byName[name], name, annotations[key]); err != nil {
+				errs = append(errs, &AnnotationError{Key: key, Value: annotations[key], Err: err})
+				// A policy that cannot tell charts from images picks nothing:
+				// an image written where a chart version stands is worse.
+				policies = slices.DeleteFunc(policies, func(p *Policy) bool { return p.Name == name })
+			}
+			continue
+		}
 		name, ok := strings.CutPrefix(key, HoldPrefix)
 		if !ok {
 			continue
@@ -95,4 +105,25 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 			Err: fmt.Errorf("holds policy %q, which this object does not define; ignored", name)})
 	}
 	return policies, errs
+}
+
+// Artifact kinds a policy picks among (the values of ArtifactPrefix).
+const (
+	ArtifactImage = "image" // container images (the default)
+	ArtifactChart = "chart" // Helm charts (artifact type application/vnd.cncf.helm.config.v1+json)
+)
+
+// setArtifact applies the artifact annotation of policy name (p, nil when
+// this object does not define it) with value.
+func setArtifact(p *Policy, name, value string) error {
+	switch strings.TrimSpace(value) {
+	case ArtifactImage, ArtifactChart:
+	default:
+		return fmt.Errorf("must be %q or %q, got %q", ArtifactImage, ArtifactChart, value)
+	}
+	if p == nil {
+		return fmt.Errorf("sets the artifact of policy %q, which this object does not define", name)
+	}
+	p.Image.Charts = strings.TrimSpace(value) == ArtifactChart
+	return nil
 }

@@ -18,7 +18,11 @@ const (
 	// HoldPrefix + a policy name, on the object that defines the policy,
 	// stops every update of that policy's markers; the value is the reason.
 	HoldPrefix = "app.lilly.com/flux.hold."
-	keyPrefix  = "app.lilly.com/flux."
+	// ArtifactPrefix + a policy name, on the object that defines the
+	// policy, says what the policy picks among: "image" (the default:
+	// container images) or "chart" (Helm charts stored in the same ECR).
+	ArtifactPrefix = "app.lilly.com/flux.artifact."
+	keyPrefix      = "app.lilly.com/flux."
 )
 
 // DefaultExclusion is the exclusion list used when none is given: it drops

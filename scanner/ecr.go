@@ -226,7 +226,8 @@ func (e *ECR) client(account, region string) *ecrClient {
 // List returns the tagged, active images of the repository ref names,
 // oldest first. It always passes the account as RegistryId, as
 // cross-account ECR requires. Artifacts that are not images (signatures,
-// attestations, SBOMs, SOCI indexes) are left out.
+// attestations, SBOMs, SOCI indexes, Helm charts) are left out; with
+// ref.Charts, the Helm charts are listed and everything else left out.
 func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, error) {
 	c := e.client(ref.Account, ref.Region)
 	p := ecr.NewDescribeImagesPaginator(c.api, &ecr.DescribeImagesInput{
@@ -265,7 +266,7 @@ func (e *ECR) List(ctx context.Context, ref policy.ImageRef) ([]policy.Image, er
 			images = slices.Grow(images, max(n, len(images)))
 		}
 		for _, d := range page.ImageDetails {
-			images = addImage(images, byDigest, d, &invalid)
+			images = addImage(images, byDigest, d, ref.Charts, &invalid)
 		}
 	}
 	e.counted(ref, len(images), invalid)
@@ -290,9 +291,10 @@ func OldestFirst(a, b policy.Image) int {
 
 // addImage appends the image d describes to images, or its tags to the
 // image of the same digest already there (one image reported twice: on two
-// pages, or once per tag); byDigest indexes images.
-func addImage(images []policy.Image, byDigest map[string]int, d types.ImageDetail, invalid *[]string) []policy.Image {
-	img, ok := imageOf(d, invalid)
+// pages, or once per tag); byDigest indexes images. With charts, d counts
+// only when it is a Helm chart, else only when it is a container image.
+func addImage(images []policy.Image, byDigest map[string]int, d types.ImageDetail, charts bool, invalid *[]string) []policy.Image {
+	img, ok := imageOf(d, charts, invalid)
 	if !ok {
 		return images
 	}
@@ -306,8 +308,8 @@ func addImage(images []policy.Image, byDigest map[string]int, d types.ImageDetai
 
 // imageOf is the image d describes, with the tags and digests that break
 // ECR's rules left out (and added to invalid); ok is false for what is not
-// a tagged, active image.
-func imageOf(d types.ImageDetail, invalid *[]string) (img policy.Image, ok bool) {
+// a tagged, active image (with charts: a tagged, active Helm chart).
+func imageOf(d types.ImageDetail, charts bool, invalid *[]string) (img policy.Image, ok bool) {
 	digest := aws.ToString(d.ImageDigest)
 	if digest != "" && !digestRE.MatchString(digest) {
 		*invalid = append(*invalid, "digest "+strconv.QuoteToASCII(digest))
@@ -320,7 +322,7 @@ func imageOf(d types.ImageDetail, invalid *[]string) (img policy.Image, ok bool)
 		}
 		return t == ""
 	})
-	if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) || !isImage(d) {
+	if len(d.ImageTags) == 0 || (d.ImageStatus != "" && d.ImageStatus != types.ImageStatusActive) || isChart(d) != charts || !charts && !isImage(d) {
 		return img, false
 	}
 	// Nothing else of d is kept: a listing holds 10,000s of images for a
@@ -392,7 +394,7 @@ func (e *ECR) Describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) 
 		byDigest = map[string]int{}
 	)
 	for _, d := range out.ImageDetails {
-		images = addImage(images, byDigest, d, &invalid)
+		images = addImage(images, byDigest, d, ref.Charts, &invalid)
 	}
 	e.counted(ref, len(images), invalid)
 	return images, nil
@@ -447,6 +449,15 @@ var imageConfigTypes = map[string]bool{
 
 func isImage(d types.ImageDetail) bool {
 	return imageConfigTypes[aws.ToString(d.ArtifactMediaType)]
+}
+
+// HelmChartConfigType is the config media type of a Helm chart stored in
+// an OCI registry (`helm push`), which ECR reports as the artifact media
+// type.
+const HelmChartConfigType = "application/vnd.cncf.helm.config.v1+json"
+
+func isChart(d types.ImageDetail) bool {
+	return aws.ToString(d.ArtifactMediaType) == HelmChartConfigType
 }
 
 // knownOutcomes are the error codes the request metric names; any other

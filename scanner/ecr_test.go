@@ -99,7 +99,8 @@ func TestListPagesAndFilters(t *testing.T) {
 			withTypes(detail(digestOf("child1"), 6, ""), "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json")},
 		{withTypes(detail(digestOf("sig"), 7, "", "sha256-c.sig"), "application/vnd.oci.image.manifest.v1+json", "application/vnd.dev.cosign.artifact.sig.v1+json"),
 			withTypes(detail(digestOf("soci"), 8, "", "soci"), "application/vnd.oci.image.manifest.v1+json", "application/vnd.amazon.soci.index.v1+json"),
-			withTypes(detail(digestOf("a"), 1, types.ImageStatusActive, "a"), "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json")},
+			withTypes(detail(digestOf("a"), 1, types.ImageStatusActive, "a"), "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json"),
+			withTypes(detail(digestOf("chart"), 9, "", "6.5.0"), "application/vnd.oci.image.manifest.v1+json", HelmChartConfigType)},
 	}}
 	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "team/app"}
 	got, err := testECR(f, config.AWS{}).List(context.Background(), ref)
@@ -129,6 +130,16 @@ func TestListPagesAndFilters(t *testing.T) {
 			aws.ToInt32(r.MaxResults) != 1000 || r.Filter == nil || r.Filter.TagStatus != types.TagStatusTagged {
 			t.Errorf("request %d = %+v", i, r)
 		}
+	}
+
+	// The Helm charts of the same repository, and nothing else.
+	ref.Charts = true
+	charts, err := testECR(f, config.AWS{}).List(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(charts) != 1 || charts[0].Digest != digestOf("chart") || charts[0].Tags[0] != "6.5.0" {
+		t.Errorf("List of charts = %+v, want the chart 6.5.0 alone", charts)
 	}
 }
 

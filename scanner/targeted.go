@@ -79,9 +79,9 @@ func (k *known) polled(ls *listings) {
 	k.mu.Unlock()
 }
 
-// Users returns the names of the git repositories whose policies used ref
-// in their last pass, sorted; nil before the first cycle, or without
-// WithEvents.
+// Users returns the names of the git repositories whose policies used the
+// ECR repository of ref (its images or its charts) in their last pass,
+// sorted; nil before the first cycle, or without WithEvents.
 func (s *Scanner) Users(ref policy.ImageRef) []string {
 	if s.known == nil {
 		return nil
@@ -90,7 +90,7 @@ func (s *Scanner) Users(ref policy.ImageRef) []string {
 	defer s.known.mu.Unlock()
 	var names []string
 	for name, refs := range s.known.uses {
-		if slices.Contains(refs, ref) {
+		if slices.ContainsFunc(refs, func(r policy.ImageRef) bool { return r.Repo() == ref.Repo() }) {
 			names = append(names, name)
 		}
 	}
@@ -170,7 +170,10 @@ func (s *Scanner) mergePushes(ctx context.Context, pushes []Push) error {
 	if !ok {
 		s.known.mu.Lock()
 		for _, p := range pushes {
-			delete(s.known.listings, p.Ref) // listed in full by the pass
+			charts := p.Ref.Repo()
+			charts.Charts = true
+			delete(s.known.listings, p.Ref.Repo()) // listed in full by the pass
+			delete(s.known.listings, charts)
 		}
 		s.known.mu.Unlock()
 		return nil
@@ -179,10 +182,16 @@ func (s *Scanner) mergePushes(ctx context.Context, pushes []Push) error {
 	s.known.mu.Lock()
 	for _, p := range pushes {
 		id := ImageID{Tag: p.Tag, Digest: p.Digest}
-		if _, kept := s.known.listings[p.Ref]; !kept || s.known.merged[p.Ref][id] || slices.Contains(byRef[p.Ref], id) {
-			continue
+		// A push may be an image or a chart: merged into whichever
+		// listings of its repository are kept (Describe tells them apart).
+		for _, charts := range []bool{false, true} {
+			ref := p.Ref.Repo()
+			ref.Charts = charts
+			if _, kept := s.known.listings[ref]; !kept || s.known.merged[ref][id] || slices.Contains(byRef[ref], id) {
+				continue
+			}
+			byRef[ref] = append(byRef[ref], id)
 		}
-		byRef[p.Ref] = append(byRef[p.Ref], id)
 	}
 	s.known.mu.Unlock()
 	var errs []error

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,9 @@ const (
 
 // ECRProxy stands between the client and moto: it records every
 // DescribeImages request and answers the first ones with the faults queued.
+// It also adds to moto's answers what moto leaves out: the artifact media
+// type of the images given one (SetArtifactType), as ECR's API documents
+// it (ImageDetail.artifactMediaType, with imageManifestMediaType).
 type ECRProxy struct {
 	URL string
 	srv *httptest.Server
@@ -43,6 +47,19 @@ type ECRProxy struct {
 	faults []Fault
 	// Always, when not Pass, answers every DescribeImages request so.
 	always Fault
+	types  map[string]string // digest → artifact media type
+}
+
+// SetArtifactType makes DescribeImages answers report the image of digest
+// with artifactMediaType mediaType (a Helm chart's config type, say), as ECR
+// reports an OCI artifact; moto reports no artifact type.
+func (p *ECRProxy) SetArtifactType(digest, mediaType string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.types == nil {
+		p.types = map[string]string{}
+	}
+	p.types[digest] = mediaType
 }
 
 // NewECRProxy starts a proxy in front of the moto endpoint.
@@ -86,11 +103,51 @@ func NewECRProxy(motoEndpoint string) *ECRProxy {
 			case <-time.After(10 * time.Second):
 			}
 		default:
-			rp.ServeHTTP(w, r)
+			p.mu.Lock()
+			typed := len(p.types) > 0
+			p.mu.Unlock()
+			if !typed {
+				rp.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			body := p.withArtifactTypes(rec.Body.Bytes())
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(rec.Code)
+			w.Write(body)
 		}
 	}))
 	p.URL = p.srv.URL
 	return p
+}
+
+// withArtifactTypes adds the artifact media types set to a DescribeImages
+// answer's image details; anything it cannot read is returned as it was.
+func (p *ECRProxy) withArtifactTypes(body []byte) []byte {
+	var out map[string]any
+	if json.Unmarshal(body, &out) != nil {
+		return body
+	}
+	details, _ := out["imageDetails"].([]any)
+	p.mu.Lock()
+	for _, d := range details {
+		detail, _ := d.(map[string]any)
+		digest, _ := detail["imageDigest"].(string)
+		if t, ok := p.types[digest]; ok && detail != nil {
+			detail["artifactMediaType"] = t
+			detail["imageManifestMediaType"] = "application/vnd.oci.image.manifest.v1+json"
+		}
+	}
+	p.mu.Unlock()
+	changed, err := json.Marshal(out)
+	if err != nil {
+		return body
+	}
+	return changed
 }
 
 // Close stops the proxy.

@@ -163,6 +163,32 @@ func PushImage(ctx context.Context, c *ecr.Client, registryID, repo, tag string)
 	return aws.ToString(out.Image.ImageId.ImageDigest), nil
 }
 
+// HelmChartConfigType is the config media type of a Helm chart in an OCI
+// registry, which ECR reports as the chart's artifactMediaType.
+const HelmChartConfigType = "application/vnd.cncf.helm.config.v1+json"
+
+// PushChart puts a Helm chart's OCI manifest (as `helm push` makes it) into
+// the repository, tagged version, and returns its digest. moto does not
+// report its artifact type: an ECRProxy's SetArtifactType does.
+func PushChart(ctx context.Context, c *ecr.Client, registryID, repo, version string) (string, error) {
+	layer := sha256.Sum256([]byte("chart " + repo + "/" + version))
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":%q,"size":117,"digest":"sha256:%s"},`+
+		`"layers":[{"mediaType":"application/vnd.cncf.helm.chart.content.v1.tar+gzip","size":4096,"digest":"sha256:%s"}]}`,
+		HelmChartConfigType, hex.EncodeToString(layer[:]), hex.EncodeToString(layer[:]))
+	out, err := c.PutImage(ctx, &ecr.PutImageInput{
+		RepositoryName:         aws.String(repo),
+		RegistryId:             aws.String(registryID),
+		ImageManifest:          aws.String(manifest),
+		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json"),
+		ImageTag:               aws.String(version),
+	})
+	if err != nil {
+		return "", fmt.Errorf("pushing chart %s:%s: %w", repo, version, err)
+	}
+	return aws.ToString(out.Image.ImageId.ImageDigest), nil
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
