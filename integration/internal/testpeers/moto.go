@@ -146,21 +146,48 @@ func CreateRepository(ctx context.Context, c *ecr.Client, registryID, name strin
 // PushImage puts an image manifest with its own layer (so its digest is
 // unique) into the repository, tagged tag, and returns its digest.
 func PushImage(ctx context.Context, c *ecr.Client, registryID, repo, tag string) (string, error) {
-	layer := sha256.Sum256([]byte(repo + "/" + tag))
+	return PushImageTags(ctx, c, registryID, repo, tag)
+}
+
+// PushImageTags puts one image (its own layer, named after the first tag)
+// into the repository under every tag, and returns its digest.
+func PushImageTags(ctx context.Context, c *ecr.Client, registryID, repo string, tags ...string) (string, error) {
+	layer := sha256.Sum256([]byte(repo + "/" + tags[0]))
 	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",`+
 		`"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":"sha256:%s"},`+
 		`"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":32654,"digest":"sha256:%s"}]}`,
 		hex.EncodeToString(layer[:]), hex.EncodeToString(layer[:]))
-	out, err := c.PutImage(ctx, &ecr.PutImageInput{
-		RepositoryName: aws.String(repo),
-		RegistryId:     aws.String(registryID),
-		ImageManifest:  aws.String(manifest),
-		ImageTag:       aws.String(tag),
-	})
-	if err != nil {
-		return "", fmt.Errorf("pushing %s:%s: %w", repo, tag, err)
+	var digest string
+	for _, tag := range tags {
+		out, err := c.PutImage(ctx, &ecr.PutImageInput{
+			RepositoryName: aws.String(repo),
+			RegistryId:     aws.String(registryID),
+			ImageManifest:  aws.String(manifest),
+			ImageTag:       aws.String(tag),
+		})
+		if err != nil {
+			return "", fmt.Errorf("pushing %s:%s: %w", repo, tag, err)
+		}
+		digest = aws.ToString(out.Image.ImageId.ImageDigest)
 	}
-	return aws.ToString(out.Image.ImageId.ImageDigest), nil
+	return digest, nil
+}
+
+// Reset forgets everything the server holds (moto's /moto-api/reset).
+func (m *Moto) Reset(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Endpoint+"/moto-api/reset", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("resetting moto: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("resetting moto: %s", resp.Status)
+	}
+	return nil
 }
 
 // HelmChartConfigType is the config media type of a Helm chart in an OCI
