@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -355,14 +356,18 @@ func (c *Checkout) Commit(files []string, message string, author config.Author, 
 // returned wrapping ErrRejected.
 func (c *Checkout) Push(ctx context.Context) error {
 	ref := plumbing.NewBranchReferenceName(c.repo.PushBranch)
-	err := c.git.PushContext(ctx, &git.PushOptions{
-		RemoteName: "origin",
-		RefSpecs:   []gitconfig.RefSpec{gitconfig.RefSpec(ref + ":" + ref)},
-		Auth:       c.auth,
-		Force:      false,
-	})
+	local, err := c.git.Reference(ref, true)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", ref, err)
+	}
+	// The push branch as the last fetch saw it (absent: it is created).
+	var old plumbing.Hash
+	if r, err := c.git.Reference(remoteRef(c.repo.PushBranch), true); err == nil {
+		old = r.Hash()
+	}
+	err = c.pushCommit(ctx, ref, old, local.Hash())
 	switch {
-	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+	case err == nil:
 		return nil
 	case isRejection(err):
 		return fmt.Errorf("pushing %s to %s: %w: %w", c.repo.PushBranch, config.Redact(c.repo.URL), ErrRejected, scrub(err, c.auth, c.repo.URL))
@@ -370,12 +375,95 @@ func (c *Checkout) Push(ctx context.Context) error {
 	return fmt.Errorf("pushing %s to %s: %w", c.repo.PushBranch, config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
 }
 
-// isRejection recognises go-git's refusals, which errors.Is cannot: a
-// client-side "non-fast-forward update: <ref>" and a server's
-// "command error on <ref>: <reason>".
+// pushCommit points ref on the remote at commit h while it points at old,
+// sending what h adds over its parent.
+func (c *Checkout) pushCommit(ctx context.Context, ref plumbing.ReferenceName, old, h plumbing.Hash) error {
+	if old == h {
+		return nil
+	}
+	objs, err := c.added(h)
+	if err != nil {
+		return err
+	}
+	return c.sendPack(ctx, ref, old, h, objs)
+}
+
+// added returns the objects commit h has that its first parent does not:
+// h itself, and the trees and blobs on every path where their trees
+// differ (all of h's tree when it has no parent). Unchanged subtrees are
+// not entered, so the cost follows the change, not the tree.
+func (c *Checkout) added(h plumbing.Hash) ([]plumbing.Hash, error) {
+	commit, err := c.git.CommitObject(h)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", h, err)
+	}
+	to, err := commit.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("reading the tree of %s: %w", h, err)
+	}
+	var from *object.Tree
+	if commit.NumParents() > 0 {
+		parent, err := commit.Parent(0)
+		if err != nil {
+			return nil, fmt.Errorf("reading the parent of %s: %w", h, err)
+		}
+		if from, err = parent.Tree(); err != nil {
+			return nil, fmt.Errorf("reading the tree of %s: %w", parent.Hash, err)
+		}
+	}
+	out := []plumbing.Hash{h}
+	seen := map[plumbing.Hash]bool{}
+	var walk func(a, b *object.Tree) error
+	walk = func(a, b *object.Tree) error {
+		if a != nil && a.Hash == b.Hash || seen[b.Hash] {
+			return nil
+		}
+		seen[b.Hash] = true
+		out = append(out, b.Hash)
+		old := map[string]object.TreeEntry{}
+		if a != nil {
+			for _, e := range a.Entries {
+				old[e.Name] = e
+			}
+		}
+		for _, e := range b.Entries {
+			was, ok := old[e.Name]
+			if ok && was.Hash == e.Hash || seen[e.Hash] {
+				continue
+			}
+			switch e.Mode {
+			case filemode.Submodule:
+				continue // a commit of another repository
+			case filemode.Dir:
+				sub, err := c.git.TreeObject(e.Hash)
+				if err != nil {
+					return fmt.Errorf("reading tree %s: %w", e.Hash, err)
+				}
+				var prev *object.Tree
+				if ok && was.Mode == filemode.Dir {
+					if prev, err = c.git.TreeObject(was.Hash); err != nil {
+						return fmt.Errorf("reading tree %s: %w", was.Hash, err)
+					}
+				}
+				if err := walk(prev, sub); err != nil {
+					return err
+				}
+			default:
+				seen[e.Hash] = true
+				out = append(out, e.Hash)
+			}
+		}
+		return nil
+	}
+	if err := walk(from, to); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func isRejection(err error) bool {
 	msg := err.Error()
-	return strings.Contains(msg, "non-fast-forward update") || strings.Contains(msg, "command error on")
+	return errors.Is(err, errRemoteMoved) || strings.Contains(msg, "non-fast-forward update") || strings.Contains(msg, "command error on")
 }
 
 // Diff is the unified diff commit h made to its parent.

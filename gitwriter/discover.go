@@ -191,7 +191,8 @@ func (l Limits) DiscoverSince(prev *Tree, since *Changes, dir string, paths []st
 		defaultNamespace = "default"
 	}
 	t := &Tree{root: root, sources: map[string][]byte{}, files: map[string]*fileResult{}, kust: map[string]kustResult{}}
-	if prev != nil && !prev.walkErrors {
+	linked := slices.ContainsFunc(paths, func(p string) bool { return linkIn(root, path.Clean(p)) != "" })
+	if prev != nil && !prev.walkErrors && !linked { // a linked paths entry is walked afresh: its problem is reported each time
 		files, err := l.filesSince(root, prev, since, paths)
 		if err != nil {
 			root.Close()
@@ -234,6 +235,10 @@ func (l Limits) DiscoverSince(prev *Tree, since *Changes, dir string, paths []st
 	defer walk.dirs.close()
 	for _, p := range paths {
 		p = path.Clean(p)
+		if link := linkIn(root, p); link != "" {
+			files = append(files, linkedPath(p, link))
+			continue
+		}
 		walkErr = fs.WalkDir(walk, p, func(name string, e fs.DirEntry, err error) error {
 			if err != nil {
 				if name == p {
@@ -281,6 +286,30 @@ func (l Limits) DiscoverSince(prev *Tree, since *Changes, dir string, paths []st
 	}
 
 	return t.merge(files, prev, since, defaultNamespace, l), nil
+}
+
+// linkIn returns the first component of the slash path p (itself
+// included) that is a link, or "". Discovery does not follow links: a
+// paths entry that is or goes through one is reported, not walked.
+func linkIn(root *os.Root, p string) string {
+	if p == "." {
+		return ""
+	}
+	cur := ""
+	for part := range strings.SplitSeq(p, "/") {
+		cur = path.Join(cur, part)
+		if info, err := root.Lstat(cur); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+			return cur
+		}
+	}
+	return ""
+}
+
+// linkedPath is the result of a paths entry p that link makes a link or
+// goes through: a problem naming both, nothing read.
+func linkedPath(p, link string) *fileResult {
+	err := fmt.Errorf("paths entry %q: %s is a link; links are not followed, so nothing under it is read", p, link)
+	return &fileResult{name: p, problems: []error{&FileError{File: p, Err: err}}}
 }
 
 // merge fills t from the file results in walk order, resolving

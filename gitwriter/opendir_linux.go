@@ -9,11 +9,13 @@ import (
 )
 
 // open opens the folder dir beneath root in one openat2 call with
-// RESOLVE_BENEATH: the kernel refuses any resolution that leaves root, so
-// links are followed only while they stay inside it, as os.Root does
-// component by component (several system calls a folder). Where openat2
-// fails (an old kernel, a seccomp profile that refuses it, or any error),
-// dir is opened through root, whose answer stands.
+// RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS: the kernel refuses any
+// resolution that leaves root or goes through a link (ELOOP, returned as
+// it is). Where openat2 fails otherwise (an old kernel, a seccomp profile
+// that refuses it), dir is opened through root, which stays inside it
+// component by component (several system calls a folder); discovery never
+// asks for a path through a link (links are not walked into, and a paths
+// entry that is or goes through a link is reported, not walked).
 func (d *dirs) open(root *os.Root, dir string) (*os.File, error) {
 	if !d.plain {
 		if d.rootFile == nil {
@@ -23,11 +25,14 @@ func (d *dirs) open(root *os.Root, dir string) (*os.File, error) {
 			}
 			d.rootFile = f
 		}
-		how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
+		how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
 		fd, err := unix.Openat2(int(d.rootFile.Fd()), dir, &how)
 		runtime.KeepAlive(d.rootFile)
-		if err == nil {
+		switch {
+		case err == nil:
 			return os.NewFile(uintptr(fd), path.Join(root.Name(), dir)), nil
+		case err == unix.ELOOP, err == unix.ENOTDIR, err == unix.ENOENT:
+			return nil, &os.PathError{Op: "openat2", Path: dir, Err: err}
 		}
 		if err == unix.ENOSYS || err == unix.EPERM {
 			d.plain = true

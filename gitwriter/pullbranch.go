@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/go-git/go-git/v5"
-	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
@@ -99,33 +97,21 @@ func (c *Checkout) PushTo(ctx context.Context, name string, h, lease plumbing.Ha
 	if err := c.git.Storer.SetReference(plumbing.NewHashReference(ref, h)); err != nil {
 		return fmt.Errorf("setting %s: %w", ref, err)
 	}
-	opts := &git.PushOptions{
-		RemoteName: "origin",
-		RefSpecs:   []gitconfig.RefSpec{gitconfig.RefSpec(ref + ":" + ref)},
-		Auth:       c.auth,
-	}
-	if !lease.IsZero() {
-		opts.ForceWithLease = &git.ForceWithLease{RefName: ref, Hash: lease}
-	}
-	return c.push(ctx, name, opts)
+	return c.pushed(name, c.pushCommit(ctx, ref, lease, h))
 }
 
-// DeleteBranch deletes branch name on the remote.
-func (c *Checkout) DeleteBranch(ctx context.Context, name string) error {
-	ref := plumbing.NewBranchReferenceName(name)
-	return c.push(ctx, name, &git.PushOptions{
-		RemoteName: "origin",
-		RefSpecs:   []gitconfig.RefSpec{gitconfig.RefSpec(":" + ref)},
-		Auth:       c.auth,
-	})
+// DeleteBranch deletes branch name on the remote while it still points at
+// lease: a branch someone pushed to since is never deleted.
+func (c *Checkout) DeleteBranch(ctx context.Context, name string, lease plumbing.Hash) error {
+	return c.pushed(name, c.sendPack(ctx, plumbing.NewBranchReferenceName(name), lease, plumbing.ZeroHash, nil))
 }
 
-func (c *Checkout) push(ctx context.Context, branch string, opts *git.PushOptions) error {
-	err := c.git.PushContext(ctx, opts)
+// pushed words the error of a push of branch.
+func (c *Checkout) pushed(branch string, err error) error {
 	switch {
-	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+	case err == nil:
 		return nil
-	case isRejection(err) || errors.Is(err, git.ErrForceNeeded):
+	case isRejection(err):
 		return fmt.Errorf("pushing %s to %s: %w: %w", branch, config.Redact(c.repo.URL), ErrRejected, scrub(err, c.auth, c.repo.URL))
 	}
 	return fmt.Errorf("pushing %s to %s: %w", branch, config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))

@@ -194,6 +194,9 @@ type folderRoots struct {
 	root *os.Root
 	dir  string
 	sub  *os.Root
+	// wroot and wdir are the working tree's root and the folder of the
+	// last write, opened so that a write never goes through a link.
+	wroot, wdir *treeDir
 	// dirFile is the folder fileDir open as a file, for a platform whose
 	// open reads beneath its descriptor.
 	dirFile *os.File
@@ -202,6 +205,9 @@ type folderRoots struct {
 }
 
 func (f *folderRoots) close() {
+	f.wdir.close()
+	f.wroot.close()
+	f.wdir, f.wroot = nil, nil
 	if f.sub != nil {
 		f.sub.Close()
 		f.sub = nil
@@ -230,18 +236,24 @@ func (f *folderRoots) in(name string) (*os.Root, string, error) {
 	return f.sub, path.Base(name), nil
 }
 
-// write replaces the regular file name with data, keeping its mode.
+// write replaces the content of the regular file name with data, keeping
+// its mode; no component of name is followed if it is a link.
 func (f *folderRoots) write(name string, data []byte) error {
-	sub, base, err := f.in(name)
-	if err != nil {
-		return err
+	if dir := path.Dir(name); f.wdir == nil || f.wdir.name != dir {
+		f.wdir.close()
+		f.wdir = nil
+		if f.wroot == nil {
+			root, err := openTreeRoot(f.root.Name())
+			if err != nil {
+				return err
+			}
+			f.wroot = root
+		}
+		d, err := f.wroot.open(dir)
+		if err != nil {
+			return err
+		}
+		f.wdir = d
 	}
-	info, err := sub.Lstat(base)
-	if err != nil {
-		return err
-	}
-	if !info.Mode().IsRegular() {
-		return fmt.Errorf("not a regular file")
-	}
-	return sub.WriteFile(base, data, info.Mode().Perm())
+	return f.wdir.overwrite(path.Base(name), data)
 }

@@ -2,6 +2,7 @@ package gitwriter
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,10 +50,19 @@ func TestSymlinksAreNotFollowed(t *testing.T) {
 		t.Errorf("the file outside the working copy changed:\n%s", got)
 	}
 
-	// A configured path that is a symlink leading outside is refused.
-	if tree, err := Discover(work, []string{"outside-dir"}, ""); err == nil {
+	// A configured path that is a link (out, or inside), or goes through
+	// one, is reported, naming the link, and nothing under it is read.
+	os.Symlink("apps", filepath.Join(work, "inside-dir"))
+	for _, p := range []string{"outside-dir", "inside-dir", "outside-dir/x", "inside-dir/linked.yaml"} {
+		tree, err := Discover(work, []string{p, "apps"}, "")
+		if err != nil {
+			t.Fatalf("Discover with paths entry %s: %v", p, err)
+		}
+		link, _, _ := strings.Cut(p, "/")
+		if len(tree.Markers) != 0 || len(tree.Problems) != 2 || !strings.Contains(tree.Problems[0].Error(), fmt.Sprintf("paths entry %q: %s is a link", p, link)) {
+			t.Errorf("paths entry %s: markers %v, problems %v", p, tree.Markers, tree.Problems)
+		}
 		tree.Close()
-		t.Error("Discover through a symlinked path outside the working copy succeeded")
 	}
 	// So is a path that climbs out.
 	if tree, err := Discover(work, []string{"../"}, ""); err == nil {

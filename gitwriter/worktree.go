@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"os"
 	"path"
 	"runtime"
 	"slices"
@@ -45,6 +44,8 @@ func unsafeName(name string) string {
 		return "holds '/' or NUL"
 	case strings.EqualFold(name, ".git"):
 		return "names the .git folder"
+	case len(name) > 255:
+		return "longer than the 255 bytes file systems take"
 	}
 	switch runtime.GOOS {
 	case "windows":
@@ -84,6 +85,40 @@ func unsafeOnWindows(name string) string {
 	return ""
 }
 
+// joinName is the slash path of name in the folder dir ("" for the root).
+// Unlike path.Join it never cleans: a tree's names are taken as they are,
+// so "a/../b" stays three names (the second unsafe), never "b", and "./x"
+// stays two.
+func joinName(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// in is the slash path of name in the folder d, whose own name is "." at
+// the root; d's names are all safe ones.
+func (d *treeDir) in(name string) string {
+	if d.name == "." {
+		return name
+	}
+	return d.name + "/" + name
+}
+
+// safeFolders is the folders of the slash path p before its first unsafe
+// name (itself not counted as a folder), or "".
+func safeFolders(p string) string {
+	parts := strings.Split(p, "/")
+	safe := ""
+	for _, part := range parts[:len(parts)-1] {
+		if unsafeName(part) != "" {
+			break
+		}
+		safe = joinName(safe, part)
+	}
+	return safe
+}
+
 // unsafePath is the reason of the first unsafe component of a
 // slash-separated path, or "".
 func unsafePath(p string) string {
@@ -95,25 +130,37 @@ func unsafePath(p string) string {
 	return ""
 }
 
-// writer writes a tree's entries into the working tree, under an os.Root
-// so that nothing lands outside it whatever the names or links say.
+// writer writes a tree's entries into the working tree beneath a treeDir
+// of its root: no operation goes through a link (each folder is entered
+// with O_NOFOLLOW), so nothing lands outside the working copy or in .git
+// whatever the names or links of the tree say.
 type writer struct {
 	c       *Checkout
-	root    *os.Root
+	root    *treeDir
 	ctx     context.Context
 	skipped []string // "name: reason", reported by Sync
 	n       int
+	last    *treeDir // the folder the last write went into, for the next
 }
 
 func (c *Checkout) newWriter(ctx context.Context) (*writer, error) {
-	root, err := os.OpenRoot(c.Dir)
+	root, err := openTreeRoot(c.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening the working tree: %w", err)
 	}
 	return &writer{c: c, root: root, ctx: ctx}, nil
 }
 
-func (w *writer) close() { w.root.Close() }
+func (w *writer) close() {
+	w.forget()
+	w.root.close()
+}
+
+// forget closes the folder kept for the next write.
+func (w *writer) forget() {
+	w.last.close()
+	w.last = nil
+}
 
 func (w *writer) skip(name, why string) { w.skipped = append(w.skipped, name+": "+why) }
 
@@ -128,26 +175,78 @@ func (w *writer) tick() error {
 
 // wipe removes everything in the working tree but .git.
 func (w *writer) wipe() error {
-	entries, err := fs.ReadDir(w.root.FS(), ".")
+	names, err := w.root.names()
 	if err != nil {
 		return fmt.Errorf("reading the working tree: %w", err)
 	}
-	for _, e := range entries {
-		if e.Name() == ".git" {
+	for _, name := range names {
+		if name == ".git" {
 			continue
 		}
-		if err := w.root.RemoveAll(e.Name()); err != nil {
+		if err := w.root.remove(name); err != nil {
 			return fmt.Errorf("emptying the working tree: %w", err)
 		}
 	}
 	return nil
 }
 
-// writeTree writes every entry of t, at dir, into a working tree that
-// holds nothing there yet.
-func (w *writer) writeTree(t *object.Tree, dir string) error {
-	for _, e := range t.Entries {
-		name := path.Join(dir, e.Name)
+// ErrDuplicateEntry is a tree that names one entry twice, which git's own
+// tools refuse (fsck's duplicateEntries) and no checkout can write: the
+// second would land on, or through, the first.
+var ErrDuplicateEntry = errors.New("the tree names an entry twice")
+
+// checkNames refuses a tree (at dir) holding two entries of one name.
+func checkNames(t *object.Tree, dir string) error {
+	if len(t.Entries) < 2 {
+		return nil
+	}
+	names := make([]string, len(t.Entries))
+	for i, e := range t.Entries {
+		names[i] = e.Name
+	}
+	slices.Sort(names)
+	for i := 1; i < len(names); i++ {
+		if names[i] == names[i-1] {
+			return fmt.Errorf("%s: %w", joinName(dir, names[i]), ErrDuplicateEntry)
+		}
+	}
+	return nil
+}
+
+// writeTree writes every entry of t into a working tree that holds nothing
+// yet but .git: depth first, with one folder open at a time, so its cost
+// is linear in the depth. Anything found where an entry goes (a duplicate
+// name) is an error, never written over or through.
+func (w *writer) writeTree(t *object.Tree) error {
+	if err := checkNames(t, ""); err != nil {
+		return err
+	}
+	cur, err := w.root.sub(".")
+	if err != nil {
+		return err
+	}
+	defer func() { cur.close() }()
+	type frame struct {
+		t *object.Tree
+		i int
+	}
+	stack := []frame{{t, 0}}
+	for len(stack) > 0 {
+		f := &stack[len(stack)-1]
+		if f.i == len(f.t.Entries) {
+			if stack = stack[:len(stack)-1]; len(stack) > 0 {
+				parent, err := cur.up()
+				if err != nil {
+					return err
+				}
+				cur.close()
+				cur = parent
+			}
+			continue
+		}
+		e := f.t.Entries[f.i]
+		f.i++
+		name := cur.in(e.Name)
 		if why := unsafeName(e.Name); why != "" {
 			w.skip(name, why)
 			continue
@@ -155,44 +254,40 @@ func (w *writer) writeTree(t *object.Tree, dir string) error {
 		if err := w.tick(); err != nil {
 			return err
 		}
-		if e.Mode == filemode.Dir {
-			if err := w.root.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("creating %s: %w", name, err)
-			}
-			sub, err := w.c.git.TreeObject(e.Hash)
-			if err != nil {
-				return fmt.Errorf("reading tree %s: %w", name, err)
-			}
-			if err := w.writeTree(sub, name); err != nil {
+		if e.Mode != filemode.Dir {
+			if err := w.writeEntry(cur, e.Name, e); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := w.writeEntry(name, e, false); err != nil {
+		sub, err := w.c.git.TreeObject(e.Hash)
+		if err != nil {
+			return fmt.Errorf("reading tree %s: %w", name, err)
+		}
+		if err := checkNames(sub, name); err != nil {
 			return err
 		}
+		if err := cur.mkdir(e.Name); err != nil {
+			return fmt.Errorf("creating %s: %w", name, err)
+		}
+		child, err := cur.sub(e.Name)
+		if err != nil {
+			return err
+		}
+		cur.close()
+		cur = child
+		stack = append(stack, frame{sub, 0})
 	}
 	return nil
 }
 
-// writeEntry writes one non-tree entry at name; replace says something may
-// be there already (a file, a link or a folder), which is removed first so
-// that nothing is written through a link.
-func (w *writer) writeEntry(name string, e object.TreeEntry, replace bool) error {
-	if replace {
-		if err := w.root.RemoveAll(name); err != nil {
-			return fmt.Errorf("removing %s: %w", name, err)
-		}
-		if dir := path.Dir(name); dir != "." {
-			if err := w.mkdirs(dir); err != nil {
-				return err
-			}
-		}
-	}
+// writeEntry writes one non-tree entry as base in dir, where nothing is.
+func (w *writer) writeEntry(dir *treeDir, base string, e object.TreeEntry) error {
+	name := dir.in(base)
 	switch e.Mode {
 	case filemode.Submodule:
 		// git leaves an empty folder where a submodule is not initialised.
-		if err := w.root.Mkdir(name, 0o755); err != nil {
+		if err := dir.mkdir(base); err != nil {
 			return fmt.Errorf("creating %s: %w", name, err)
 		}
 		return nil
@@ -201,7 +296,11 @@ func (w *writer) writeEntry(name string, e object.TreeEntry, replace bool) error
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", name, err)
 		}
-		if err := w.root.Symlink(string(target), name); err != nil {
+		if len(target) == 0 || bytes.IndexByte(target, 0) >= 0 {
+			w.skip(name, "a link with no target, or one holding NUL") // no file system makes such a link
+			return nil
+		}
+		if err := dir.symlink(string(target), base); err != nil {
 			return fmt.Errorf("creating the link %s: %w", name, err)
 		}
 		return nil
@@ -214,64 +313,120 @@ func (w *writer) writeEntry(name string, e object.TreeEntry, replace bool) error
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
-	f, err := w.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := dir.create(base, content, perm); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	return nil
 }
 
-// mkdirs makes the folders of dir, replacing whatever non-folder (a file,
-// a link) stands in the way: a link is never followed.
-func (w *writer) mkdirs(dir string) error {
-	cur := ""
-	for part := range strings.SplitSeq(dir, "/") {
-		cur = path.Join(cur, part)
-		info, err := w.root.Lstat(cur)
-		switch {
-		case err == nil && info.IsDir():
-			continue
-		case err == nil:
-			if err := w.root.Remove(cur); err != nil {
-				return fmt.Errorf("removing %s: %w", cur, err)
-			}
-		case !errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("reading %s: %w", cur, err)
-		}
-		if err := w.root.Mkdir(cur, 0o755); err != nil {
-			return fmt.Errorf("creating %s: %w", cur, err)
+// folder returns the folder dir (slash-separated, "." for the root), made
+// where missing: whatever non-folder stands in the way (a file, a link) is
+// removed, never followed. It stays open for the next write (forget).
+func (w *writer) folder(dir string) (*treeDir, error) {
+	if w.last != nil && w.last.name == dir {
+		return w.last, nil
+	}
+	// Names come sorted: the next folder is often below the last one.
+	var (
+		cur  *treeDir
+		rest = dir
+		err  error
+	)
+	if below, ok := strings.CutPrefix(dir, w.last.nameOrNone()+"/"); ok && w.last != nil {
+		cur, rest, w.last = w.last, below, nil
+	} else {
+		w.forget()
+		if cur, err = w.root.sub("."); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	if rest != "." {
+		for part := range strings.SplitSeq(rest, "/") {
+			k, err := cur.kind(part)
+			switch {
+			case err == nil && k == fs.ModeDir:
+			case err == nil:
+				if err := cur.remove(part); err != nil {
+					cur.close()
+					return nil, fmt.Errorf("removing %s: %w", cur.in(part), err)
+				}
+				fallthrough
+			case errors.Is(err, fs.ErrNotExist):
+				if err := cur.mkdir(part); err != nil {
+					cur.close()
+					return nil, fmt.Errorf("creating %s: %w", cur.in(part), err)
+				}
+			default:
+				cur.close()
+				return nil, err
+			}
+			child, err := cur.sub(part)
+			cur.close()
+			if err != nil {
+				return nil, err
+			}
+			cur = child
+		}
+	}
+	w.last = cur
+	return cur, nil
+}
+
+// replace writes entry e at name (whose path is safe), removing whatever
+// is there first.
+func (w *writer) replace(name string, e object.TreeEntry) error {
+	dir, err := w.folder(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	base := path.Base(name)
+	if err := dir.remove(base); err != nil {
+		return fmt.Errorf("removing %s: %w", name, err)
+	}
+	return w.writeEntry(dir, base, e)
 }
 
 // remove deletes name and then each folder above it left empty, as git
 // does. Of an unsafe name, never written, only the empty folders above it
 // are removed.
 func (w *writer) remove(name string) error {
-	if unsafePath(name) != "" {
+	unsafe := unsafePath(name) != ""
+	if unsafe {
 		safe := ""
 		for part := range strings.SplitSeq(name, "/") {
 			if unsafeName(part) != "" {
 				break
 			}
-			safe = path.Join(safe, part)
+			safe = joinName(safe, part)
 		}
-		name = path.Join(safe, "unwritten") // its folders are what is left to clear
-	} else if err := w.root.RemoveAll(name); err != nil {
-		return fmt.Errorf("removing %s: %w", name, err)
+		name = joinName(safe, "unwritten") // its folders are what is left to clear
 	}
-	for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
-		if w.root.Remove(dir) != nil { // not empty (or gone): stop
+	dir, err := w.root.open(path.Dir(name))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // no folder there: nothing beneath it either
+	case err != nil:
+		return err
+	}
+	defer func() { dir.close() }()
+	if !unsafe {
+		if err := dir.remove(path.Base(name)); err != nil {
+			return fmt.Errorf("removing %s: %w", name, err)
+		}
+	}
+	// Up the folders, one level at a time, while they are left empty.
+	for dir.name != "." {
+		parent, err := dir.up()
+		if err != nil {
+			return err
+		}
+		base := path.Base(dir.name)
+		dir.close()
+		dir = parent
+		if !dir.rmdir(base) { // not empty (or gone): stop
 			break
 		}
+		w.forget() // the folder kept for writes may be gone
 	}
 	return nil
 }
@@ -299,7 +454,7 @@ func (c *Checkout) checkoutAll(ctx context.Context, tree *object.Tree) ([]string
 	if err := w.wipe(); err != nil {
 		return nil, err
 	}
-	err = w.writeTree(tree, "")
+	err = w.writeTree(tree)
 	return w.skipped, err
 }
 
@@ -340,6 +495,13 @@ func (c *Checkout) checkoutChanges(ctx context.Context, from, to *object.Tree, t
 		}
 		if why := unsafePath(name); why != "" {
 			w.skip(name, why)
+			// Its folders down to the unsafe name are made, as a fresh
+			// checkout makes them.
+			if safe := safeFolders(name); safe != "" {
+				if _, err := w.folder(safe); err != nil {
+					return w.skipped, err
+				}
+			}
 			continue
 		}
 		e, found := write[name], true
@@ -356,7 +518,7 @@ func (c *Checkout) checkoutChanges(ctx context.Context, from, to *object.Tree, t
 			}
 			continue
 		}
-		if err := w.writeEntry(name, *e, true); err != nil {
+		if err := w.replace(name, *e); err != nil {
 			return w.skipped, err
 		}
 	}
@@ -377,6 +539,11 @@ func (c *Checkout) diffTrees(a, b *object.Tree, dir string, fn func(name string,
 			}
 		}
 		return m
+	}
+	if b != nil {
+		if err := checkNames(b, dir); err != nil {
+			return err
+		}
 	}
 	ea, eb := entries(a), entries(b)
 	names := slices.Sorted(maps.Keys(ea))
@@ -400,7 +567,7 @@ func (c *Checkout) diffTrees(a, b *object.Tree, dir string, fn func(name string,
 		if x != nil && y != nil && x.Hash == y.Hash && x.Mode == y.Mode {
 			continue
 		}
-		name := path.Join(dir, n)
+		name := joinName(dir, n)
 		leaf := func(e *object.TreeEntry) *object.TreeEntry {
 			if e == nil || e.Mode == filemode.Dir {
 				return nil
@@ -452,7 +619,7 @@ func (c *Checkout) entryAt(t *object.Tree, p string) (object.TreeEntry, bool, er
 		}
 		sub, err := c.git.TreeObject(next.Hash)
 		if err != nil {
-			return object.TreeEntry{}, false, fmt.Errorf("reading tree %s: %w", path.Join(parts[:i+1]...), err)
+			return object.TreeEntry{}, false, fmt.Errorf("reading tree %s: %w", strings.Join(parts[:i+1], "/"), err)
 		}
 		t = sub
 	}
@@ -472,22 +639,21 @@ func (c *Checkout) commitFiles(files []string, message string, author config.Aut
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("reading the tree of %s: %w", c.Head, err)
 	}
-	root, err := os.OpenRoot(c.Dir)
+	w, err := c.newWriter(context.Background())
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("opening the working tree: %w", err)
+		return plumbing.ZeroHash, err
 	}
-	defer root.Close()
+	defer w.close()
 	blobs := make(map[string]plumbing.Hash, len(files))
 	dirs := map[string]bool{}
 	for _, f := range files {
-		info, err := root.Lstat(f)
+		// Read as the checkout writes: never through a link.
+		dir, err := w.root.open(path.Dir(f))
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("staging %s: %w", f, err)
 		}
-		if !info.Mode().IsRegular() {
-			return plumbing.ZeroHash, fmt.Errorf("staging %s: not a regular file", f)
-		}
-		content, err := root.ReadFile(f)
+		content, err := dir.read(path.Base(f))
+		dir.close()
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("staging %s: %w", f, err)
 		}
@@ -547,7 +713,7 @@ func (c *Checkout) commitFiles(files []string, message string, author config.Aut
 func (c *Checkout) replaceBlobs(t *object.Tree, dir string, blobs map[string]plumbing.Hash, dirs map[string]bool) (plumbing.Hash, error) {
 	entries := slices.Clone(t.Entries)
 	for i, e := range entries {
-		p := path.Join(dir, e.Name)
+		p := joinName(dir, e.Name)
 		switch {
 		case e.Mode == filemode.Dir && dirs[p]:
 			sub, err := c.git.TreeObject(e.Hash)

@@ -2,11 +2,13 @@ package gitwriter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -367,5 +369,217 @@ func TestForeignAfterTheTargetMovedFar(t *testing.T) {
 	foreign, ahead, err := co.Foreign(remote, butler.Email, MaxForeignLook)
 	if err != nil || len(foreign) != 0 || ahead != 1 {
 		t.Errorf("Foreign = %d foreign, %d ahead, %v; want 0 foreign, 1 ahead", len(foreign), ahead, err)
+	}
+}
+
+// rawTree stores a tree of exactly entries (no sorting, no checks: a tree
+// git's own tools would refuse, two entries of one name among them) and
+// returns its hash.
+func rawTree(t testing.TB, r *git.Repository, entries ...object.TreeEntry) plumbing.Hash {
+	t.Helper()
+	obj := r.Storer.NewEncodedObject()
+	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Storer.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// commitTree makes tree main's new head in r.
+func commitTree(t testing.TB, r *git.Repository, tree plumbing.Hash) plumbing.Hash {
+	t.Helper()
+	sig := object.Signature{Name: "p", Email: "p@example.com", When: time.Now()}
+	commit := &object.Commit{Author: sig, Committer: sig, Message: "change\n", TreeHash: tree}
+	if ref, err := r.Reference(plumbing.NewBranchReferenceName("main"), true); err == nil {
+		commit.ParentHashes = []plumbing.Hash{ref.Hash()}
+	}
+	obj := r.Storer.NewEncodedObject()
+	if err := commit.Encode(obj); err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Storer.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName("main"), h)); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// A tree naming one entry twice, a link x to .git and a folder x, is
+// refused by a fresh checkout and by a kept copy moving to it: nothing is
+// written through the link into .git. A link to .git alone is written as a
+// link, and a later folder in its place is a folder.
+func TestCheckoutRefusesDuplicateNamesAndNeverWritesThroughLinks(t *testing.T) {
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Checkout{git: bare}
+	blob := func(s string) plumbing.Hash {
+		h, err := c.store(plumbing.BlobObject, []byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	apps := rawTree(t, bare, object.TreeEntry{Name: "a.yaml", Mode: filemode.Regular, Hash: blob("a: 1\n")})
+	hook := rawTree(t, bare, object.TreeEntry{Name: "post-checkout", Mode: filemode.Executable, Hash: blob("#!/bin/sh\necho pwned\n")})
+	planted := rawTree(t, bare, object.TreeEntry{Name: "hooks", Mode: filemode.Dir, Hash: hook})
+	linkToGit := object.TreeEntry{Name: "x", Mode: filemode.Symlink, Hash: blob(".git")}
+	appsEntry := object.TreeEntry{Name: "apps", Mode: filemode.Dir, Hash: apps}
+
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	commitTree(t, bare, rawTree(t, bare, appsEntry, linkToGit))
+	kept := filepath.Join(t.TempDir(), "kept")
+	co, err := Open(context.Background(), kept, repo, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target, err := os.Readlink(filepath.Join(kept, "x")); err != nil || target != ".git" {
+		t.Fatalf("x = %q, %v; want a link to .git", target, err)
+	}
+	planted1 := filepath.Join(kept, ".git", "hooks", "post-checkout")
+
+	// The duplicate: refused by the kept copy and by a fresh clone.
+	commitTree(t, bare, rawTree(t, bare, appsEntry, linkToGit, object.TreeEntry{Name: "x", Mode: filemode.Dir, Hash: planted}))
+	if err := co.Refresh(context.Background()); !errors.Is(err, ErrDuplicateEntry) {
+		t.Errorf("kept copy: Refresh = %v, want ErrDuplicateEntry", err)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if _, err := Open(context.Background(), fresh, repo, log); !errors.Is(err, ErrDuplicateEntry) {
+		t.Errorf("fresh clone: Open = %v, want ErrDuplicateEntry", err)
+	}
+	for _, p := range []string{planted1, filepath.Join(fresh+".clone", ".git", "hooks", "post-checkout"), filepath.Join(fresh, ".git", "hooks", "post-checkout")} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s was written through the link", p)
+		}
+	}
+
+	// The link alone replaced by a folder of that name: a folder, written
+	// in the working tree, not in .git.
+	commitTree(t, bare, rawTree(t, bare, appsEntry, object.TreeEntry{Name: "x", Mode: filemode.Dir, Hash: planted}))
+	co, err = Open(context.Background(), kept, repo, log) // the copy the refused sync left
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(planted1); err == nil {
+		t.Error(".git/hooks/post-checkout was written through the link")
+	}
+	if info, err := os.Lstat(filepath.Join(kept, "x", "hooks", "post-checkout")); err != nil || !info.Mode().IsRegular() {
+		t.Errorf("x/hooks/post-checkout = %v, %v; want a file in the working tree", info, err)
+	}
+}
+
+// A folder 3,000 levels deep is checked out (and removed) one level at a
+// time: no path is resolved from the root per entry.
+func TestCheckoutDeepTree(t *testing.T) {
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Checkout{git: bare}
+	h, err := c.store(plumbing.BlobObject, []byte("deep: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const depth = 3000
+	tree := rawTree(t, bare, object.TreeEntry{Name: "deep.yaml", Mode: filemode.Regular, Hash: h})
+	for range depth {
+		tree = rawTree(t, bare, object.TreeEntry{Name: "d", Mode: filemode.Dir, Hash: tree})
+	}
+	commitTree(t, bare, rawTree(t, bare, object.TreeEntry{Name: "a", Mode: filemode.Dir, Hash: tree}))
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := filepath.Join(t.TempDir(), "work")
+	co, err := Open(context.Background(), dir, repo, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file is there: walk down by descriptor (its path is longer than
+	// PATH_MAX allows in one call).
+	cur, err := openTreeRoot(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range depth {
+		next, err := cur.sub("d")
+		cur.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur = next
+	}
+	got, err := cur.read("deep.yaml")
+	cur.close()
+	if err != nil || string(got) != "deep: 1\n" {
+		t.Fatalf("deep.yaml = %q, %v", got, err)
+	}
+	// The whole folder goes in one move.
+	commitTree(t, bare, rawTree(t, bare, object.TreeEntry{Name: "b.yaml", Mode: filemode.Regular, Hash: h}))
+	if err := co.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 { // .git and b.yaml
+		t.Errorf("after removing the deep folder: %v", entries)
+	}
+}
+
+// A repository with a folder deeper than go-git's tree walks allow (1,024
+// levels) still takes the butler's commit: the push sends what the commit
+// adds without walking the trees the remote has.
+func TestPushBesideDeepFolder(t *testing.T) {
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Checkout{git: bare}
+	h, err := c.store(plumbing.BlobObject, []byte("deep: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deep := rawTree(t, bare, object.TreeEntry{Name: "deep.yaml", Mode: filemode.Regular, Hash: h})
+	for range 1100 {
+		deep = rawTree(t, bare, object.TreeEntry{Name: "d", Mode: filemode.Dir, Hash: deep})
+	}
+	app, err := c.store(plumbing.BlobObject, []byte("image: x:1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := rawTree(t, bare, object.TreeEntry{Name: "a.yaml", Mode: filemode.Regular, Hash: app})
+	base := commitTree(t, bare, rawTree(t, bare, object.TreeEntry{Name: "apps", Mode: filemode.Dir, Hash: apps}, object.TreeEntry{Name: "deep", Mode: filemode.Dir, Hash: deep}))
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"apps"}}
+	co, err := Open(context.Background(), filepath.Join(t.TempDir(), "work"), repo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(co.Dir, "apps", "a.yaml"), []byte("image: x:2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	commit, err := co.Commit([]string{"apps/a.yaml"}, "Update\n", config.Author{Name: "b", Email: "b@example.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.Push(context.Background()); err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	ref, err := bare.Reference(plumbing.NewBranchReferenceName("main"), true)
+	if err != nil || ref.Hash() != commit {
+		t.Fatalf("main = %v, %v; want %s (on %s)", ref, err, commit, base)
+	}
+	out, err := exec.Command("git", "--git-dir", bareDir, "cat-file", "-p", "main:apps/a.yaml").CombinedOutput()
+	if err != nil || string(out) != "image: x:2\n" {
+		t.Errorf("pushed apps/a.yaml = %q, %v", out, err)
+	}
+	if out, err := exec.Command("git", "--git-dir", bareDir, "fsck", "--connectivity-only").CombinedOutput(); err != nil {
+		t.Errorf("git fsck: %v\n%s", err, out)
 	}
 }

@@ -30,13 +30,20 @@ import (
 // whole-second push times.
 
 // tagLister answers every ECR repository with one image tagged with the
-// current tag.
+// current tag, pushed when it was set: each set is a new push that
+// replaces the image before it (whose tag the butler may have written).
 type tagLister struct{ tag atomic.Value }
 
-func (l *tagLister) set(tag string) { l.tag.Store(tag) }
+type pushedTag struct {
+	tag string
+	at  time.Time
+}
+
+func (l *tagLister) set(tag string) { l.tag.Store(pushedTag{tag, time.Now()}) }
 
 func (l *tagLister) List(context.Context, policy.ImageRef) ([]policy.Image, error) {
-	return []policy.Image{{Tags: []string{l.tag.Load().(string)}, Digest: "sha256:00", PushedAt: time.Unix(1, 0)}}, nil
+	p := l.tag.Load().(pushedTag)
+	return []policy.Image{{Tags: []string{p.tag}, Digest: "sha256:00", PushedAt: p.at}}, nil
 }
 
 // gitEnv is a git server with one repository holding the seed Deployment.

@@ -179,7 +179,7 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 		if !remote.IsZero() && merged && open == nil && !s.dryRun {
 			// Merged, and the forge kept the branch (every commit on it is
 			// the butler's, checked above): the butler removes it.
-			if err := co.DeleteBranch(ctx, pr.Branch); err != nil {
+			if err := co.DeleteBranch(ctx, pr.Branch, remote); err != nil {
 				r.Err = errors.Join(r.Err, err)
 				return r
 			}
