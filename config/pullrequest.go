@@ -125,6 +125,8 @@ func (pr *PullRequest) validate(p *problems, r Repository, field string, line fu
 		p.add(at(), field+".apiURL", "must be set: the repository URL names no forge host to take it from")
 	} else if u, err := url.Parse(pr.APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		p.add(at("apiURL"), field+".apiURL", "%q is not an http(s) URL", pr.APIURL)
+	} else if u.User != nil {
+		p.add(at("apiURL"), field+".apiURL", "must not hold credentials (they would be sent, logged and shown); the token comes from auth.tokenFile")
 	} else if u.Scheme == "http" && !r.Auth.InsecureHTTP && !loopback(pr.APIURL) {
 		p.add(at("apiURL"), field+".apiURL", "would send the token in clear over http://; use https:// (or set auth.insecureHTTP: true)")
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,8 @@ type PullRequest struct {
 	Body   string
 	Open   bool
 	Merged bool
+	// Author is the login of whoever opened it.
+	Author string
 }
 
 // State is how a pull request stands: "open", "merged" or "closed"
@@ -40,9 +43,14 @@ func (p PullRequest) State() string {
 
 // Client is what the butler asks of a forge, for one repository.
 type Client interface {
-	// Pulls returns the pull requests from branch head into base, newest
-	// first (at most the newest 20).
+	// Pulls returns the pull requests from branch head of this same
+	// repository (never a fork's branch of that name) into base, newest
+	// first, at most MaxPulls: every page the forge's filter returns is
+	// read, so other pull requests cannot push the butler's out of view.
 	Pulls(ctx context.Context, head, base string) ([]PullRequest, error)
+	// Self returns the login the token acts as: the author of the butler's
+	// own pull requests.
+	Self(ctx context.Context) (string, error)
 	// Open opens a pull request from head into base with labels.
 	Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error)
 	// Update sets the title and body of pull request number.
@@ -51,6 +59,9 @@ type Client interface {
 
 // MaxPulls is how many of the newest pull requests Pulls returns.
 const MaxPulls = 20
+
+// maxPages bounds the pages Pulls reads, whatever a forge answers.
+const maxPages = 40
 
 // New returns the client of repo's forge (repo.PullRequest must be set),
 // authenticated with token, making its requests with hc (nil: a client
@@ -67,19 +78,79 @@ func New(repo config.Repository, token string, hc *http.Client) (Client, error) 
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	var c Client
 	switch pr.Provider {
 	case "gitlab":
 		project, err := repo.ProjectPath()
 		if err != nil {
 			return nil, err
 		}
-		return newGitLab(pr.APIURL, project, token, hc)
+		if c, err = newGitLab(pr.APIURL, project, token, hc); err != nil {
+			return nil, err
+		}
 	case "github":
-		return newGitHub(pr.APIURL, owner, name, token, hc)
+		if c, err = newGitHub(pr.APIURL, owner, name, token, hc); err != nil {
+			return nil, err
+		}
 	case "gitea":
-		return newGitea(pr.APIURL, owner, name, token, hc), nil
+		c = newGitea(pr.APIURL, owner, name, token, hc)
+	default:
+		return nil, fmt.Errorf("unknown pull request provider %q", pr.Provider)
 	}
-	return nil, fmt.Errorf("unknown pull request provider %q", pr.Provider)
+	return redacting{c, token}, nil
+}
+
+// redacting is a Client whose errors never hold its token: a forge's
+// error body may echo the request (a 401 page quoting the Authorization
+// header), and the error reaches logs, once's output and /status.
+type redacting struct {
+	Client
+	token string
+}
+
+func (r redacting) Pulls(ctx context.Context, head, base string) ([]PullRequest, error) {
+	p, err := r.Client.Pulls(ctx, head, base)
+	return p, r.scrub(err)
+}
+
+func (r redacting) Self(ctx context.Context) (string, error) {
+	s, err := r.Client.Self(ctx)
+	return s, r.scrub(err)
+}
+
+func (r redacting) Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error) {
+	p, err := r.Client.Open(ctx, head, base, title, body, labels)
+	return p, r.scrub(err)
+}
+
+func (r redacting) Update(ctx context.Context, number int64, title, body string) error {
+	return r.scrub(r.Client.Update(ctx, number, title, body))
+}
+
+// Redacted stands where a secret was.
+const Redacted = "xxxxx"
+
+// scrub replaces the token (as it is, and URL-escaped) in err's text.
+func (r redacting) scrub(err error) error {
+	if err == nil || len(r.token) < 4 || r.redact(err.Error()) == err.Error() {
+		return err
+	}
+	var fe *Error
+	if errors.As(err, &fe) && fe.Err != nil {
+		c := *fe
+		c.Err = errors.New(r.redact(fe.Err.Error()))
+		if c.Error() == r.redact(c.Error()) {
+			return &c
+		}
+	}
+	return errors.New(r.redact(err.Error()))
+}
+
+func (r redacting) redact(s string) string {
+	for _, t := range []string{r.token, url.QueryEscape(r.token), url.PathEscape(r.token)} {
+		s = strings.ReplaceAll(s, t, Redacted)
+	}
+	return s
 }
 
 // Error is a forge's refusal, with what it means for the butler.

@@ -3,6 +3,7 @@ package forge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -47,9 +48,18 @@ func TestGitHubPullRequests(t *testing.T) {
 	}
 	f.Add("someone/else", "main")
 	f.Close(1, true)
+	// 150 outsiders' pull requests from their forks' branches of the
+	// butler's name, newer than the butler's: none is the butler's, and the
+	// butler's is still found (pages of 100).
+	for range 150 {
+		f.AddFork("imagebutler/main", "main", "<!-- imagebutler-set: ns:a=999.0.0 -->", "closed")
+	}
 	pulls, err := c.Pulls(ctx, "imagebutler/main", "main")
-	if err != nil || len(pulls) != 1 || pulls[0].Title != "Update y" || pulls[0].Body != "new body" || pulls[0].State() != "merged" {
-		t.Fatalf("Pulls = %+v, %v; want #1 updated and merged, not someone else's", pulls, err)
+	if err != nil || len(pulls) != 1 || pulls[0].Title != "Update y" || pulls[0].Body != "new body" || pulls[0].State() != "merged" || pulls[0].Author != "butler" {
+		t.Fatalf("Pulls = %+v, %v; want #1 updated and merged, not someone else's nor a fork's", pulls, err)
+	}
+	if self, err := c.Self(ctx); err != nil || self != "butler" {
+		t.Errorf("Self = %q, %v", self, err)
 	}
 }
 
@@ -114,5 +124,38 @@ func TestForgeRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A forge's error body that echoes the request (the token among it) never
+// reaches the error's text, on any forge.
+func TestErrorsNeverHoldTheToken(t *testing.T) {
+	const token = "tok-5ecr3t-value-1234"
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"message":"Bad credentials: Authorization: %s; PRIVATE-TOKEN: %s; token=%s"}`,
+			r.Header.Get("Authorization"), r.Header.Get("PRIVATE-TOKEN"), r.URL.Query().Get("token"))
+	})
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+	for _, provider := range []string{"github", "gitea", "gitlab"} {
+		repo := config.Repository{URL: "https://forge.example.com/org/apps.git", Branch: "main",
+			PullRequest: &config.PullRequest{Provider: provider, APIURL: srv.URL + "/", Branch: "imagebutler/main"}}
+		c, err := New(repo, token, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Pulls(context.Background(), "imagebutler/main", "main")
+		if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "HTTP 401") {
+			t.Errorf("%s: %v", provider, err)
+		}
+		var fe *Error
+		if !errors.As(err, &fe) || fe.Status != http.StatusUnauthorized {
+			t.Errorf("%s: the error lost its status: %#v", provider, err)
+		}
+		if _, err := c.Self(context.Background()); err == nil || strings.Contains(err.Error(), token) {
+			t.Errorf("%s: Self: %v", provider, err)
+		}
 	}
 }

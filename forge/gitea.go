@@ -39,19 +39,27 @@ func (g *giteaForge) Pulls(ctx context.Context, head, base string) ([]PullReques
 	if err != nil {
 		return nil, g.fail("listing pull requests", nil, err)
 	}
-	// Gitea's list has no head filter: the newest 50 are searched.
-	pulls, resp, err := c.ListRepoPullRequests(g.owner, g.repo, gitea.ListPullRequestsOptions{
-		State: gitea.StateAll, Sort: "recentupdate", ListOptions: gitea.ListOptions{PageSize: 50},
-	})
-	if err != nil {
-		return nil, g.fail("listing pull requests", resp, err)
-	}
+	// Gitea's list has no head filter: it is read page by page, most
+	// recently updated first, until MaxPulls of the butler's branch are
+	// found or the pages end; a pull request from a fork (another
+	// repository, whatever its branch is called) is never one of them.
 	var out []PullRequest
-	for _, p := range pulls {
-		if p.Head == nil || p.Base == nil || p.Head.Ref != head || p.Base.Ref != base {
-			continue
+	for page := 1; page <= maxPages && len(out) < MaxPulls; page++ {
+		pulls, resp, err := c.ListRepoPullRequests(g.owner, g.repo, gitea.ListPullRequestsOptions{
+			State: gitea.StateAll, Sort: "recentupdate", ListOptions: gitea.ListOptions{Page: page, PageSize: 50},
+		})
+		if err != nil {
+			return nil, g.fail("listing pull requests", resp, err)
 		}
-		out = append(out, giteaPull(p))
+		for _, p := range pulls {
+			if p.Head == nil || p.Base == nil || p.Head.Ref != head || p.Base.Ref != base || p.Head.RepoID == 0 || p.Head.RepoID != p.Base.RepoID {
+				continue
+			}
+			out = append(out, giteaPull(p))
+		}
+		if len(pulls) < 50 {
+			break
+		}
 	}
 	slices.SortFunc(out, func(a, b PullRequest) int { return int(b.Number - a.Number) })
 	if len(out) > MaxPulls {
@@ -61,8 +69,24 @@ func (g *giteaForge) Pulls(ctx context.Context, head, base string) ([]PullReques
 }
 
 func giteaPull(p *gitea.PullRequest) PullRequest {
-	return PullRequest{Number: p.Index, URL: p.HTMLURL, Title: p.Title, Body: p.Body,
+	out := PullRequest{Number: p.Index, URL: p.HTMLURL, Title: p.Title, Body: p.Body,
 		Open: p.State == gitea.StateOpen, Merged: p.HasMerged || p.Merged != nil}
+	if p.Poster != nil {
+		out.Author = p.Poster.UserName
+	}
+	return out
+}
+
+func (g *giteaForge) Self(ctx context.Context) (string, error) {
+	c, err := g.client(ctx)
+	if err != nil {
+		return "", g.fail("reading the token's user", nil, err)
+	}
+	u, resp, err := c.GetMyUserInfo()
+	if err != nil {
+		return "", g.fail("reading the token's user", resp, err)
+	}
+	return u.UserName, nil
 }
 
 func (g *giteaForge) Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error) {

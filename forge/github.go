@@ -37,26 +37,44 @@ func (g *gitHub) fail(op string, resp *github.Response, err error) error {
 }
 
 func (g *gitHub) Pulls(ctx context.Context, head, base string) ([]PullRequest, error) {
-	pulls, resp, err := g.c.PullRequests.List(ctx, g.owner, g.repo, &github.PullRequestListOptions{
+	// The head filter is the owner's branch: a fork in the same account
+	// (another repository) still matches it, and is dropped below.
+	opts := &github.PullRequestListOptions{
 		State: "all", Head: g.owner + ":" + head, Base: base, Sort: "created", Direction: "desc",
-		ListOptions: github.ListOptions{PerPage: MaxPulls},
-	})
-	if err != nil {
-		return nil, g.fail("listing pull requests", resp, err)
+		ListOptions: github.ListOptions{PerPage: 100},
 	}
-	out := make([]PullRequest, 0, len(pulls))
-	for _, p := range pulls {
-		if p.GetHead().GetRef() != head || p.GetBase().GetRef() != base {
-			continue
+	var out []PullRequest
+	for range maxPages {
+		pulls, resp, err := g.c.PullRequests.List(ctx, g.owner, g.repo, opts)
+		if err != nil {
+			return nil, g.fail("listing pull requests", resp, err)
 		}
-		out = append(out, gitHubPull(p))
+		for _, p := range pulls {
+			headRepo, baseRepo := p.GetHead().GetRepo().GetID(), p.GetBase().GetRepo().GetID()
+			if p.GetHead().GetRef() != head || p.GetBase().GetRef() != base || headRepo == 0 || headRepo != baseRepo {
+				continue
+			}
+			out = append(out, gitHubPull(p))
+		}
+		if len(out) >= MaxPulls || resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
 	}
-	return out, nil
+	return out[:min(len(out), MaxPulls)], nil
 }
 
 func gitHubPull(p *github.PullRequest) PullRequest {
 	return PullRequest{Number: int64(p.GetNumber()), URL: p.GetHTMLURL(), Title: p.GetTitle(), Body: p.GetBody(),
-		Open: p.GetState() == "open", Merged: p.MergedAt != nil || p.GetMerged()}
+		Open: p.GetState() == "open", Merged: p.MergedAt != nil || p.GetMerged(), Author: p.GetUser().GetLogin()}
+}
+
+func (g *gitHub) Self(ctx context.Context) (string, error) {
+	u, resp, err := g.c.Users.Get(ctx, "")
+	if err != nil {
+		return "", g.fail("reading the token's user", resp, err)
+	}
+	return u.GetLogin(), nil
 }
 
 func (g *gitHub) Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error) {

@@ -32,26 +32,46 @@ func (g *gitLab) fail(op string, resp *gitlab.Response, err error) error {
 }
 
 func (g *gitLab) Pulls(ctx context.Context, head, base string) ([]PullRequest, error) {
-	mrs, resp, err := g.c.MergeRequests.ListProjectMergeRequests(g.project, &gitlab.ListProjectMergeRequestsOptions{
-		ListOptions:  gitlab.ListOptions{PerPage: MaxPulls},
+	opts := &gitlab.ListProjectMergeRequestsOptions{
+		ListOptions:  gitlab.ListOptions{PerPage: 100},
 		State:        gitlab.Ptr("all"),
 		OrderBy:      gitlab.Ptr("created_at"),
 		Sort:         gitlab.Ptr("desc"),
 		SourceBranch: gitlab.Ptr(head),
 		TargetBranch: gitlab.Ptr(base),
-	}, gitlab.WithContext(ctx))
-	if err != nil {
-		return nil, g.fail("listing merge requests", resp, err)
 	}
-	out := make([]PullRequest, 0, len(mrs))
-	for _, m := range mrs {
-		if m.SourceBranch != head || m.TargetBranch != base {
-			continue
+	var out []PullRequest
+	for range maxPages {
+		mrs, resp, err := g.c.MergeRequests.ListProjectMergeRequests(g.project, opts, gitlab.WithContext(ctx))
+		if err != nil {
+			return nil, g.fail("listing merge requests", resp, err)
 		}
-		out = append(out, PullRequest{Number: m.IID, URL: m.WebURL, Title: m.Title, Body: m.Description,
-			Open: m.State == "opened" || m.State == "locked", Merged: m.State == "merged"})
+		for _, m := range mrs {
+			// A fork's merge request names the fork as its source project.
+			if m.SourceBranch != head || m.TargetBranch != base || m.SourceProjectID == 0 || m.SourceProjectID != m.TargetProjectID {
+				continue
+			}
+			p := PullRequest{Number: m.IID, URL: m.WebURL, Title: m.Title, Body: m.Description,
+				Open: m.State == "opened" || m.State == "locked", Merged: m.State == "merged"}
+			if m.Author != nil {
+				p.Author = m.Author.Username
+			}
+			out = append(out, p)
+		}
+		if len(out) >= MaxPulls || resp == nil || resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
 	}
-	return out, nil
+	return out[:min(len(out), MaxPulls)], nil
+}
+
+func (g *gitLab) Self(ctx context.Context) (string, error) {
+	u, resp, err := g.c.Users.CurrentUser(gitlab.WithContext(ctx))
+	if err != nil {
+		return "", g.fail("reading the token's user", resp, err)
+	}
+	return u.Username, nil
 }
 
 func (g *gitLab) Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error) {

@@ -38,6 +38,8 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	const prefix = "/api/v4/projects/group%2Fsub%2Fapps/merge_requests"
 	path := r.URL.EscapedPath()
 	switch {
+	case r.Method == http.MethodGet && path == "/api/v4/user":
+		json.NewEncoder(w).Encode(map[string]any{"id": 7, "username": "butler"})
 	case r.Method == http.MethodGet && path == prefix:
 		q := r.URL.Query()
 		out := []map[string]any{}
@@ -57,6 +59,7 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			labels = strings.Split(l, ",")
 		}
 		m := map[string]any{"iid": iid, "state": "opened", "title": in["title"], "description": in["description"],
+			"source_project_id": 42, "target_project_id": 42, "author": map[string]any{"username": "butler"},
 			"source_branch": in["source_branch"], "target_branch": in["target_branch"], "labels": labels,
 			"web_url": "https://gitlab.example.com/group/sub/apps/-/merge_requests/" + strconv.Itoa(iid)}
 		f.mrs = append(f.mrs, m)
@@ -97,9 +100,16 @@ func TestGitLabMergeRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.mrs[0]["state"] = "merged"
+	// An outsider's merge request from their fork's branch of the same name.
+	f.mrs = append(f.mrs, map[string]any{"iid": 2, "state": "closed", "title": "Update y", "description": "<!-- imagebutler-set: ns:a=999.0.0 -->",
+		"source_branch": "imagebutler/main", "target_branch": "main", "source_project_id": 99, "target_project_id": 42,
+		"author": map[string]any{"username": "outsider"}})
 	pulls, err := c.Pulls(ctx, "imagebutler/main", "main")
-	if err != nil || len(pulls) != 1 || pulls[0].Title != "Update y" || pulls[0].Body != "new body" || pulls[0].State() != "merged" {
-		t.Fatalf("Pulls = %+v, %v", pulls, err)
+	if err != nil || len(pulls) != 1 || pulls[0].Title != "Update y" || pulls[0].Body != "new body" || pulls[0].State() != "merged" || pulls[0].Author != "butler" {
+		t.Fatalf("Pulls = %+v, %v; want !1 alone, not the fork's", pulls, err)
+	}
+	if self, err := c.Self(ctx); err != nil || self != "butler" {
+		t.Errorf("Self = %q, %v", self, err)
 	}
 
 	f.fail = func(w http.ResponseWriter) bool {

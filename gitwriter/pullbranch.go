@@ -38,7 +38,9 @@ func (c *Checkout) RemoteBranch(ctx context.Context, name string) (plumbing.Hash
 const MaxForeignLook = 200
 
 // Foreign returns the commits reachable from head but not from Head (the
-// target branch) whose author is not butlerEmail, newest first, looking at
+// target branch) that are not the butler's (ByButler: author and committer
+// both butlerEmail; a butler commit a person amended is theirs), newest
+// first, looking at
 // no more than limit of them; ahead is how many commits head has that Head
 // has not. The walk from head stops at the merge bases of the two, however
 // far the target moved since.
@@ -67,7 +69,7 @@ func (c *Checkout) Foreign(head plumbing.Hash, butlerEmail string, limit int) (f
 			break
 		}
 		ahead++
-		if cm.Author.Email != butlerEmail {
+		if !ByButler(cm, butlerEmail) {
 			foreign = append(foreign, cm)
 		}
 	}

@@ -72,6 +72,7 @@ const peerServers = 4
 // then `once` twice. Cases run on peerServers moto servers at once, each
 // reset between cases.
 func TestPeers(t *testing.T) {
+	t.Parallel() // mostly waiting for moto's seconds: with the other slow waiters, after the rest
 	needPeers(t)
 	dirs, err := filepath.Glob("testdata/peers/*/case.json")
 	if err != nil || len(dirs) == 0 {

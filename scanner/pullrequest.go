@@ -38,12 +38,18 @@ type PullRequestStatus struct {
 }
 
 // setsLine is how a pull request's body records the values it proposes,
-// hidden from the rendered page: a closed one names what was rejected.
-var setsLine = regexp.MustCompile(`<!-- imagebutler-set: ([^>]*) -->`)
+// hidden from the rendered page: a closed one names what was rejected. It
+// is the body's last line, in exactly this form; anything like it in text
+// the repository supplies is escaped (escapeSetsLines), so only the
+// butler's own line can be read back.
+var setsLine = regexp.MustCompile(`^<!-- imagebutler-set: ((?:[^\s=<>]+=[^\s<>]+ ?)*) -->$`)
 
-// proposedSets reads the policy → tag pairs a pull request's body proposes.
+// proposedSets reads the policy → tag pairs the last line of a pull
+// request's body proposes.
 func proposedSets(body string) map[string]string {
-	m := setsLine.FindStringSubmatch(body)
+	body = strings.TrimRight(body, "\r\n")
+	last := body[strings.LastIndexByte(body, '\n')+1:]
+	m := setsLine.FindStringSubmatch(last)
 	if m == nil {
 		return nil
 	}
@@ -56,21 +62,30 @@ func proposedSets(body string) map[string]string {
 	return out
 }
 
+// escapeSetsLines makes every HTML comment opener in text (which holds
+// repository text: object names, file names, tags) plain text, so that
+// nothing in it can pass for the butler's hidden line or hide a part of the
+// body from reviewers.
+func escapeSetsLines(text string) string {
+	return strings.ReplaceAll(text, "<!--", "&lt;!--")
+}
+
 // rejection is a value a closed pull request proposed.
 type rejection struct {
 	tag    string
 	number int64
 }
 
-// rejections are the values of the pull requests closed without merging
-// since the newest merged one, per policy the newest proposal.
-func rejections(pulls []forge.PullRequest) map[string]rejection {
+// rejections are the values of the butler's own pull requests (mine)
+// closed without merging since the newest merged one, per policy the newest
+// proposal.
+func rejections(pulls []forge.PullRequest, mine func(forge.PullRequest) bool) map[string]rejection {
 	out := map[string]rejection{}
 	for _, p := range pulls { // newest first
 		if p.Merged {
 			break
 		}
-		if p.Open {
+		if p.Open || proposedSets(p.Body) == nil || !mine(p) {
 			continue
 		}
 		for id, tag := range proposedSets(p.Body) {
@@ -167,7 +182,23 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 		}
 	}
 	r.Head = co.Head.String()
-	pass, err := s.passWith(ctx, co, k, repo, ls, rejections(pulls))
+	// The butler's own pull requests are the ones its token opened; the
+	// forge is asked who that is only when a closed one could hold a value.
+	var (
+		self     string
+		selfRead bool
+	)
+	mine := func(p forge.PullRequest) bool {
+		if !selfRead {
+			selfRead = true
+			var err error
+			if self, err = client.Self(ctx); err != nil {
+				log.Warn("the forge did not say whose token this is; pull requests from the butler's branch in this repository count as the butler's", "err", Clip(err.Error()))
+			}
+		}
+		return self == "" || strings.EqualFold(p.Author, self)
+	}
+	pass, err := s.passWith(ctx, co, k, repo, ls, rejections(pulls, mine))
 	r.Changes, r.Problems, r.Policies, r.Markers = pass.changes, pass.problems, pass.policies, pass.markers
 	if err != nil {
 		r.Err = err
@@ -269,6 +300,7 @@ func pullText(pr *config.PullRequest, repoName string, changes []gitwriter.Chang
 			return "", "", fmt.Errorf("pullRequest.body: %w", err)
 		}
 	}
+	body = escapeSetsLines(body)
 	ids := make([]string, 0, len(set))
 	for id := range set {
 		ids = append(ids, id)

@@ -16,9 +16,12 @@ import (
 )
 
 // GitHub answers as GitHub's REST API for one repository, owner/repo,
-// to requests bearing Token.
+// to requests bearing Token, which acts as the user Login ("butler" when
+// empty). The repository's id is 1; forks have others. Lists are paged as
+// GitHub pages them (per_page, page, a Link header).
 type GitHub struct {
 	Owner, Repo, Token string
+	Login              string
 
 	mu     sync.Mutex
 	pulls  []map[string]any
@@ -62,12 +65,40 @@ func (g *GitHub) Close(number int, merged bool) {
 	}
 }
 
-// Add adds a pull request someone else opened.
-func (g *GitHub) Add(head, base string) {
+// Add adds a pull request a person opened from branch head of this same
+// repository.
+func (g *GitHub) Add(head, base string) { g.add(head, base, 1, "person", "", "open") }
+
+// AddFork adds a pull request an outsider opened from branch head of a fork
+// (repository id 2, owner/<repo>-fork: in the owner's own account, so that
+// GitHub's head=owner:branch filter matches it), with body, closed or open.
+func (g *GitHub) AddFork(head, base, body, state string) {
+	g.add(head, base, 2, "outsider", body, state)
+}
+
+func (g *GitHub) add(head, base string, repoID int, user, body, state string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.pulls = append(g.pulls, map[string]any{"number": len(g.pulls) + 1, "state": "open", "title": "", "body": "",
-		"head": map[string]any{"ref": head}, "base": map[string]any{"ref": base}})
+	g.pulls = append(g.pulls, map[string]any{"number": len(g.pulls) + 1, "state": state, "title": "", "body": body,
+		"user": map[string]any{"login": user},
+		"head": g.branch(head, repoID), "base": g.branch(base, 1)})
+}
+
+// branch is a pull request's head or base: ref in the repository id.
+func (g *GitHub) branch(ref string, id int) map[string]any {
+	name := g.Repo
+	if id != 1 {
+		name += "-fork"
+	}
+	return map[string]any{"ref": ref, "label": g.Owner + ":" + ref,
+		"repo": map[string]any{"id": id, "full_name": g.Owner + "/" + name}}
+}
+
+func (g *GitHub) login() string {
+	if g.Login == "" {
+		return "butler"
+	}
+	return g.Login
 }
 
 // ServeHTTP answers one API request.
@@ -86,12 +117,16 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	prefix := "/repos/" + g.Owner + "/" + g.Repo
 	path := r.URL.Path
 	switch {
+	case r.Method == http.MethodGet && path == "/user":
+		json.NewEncoder(w).Encode(map[string]any{"login": g.login(), "id": 7})
 	case r.Method == http.MethodGet && path == prefix+"/pulls":
 		q := r.URL.Query()
 		out := []map[string]any{}
 		for i := len(g.pulls) - 1; i >= 0; i-- { // newest first (sort=created, direction=desc)
 			p := g.pulls[i]
-			if h := q.Get("head"); h != "" && h != g.Owner+":"+p["head"].(map[string]any)["ref"].(string) {
+			// head=owner:branch matches the label, which a fork owned by
+			// another account does not share.
+			if h := q.Get("head"); h != "" && h != p["head"].(map[string]any)["label"] {
 				continue
 			}
 			if b := q.Get("base"); b != "" && b != p["base"].(map[string]any)["ref"].(string) {
@@ -102,7 +137,21 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			out = append(out, p)
 		}
-		json.NewEncoder(w).Encode(out)
+		per, _ := strconv.Atoi(q.Get("per_page"))
+		if per <= 0 {
+			per = 30
+		}
+		page, _ := strconv.Atoi(q.Get("page"))
+		page = max(page, 1)
+		from := min((page-1)*per, len(out))
+		to := min(from+per, len(out))
+		if to < len(out) {
+			next := *r.URL
+			q.Set("page", strconv.Itoa(page+1))
+			next.RawQuery = q.Encode()
+			w.Header().Set("Link", `<http://`+r.Host+next.String()+`>; rel="next"`)
+		}
+		json.NewEncoder(w).Encode(out[from:to])
 	case r.Method == http.MethodPost && path == prefix+"/pulls":
 		var in map[string]string
 		json.NewDecoder(r.Body).Decode(&in)
@@ -116,7 +165,8 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n := len(g.pulls) + 1
 		p := map[string]any{"number": n, "state": "open", "title": in["title"], "body": in["body"],
 			"html_url": "https://github.com/" + g.Owner + "/" + g.Repo + "/pull/" + strconv.Itoa(n),
-			"head":     map[string]any{"ref": in["head"]}, "base": map[string]any{"ref": in["base"]}}
+			"user":     map[string]any{"login": g.login()},
+			"head":     g.branch(in["head"], 1), "base": g.branch(in["base"], 1)}
 		g.pulls = append(g.pulls, p)
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(p)

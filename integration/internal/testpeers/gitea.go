@@ -139,7 +139,7 @@ ENABLED = false
 		SHA1 string `json:"sha1"`
 	}
 	req, _ := http.NewRequest(http.MethodPost, g.URL+"/api/v1/users/"+g.User+"/tokens",
-		strings.NewReader(`{"name":"imagebutler","scopes":["write:repository","write:issue","write:user"]}`))
+		strings.NewReader(`{"name":"imagebutler","scopes":["write:repository","write:issue","write:user","write:admin"]}`))
 	req.SetBasicAuth(g.User, password)
 	req.Header.Set("Content-Type", "application/json")
 	if err := g.do(req, &tok); err != nil {
@@ -177,6 +177,12 @@ func (g *Gitea) do(req *http.Request, out any) error {
 // API calls the REST API as the admin: method on path (under /api/v1),
 // with body as JSON, decoding the answer into out (when not nil).
 func (g *Gitea) API(ctx context.Context, method, path string, body, out any) error {
+	return g.APIAs(ctx, "", method, path, body, out)
+}
+
+// APIAs is API acting as user (Gitea's Sudo, which an admin's token may
+// use), or as the admin when user is "".
+func (g *Gitea) APIAs(ctx context.Context, user, method, path string, body, out any) error {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -191,6 +197,9 @@ func (g *Gitea) API(ctx context.Context, method, path string, body, out any) err
 	}
 	req.Header.Set("Authorization", "token "+g.Token)
 	req.Header.Set("Content-Type", "application/json")
+	if user != "" {
+		req.Header.Set("Sudo", user)
+	}
 	return g.do(req, out)
 }
 
