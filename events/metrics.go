@@ -21,6 +21,8 @@ const (
 	OutcomeAccepted     = "accepted"     // webhook: a pass is due for the repository
 	OutcomeUnauthorized = "unauthorized" // webhook: no or a wrong signature or token
 	OutcomeTooLarge     = "too_large"    // webhook: body over 1 MiB
+	OutcomeBusy         = "busy"         // webhook: too many deliveries at once (503)
+	OutcomeDuplicate    = "duplicate"    // webhook: a delivery id handled in the last hour
 )
 
 // recentKept is how many events /status shows.
@@ -52,7 +54,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "imagebutler_events_total", Help: "Events received, by source (sqs, webhook) and outcome (done, failed, unused, ignored, invalid, accepted, unauthorized, too_large).",
+			Name: "imagebutler_events_total", Help: "Events received, by source (sqs, webhook) and outcome (done, failed, unused, ignored, invalid, accepted, unauthorized, too_large, busy, duplicate).",
 		}, []string{"source", "outcome"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "imagebutler_event_to_push_seconds", Help: "From an event's time (an ECR push; a webhook's receipt) to the push of the commit it caused.",
@@ -61,11 +63,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.total, m.latency)
 	for _, s := range []string{SourceSQS, SourceWebhook} {
-		for _, o := range []string{OutcomeDone, OutcomeFailed, OutcomeUnused, OutcomeIgnored, OutcomeInvalid, OutcomeAccepted, OutcomeUnauthorized, OutcomeTooLarge} {
+		for _, o := range []string{OutcomeDone, OutcomeFailed, OutcomeUnused, OutcomeIgnored, OutcomeInvalid, OutcomeAccepted, OutcomeUnauthorized, OutcomeTooLarge, OutcomeBusy, OutcomeDuplicate} {
 			m.total.WithLabelValues(s, o)
 		}
 	}
 	return m
+}
+
+// count counts an event without keeping it for /status: a delivery not
+// known to come from the forge.
+func (m *Metrics) count(r Record) {
+	if m == nil {
+		return
+	}
+	m.total.WithLabelValues(r.Source, r.Outcome).Inc()
 }
 
 // record counts an event and keeps it for /status.

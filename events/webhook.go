@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imagebutler/imagebutler/config"
@@ -22,24 +23,50 @@ import (
 // MaxWebhookBody is the largest webhook delivery read; larger ones get 413.
 const MaxWebhookBody = 1 << 20
 
+// Limits of the webhook against senders who are not the forge.
+const (
+	// MaxDeliveries is how many deliveries are read and handled at once;
+	// more get 503 at once, without a byte of their body read.
+	MaxDeliveries = 8
+	// DeliveryReadTimeout bounds the reading of one delivery's body: a
+	// sender that stalls is cut off.
+	DeliveryReadTimeout = 10 * time.Second
+	// deliveriesKept is how many delivery ids are remembered, for an hour.
+	deliveriesKept = 10_000
+)
+
 // Webhook serves POST /hooks/git: a push to a configured repository's
-// branch, delivered by GitHub (X-Hub-Signature-256, HMAC-SHA256 of the
-// body), GitLab (X-Gitlab-Token) or any sender with Authorization: Bearer,
-// triggers a targeted pass over that repository. Deliveries without a
-// valid signature or token get 401; bodies over 1 MiB get 413; a flood of
-// deliveries becomes at most the dispatcher's passes per minute.
+// branch, delivered by GitHub or Gitea (X-Hub-Signature-256, HMAC-SHA256 of
+// the body), GitLab (X-Gitlab-Token) or any sender with Authorization:
+// Bearer, triggers a targeted pass over that repository.
+//
+// What a sender without the secret costs is bounded: a delivery that
+// brings no signature or token (or a wrong token) gets 401 before its body
+// is read; at most MaxDeliveries are read at once (more get 503), each for
+// at most DeliveryReadTimeout and MaxWebhookBody (413). Only authenticated
+// deliveries are kept for /status (the others are counted), and a delivery
+// id (X-GitHub-Delivery, X-Gitea-Delivery, X-Gitlab-Event-UUID) seen in the
+// last hour is not acted on twice. A flood of valid deliveries becomes at
+// most the dispatcher's passes per minute.
 type Webhook struct {
 	repos      []config.Repository
 	secretFile string
 	dispatch   *Dispatcher
 	metrics    *Metrics
 	log        *slog.Logger
+	slots      chan struct{}
+	// readTimeout is DeliveryReadTimeout; tests shorten it.
+	readTimeout time.Duration
+
+	mu   sync.Mutex
+	seen map[string]time.Time // delivery id → when it was handled
 }
 
 // NewWebhook returns the handler for repos, with the shared secret read
 // from secretFile at each delivery (so a rotated secret needs no restart).
 func NewWebhook(repos []config.Repository, secretFile string, d *Dispatcher, m *Metrics, log *slog.Logger) *Webhook {
-	return &Webhook{repos: repos, secretFile: secretFile, dispatch: d, metrics: m, log: log}
+	return &Webhook{repos: repos, secretFile: secretFile, dispatch: d, metrics: m, log: log,
+		slots: make(chan struct{}, MaxDeliveries), readTimeout: DeliveryReadTimeout, seen: map[string]time.Time{}}
 }
 
 // pushPayload holds the fields of GitHub's, Gitea's and GitLab's push
@@ -69,30 +96,70 @@ func (p pushPayload) urls() []string {
 // ServeHTTP handles one delivery.
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Record{Time: time.Now(), Source: SourceWebhook}
+	// refuse answers a delivery not known to come from the forge: counted,
+	// not kept for /status, where anyone could otherwise push out the
+	// real events.
+	refuse := func(code int, outcome, detail string) {
+		rec.Outcome = outcome
+		h.metrics.count(rec)
+		http.Error(w, detail, code)
+	}
 	reply := func(code int, outcome, detail string) {
 		rec.Outcome, rec.Detail = outcome, detail
 		h.metrics.record(rec)
 		http.Error(w, detail, code)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		reply(http.StatusRequestEntityTooLarge, OutcomeTooLarge, "body over 1 MiB")
-		return
-	case err != nil:
-		reply(http.StatusBadRequest, OutcomeInvalid, "reading the body failed")
+	const unauthorized = "no valid X-Hub-Signature-256, X-Gitlab-Token or bearer token"
+	signature, token := credentials(r.Header)
+	if signature == nil && token == "" {
+		refuse(http.StatusUnauthorized, OutcomeUnauthorized, unauthorized)
 		return
 	}
 	secret, err := os.ReadFile(h.secretFile)
 	secret = bytes.TrimSpace(secret)
 	if err != nil || len(secret) == 0 {
 		h.log.Error("webhook secret unreadable or empty; every delivery is refused", "file", h.secretFile)
-		reply(http.StatusInternalServerError, OutcomeUnauthorized, "webhook secret not available")
+		refuse(http.StatusInternalServerError, OutcomeUnauthorized, "webhook secret not available")
 		return
 	}
-	if !authentic(r.Header, body, secret) {
-		reply(http.StatusUnauthorized, OutcomeUnauthorized, "no valid X-Hub-Signature-256, X-Gitlab-Token or bearer token")
+	if token != "" && subtle.ConstantTimeCompare([]byte(token), secret) != 1 {
+		refuse(http.StatusUnauthorized, OutcomeUnauthorized, unauthorized)
+		return
+	}
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		w.Header().Set("Retry-After", "10")
+		refuse(http.StatusServiceUnavailable, OutcomeBusy, "too many deliveries at once; try again later")
+		return
+	}
+	if r.ContentLength > MaxWebhookBody {
+		refuse(http.StatusRequestEntityTooLarge, OutcomeTooLarge, "body over 1 MiB")
+		return
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.readTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		refuse(http.StatusRequestEntityTooLarge, OutcomeTooLarge, "body over 1 MiB")
+		return
+	case err != nil:
+		refuse(http.StatusBadRequest, OutcomeInvalid, "reading the body failed")
+		return
+	}
+	if signature != nil {
+		mac := hmac.New(sha256.New, secret)
+		mac.Write(body)
+		if !hmac.Equal(signature, mac.Sum(nil)) {
+			refuse(http.StatusUnauthorized, OutcomeUnauthorized, unauthorized)
+			return
+		}
+	}
+	// Authenticated: from here on, the delivery is the forge's.
+	if id := deliveryID(r.Header); id != "" && h.handledBefore(id, rec.Time) {
+		reply(http.StatusOK, OutcomeDuplicate, "delivery "+clipField(id)+" was handled already")
 		return
 	}
 	if event := r.Header.Get("X-GitHub-Event"); event != "" && event != "push" {
@@ -139,24 +206,61 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "pass due for "+rec.Subject+"\n")
 }
 
-// authentic reports whether the delivery carries a valid GitHub signature,
-// GitLab token or bearer token, compared in constant time.
-func authentic(hdr http.Header, body, secret []byte) bool {
+// credentials reads what a delivery brings to prove it is the forge's,
+// before any of its body: a GitHub or Gitea signature (the HMAC-SHA256 it
+// claims, checked against the body later), or a GitLab or bearer token
+// (checked at once). A malformed signature header counts as none.
+func credentials(hdr http.Header) (signature []byte, token string) {
 	if sig := hdr.Get("X-Hub-Signature-256"); sig != "" {
-		got, err := hex.DecodeString(strings.TrimPrefix(sig, "sha256="))
-		if err != nil || !strings.HasPrefix(sig, "sha256=") {
-			return false
+		hexSig, ok := strings.CutPrefix(sig, "sha256=")
+		got, err := hex.DecodeString(hexSig)
+		if !ok || err != nil || len(got) != sha256.Size {
+			return nil, ""
 		}
-		mac := hmac.New(sha256.New, secret)
-		mac.Write(body)
-		return hmac.Equal(got, mac.Sum(nil))
+		return got, ""
 	}
 	if tok := hdr.Get("X-Gitlab-Token"); tok != "" {
-		return subtle.ConstantTimeCompare([]byte(tok), secret) == 1
+		return nil, tok
 	}
 	if tok, ok := strings.CutPrefix(hdr.Get("Authorization"), "Bearer "); ok && tok != "" {
-		return subtle.ConstantTimeCompare([]byte(tok), secret) == 1
+		return nil, tok
 	}
+	return nil, ""
+}
+
+// deliveryID is the forge's id of a delivery, or "".
+func deliveryID(hdr http.Header) string {
+	for _, k := range []string{"X-GitHub-Delivery", "X-Gitea-Delivery", "X-Gitlab-Event-UUID"} {
+		if id := hdr.Get(k); id != "" {
+			return k + " " + id
+		}
+	}
+	return ""
+}
+
+// handledBefore reports whether delivery id was handled in the hour before
+// now, and remembers it (at most deliveriesKept ids, the oldest forgotten
+// first).
+func (h *Webhook) handledBefore(id string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if at, ok := h.seen[id]; ok && now.Sub(at) < time.Hour {
+		return true
+	}
+	if len(h.seen) >= deliveriesKept {
+		oldest, oldestAt := "", now
+		for k, at := range h.seen {
+			if now.Sub(at) >= time.Hour {
+				delete(h.seen, k)
+			} else if at.Before(oldestAt) {
+				oldest, oldestAt = k, at
+			}
+		}
+		if len(h.seen) >= deliveriesKept {
+			delete(h.seen, oldest)
+		}
+	}
+	h.seen[id] = now
 	return false
 }
 

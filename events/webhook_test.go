@@ -5,6 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -92,8 +95,13 @@ func TestWebhook(t *testing.T) {
 			if n := f.count(); n != tc.passes {
 				t.Errorf("%d passes, want %d", n, tc.passes)
 			}
-			if r := m.Recent(); len(r) != 1 || strings.Contains(r[0].Detail, secret) {
-				t.Errorf("recent events %+v", r)
+			// Only what is known to come from the forge is kept for /status.
+			kept := 1
+			if tc.outcome == OutcomeUnauthorized || tc.outcome == OutcomeTooLarge {
+				kept = 0
+			}
+			if r := m.Recent(); len(r) != kept || kept == 1 && strings.Contains(r[0].Detail, secret) {
+				t.Errorf("recent events %+v, want %d", r, kept)
 			}
 		})
 	}
@@ -149,5 +157,137 @@ func TestSameRepository(t *testing.T) {
 		if got := SameRepository(tc.a, tc.b); got != tc.want {
 			t.Errorf("SameRepository(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// bodyWatch is a request body that says whether anything read it.
+type bodyWatch struct {
+	r    *strings.Reader
+	read bool
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) { b.read = true; return b.r.Read(p) }
+
+// A delivery without credentials, or with a wrong token, is refused before
+// a byte of its body is read; one with a signature header is read, then
+// refused if the signature is wrong.
+func TestWebhookRefusesBeforeReading(t *testing.T) {
+	for name, tc := range map[string]struct {
+		headers  map[string]string
+		readBody bool
+	}{
+		"anonymous":       {nil, false},
+		"wrong token":     {map[string]string{"X-Gitlab-Token": "guess"}, false},
+		"wrong bearer":    {map[string]string{"Authorization": "Bearer guess"}, false},
+		"malformed sig":   {map[string]string{"X-Hub-Signature-256": "sha256=zz"}, false},
+		"short sig":       {map[string]string{"X-Hub-Signature-256": "sha256=abcd"}, false},
+		"well-formed sig": {map[string]string{"X-Hub-Signature-256": sign("something else")}, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, _, _ := newWebhook(t)
+			body := &bodyWatch{r: strings.NewReader(strings.Repeat("x", 1000))}
+			req := httptest.NewRequest(http.MethodPost, "/hooks/git", body)
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusUnauthorized || body.read != tc.readBody {
+				t.Errorf("status %d, body read %v; want 401, read %v", rec.Code, body.read, tc.readBody)
+			}
+		})
+	}
+}
+
+// With MaxDeliveries bodies being read, one more delivery gets 503 at once;
+// a body that stalls is cut off after the read timeout, and then the next
+// delivery is taken.
+func TestWebhookBoundsDeliveriesInFlight(t *testing.T) {
+	h, f, m := newWebhook(t)
+	h.readTimeout = 500 * time.Millisecond
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	// MaxDeliveries senders with a signature that send headers and stall.
+	var stalled []net.Conn
+	for range MaxDeliveries {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /hooks/git HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: %s\r\nContent-Length: 100000\r\n\r\n{", sign(githubPush))
+		stalled = append(stalled, c)
+	}
+	deliver := func() int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(githubPush))
+		req.Header.Set("X-Hub-Signature-256", sign(githubPush))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Until every stalled sender holds a place, a delivery may still get
+	// one; then one more is refused with 503.
+	busy := false
+	for deadline := time.Now().Add(time.Minute); !busy && time.Now().Before(deadline); {
+		if len(h.slots) == MaxDeliveries {
+			busy = deliver() == http.StatusServiceUnavailable
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if !busy {
+		t.Fatal("with every place held, a delivery was not refused with 503")
+	}
+	// The stalled senders are cut off by the read timeout.
+	for _, c := range stalled {
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Errorf("a stalled sender's connection was not closed: %v", err)
+		}
+	}
+	if code := deliver(); code != http.StatusAccepted {
+		t.Errorf("after the stalled senders were cut off: status %d, want 202", code)
+	}
+	for deadline := time.Now().Add(time.Minute); f.count() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(m.total.WithLabelValues(SourceWebhook, OutcomeBusy)); got < 1 {
+		t.Errorf("events_total{outcome=busy} = %v", got)
+	}
+	for _, r := range m.Recent() {
+		if r.Outcome != OutcomeAccepted {
+			t.Errorf("kept for /status: %+v", r)
+		}
+	}
+}
+
+// A delivery id seen in the last hour is not acted on twice.
+func TestWebhookDeliveryOnce(t *testing.T) {
+	h, _, m := newWebhook(t)
+	for i, want := range []int{http.StatusAccepted, http.StatusOK, http.StatusAccepted} {
+		req := httptest.NewRequest(http.MethodPost, "/hooks/git", strings.NewReader(githubPush))
+		req.Header.Set("X-Hub-Signature-256", sign(githubPush))
+		req.Header.Set("X-GitHub-Delivery", map[bool]string{true: "b", false: "a"}[i == 2])
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("delivery %d: status %d, want %d", i, rec.Code, want)
+		}
+	}
+	if got := testutil.ToFloat64(m.total.WithLabelValues(SourceWebhook, OutcomeDuplicate)); got != 1 {
+		t.Errorf("duplicates = %v, want 1", got)
+	}
+	// Past the hour the id counts as new; the memory stays bounded.
+	if h.handledBefore("X-GitHub-Delivery a", time.Now().Add(2*time.Hour)) {
+		t.Error("an id from over an hour ago counted as handled")
+	}
+	for i := range deliveriesKept + 10 {
+		h.handledBefore(fmt.Sprint(i), time.Now())
+	}
+	if len(h.seen) > deliveriesKept {
+		t.Errorf("%d ids remembered, at most %d", len(h.seen), deliveriesKept)
 	}
 }

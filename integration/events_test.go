@@ -76,10 +76,9 @@ func setupEvents(t testing.TB, extraConfig string) *eventsEnv {
 	if err := testpeers.CreateRepository(ctx, c, motoAccount, ev.repo); err != nil {
 		t.Fatal(err)
 	}
+	ev.push(t, "qa-sha-0000001")
 	deployment := strings.NewReplacer(testpeers.SeedAccount, motoAccount, testpeers.SeedRepository, ev.repo).Replace(testpeers.SeedDeployment)
 	ev.env = setupRepo(t, "events", deployment)
-	time.Sleep(1100 * time.Millisecond) // git and moto keep whole seconds: the push is newer
-	ev.push(t, "qa-sha-0000001")
 
 	queue := fmt.Sprintf("imagebutler-events-%d", eventRuns)
 	ev.rule = fmt.Sprintf("imagebutler-push-%d", eventRuns)

@@ -2,13 +2,21 @@ package integration
 
 import (
 	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
 )
@@ -107,4 +115,116 @@ func TestCraftedTreeIsRefused(t *testing.T) {
 		t.Errorf("the butler's tree %s differs from a clean checkout plus the value change (%s):\n%s", got, want,
 			gitIn(t, bare, "", "diff-tree", "-r", want, got))
 	}
+}
+
+// procKiB reads a /proc/<pid>/status field (VmRSS, VmHWM) in KiB.
+func procKiB(t *testing.T, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			var kib int
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kib)
+			return kib
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// pacedBody sends left chunks, a tenth of a second apart.
+type pacedBody struct {
+	chunk []byte
+	left  int
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(100 * time.Millisecond)
+	b.left--
+	return copy(p, b.chunk), nil
+}
+
+// TestWebhookFlood runs `imagebutler run` with the webhook and sends it 450
+// deliveries at once from senders without the secret (no credentials, a
+// forged signature, huge headers), each with a 1 MiB body: the process's
+// peak RSS stays under 128 MiB above idle, none of them reaches /status,
+// and a real delivery is still taken afterwards.
+func TestWebhookFlood(t *testing.T) {
+	ev := &eventsEnv{env: setupRepo(t, "flooded", testpeers.SeedDeployment)}
+	secretFile := filepath.Join(ev.dir, "webhook-secret")
+	os.WriteFile(secretFile, []byte("hook-secret\n"), 0o600)
+	ev.start(t, fmt.Sprintf("events:\n  webhook: {secretFile: %s}\n  coalesce: 100ms\n", secretFile))
+	pid := ev.cmd.Process.Pid
+	idle := procKiB(t, pid, "VmRSS")
+
+	// Each body goes at a slow pace (64 KiB a tenth of a second), so that
+	// all 450 are in flight at once.
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	forged := "sha256=" + strings.Repeat("ab", 32)
+	codes := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 450 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, ev.base+"/hooks/git", &pacedBody{chunk: chunk, left: 16})
+			req.ContentLength = 16 * int64(len(chunk))
+			switch i % 3 {
+			case 1:
+				req.Header.Set("X-Hub-Signature-256", forged)
+			case 2:
+				req.Header.Set("X-Junk", strings.Repeat("j", 60<<10))
+			}
+			resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+			code := -1 // the server closed the connection while the body was sent
+			if err == nil {
+				code = resp.StatusCode
+				resp.Body.Close()
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	peak := procKiB(t, pid, "VmHWM")
+	t.Logf("RSS idle %d KiB, peak %d KiB (+%d KiB); answers %v", idle, peak, peak-idle, codes)
+	if peak-idle > 128<<10 {
+		t.Errorf("peak RSS %d KiB is %d KiB above idle (%d KiB); at most 128 MiB", peak, peak-idle, idle)
+	}
+	if codes[http.StatusAccepted] != 0 {
+		t.Errorf("%d deliveries without the secret were accepted", codes[http.StatusAccepted])
+	}
+	var status struct {
+		Events []struct{ Outcome string } `json:"events"`
+	}
+	resp, err := http.Get(ev.base + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&status)
+	resp.Body.Close()
+	if len(status.Events) != 0 {
+		t.Errorf("/status keeps %d events from senders without the secret: %+v", len(status.Events), status.Events)
+	}
+
+	payload := fmt.Sprintf(`{"ref": "refs/heads/main", "repository": {"clone_url": %q}}`, ev.remote)
+	mac := hmac.New(sha256.New, []byte("hook-secret"))
+	mac.Write([]byte(payload))
+	req, _ := http.NewRequest(http.MethodPost, ev.base+"/hooks/git", strings.NewReader(payload))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	waitFor(t, "a real delivery taken after the flood", func() bool {
+		resp, err := http.DefaultClient.Do(req.Clone(context.Background()))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		req.Body = io.NopCloser(strings.NewReader(payload))
+		return resp.StatusCode == http.StatusAccepted
+	})
 }

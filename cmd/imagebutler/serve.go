@@ -103,7 +103,10 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", l.addr, err)
 		}
-		srv := &http.Server{Handler: l.handler, ReadHeaderTimeout: 10 * time.Second}
+		// Headers in 10 s and 64 KiB at most, whoever sends them (the
+		// webhook bounds what it reads of a body itself), idle connections
+		// closed after two minutes.
+		srv := &http.Server{Handler: l.handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10, IdleTimeout: 2 * time.Minute}
 		servers = append(servers, srv)
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
