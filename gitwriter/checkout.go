@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -19,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/imagebutler/imagebutler/config"
 )
@@ -39,6 +41,8 @@ type Checkout struct {
 	git  *git.Repository
 	auth transport.AuthMethod
 	log  *slog.Logger
+	// storage is git's storage of the copy, closed by Close.
+	storage *filesystem.Storage
 	// prefix is Dir relative to the repository's root, for OpenLocal.
 	prefix string
 	// synced says the working tree is Head's tree but for the files in
@@ -123,19 +127,24 @@ func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Log
 		log.Warn("working copy unusable; cloning it afresh", "dir", dir, "reason", reason.Error())
 	}
 	if err := c.clone(ctx, fresh); err != nil {
+		c.Close()
 		os.RemoveAll(fresh)
 		return nil, err
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("removing the unusable working copy: %w", err)
 	}
+	c.Close() // the clone's storage, opened beside
 	if err := os.Rename(fresh, dir); err != nil {
 		return nil, fmt.Errorf("moving the fresh clone into place: %w", err)
 	}
-	if c.git, err = git.PlainOpen(dir); err != nil {
+	r, st, err := openRepository(dir)
+	if err != nil {
 		return nil, fmt.Errorf("opening the fresh clone: %w", err)
 	}
+	c.setRepository(r, st)
 	if err := c.Sync(ctx); err != nil {
+		c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -143,15 +152,20 @@ func Open(ctx context.Context, dir string, repo config.Repository, log *slog.Log
 
 // reuse opens and syncs the copy in c.Dir, or says why it cannot.
 func (c *Checkout) reuse(ctx context.Context) error {
-	r, err := git.PlainOpen(c.Dir)
+	r, st, err := openRepository(c.Dir)
 	if err != nil {
 		return err
 	}
 	if err := c.checkOrigin(r); err != nil {
+		st.Close()
 		return err
 	}
-	c.git = r
-	return c.Sync(ctx)
+	c.setRepository(r, st)
+	if err := c.Sync(ctx); err != nil {
+		c.Close()
+		return err
+	}
+	return nil
 }
 
 // clone clones the repository into dir and syncs it there.
@@ -159,7 +173,8 @@ func (c *Checkout) clone(ctx context.Context, dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating working copy: %w", err)
 	}
-	r, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{
+	st := openStorage(dir)
+	r, err := git.CloneContext(ctx, st, osfs.New(dir), &git.CloneOptions{
 		URL:           c.url,
 		Auth:          c.auth,
 		ReferenceName: plumbing.NewBranchReferenceName(c.repo.Branch),
@@ -168,9 +183,10 @@ func (c *Checkout) clone(ctx context.Context, dir string) error {
 		NoCheckout:    true, // Sync checks out (worktree.go), skipping names unsafe here
 	})
 	if err != nil {
+		st.Close()
 		return fmt.Errorf("cloning %s: %w", config.Redact(c.repo.URL), scrub(err, c.auth, c.repo.URL))
 	}
-	c.git = r
+	c.setRepository(r, st)
 	return nil
 }
 
@@ -194,6 +210,9 @@ func (c *Checkout) Sync(ctx context.Context) error {
 		if push, err := c.git.Reference(remoteRef(c.repo.PushBranch), true); err == nil {
 			base = push
 		}
+	}
+	if err := c.compactPacks(); err != nil {
+		c.log.Warn("merging the working copy's packs failed; it goes on with them as they are", "dir", c.Dir, "err", err.Error())
 	}
 	if c.synced && len(c.touched) == 0 && base.Hash() == c.Head {
 		return nil // the working tree is the remote head's already

@@ -3,9 +3,11 @@ package gitwriter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -86,5 +88,43 @@ func TestSyncKeptCopy(t *testing.T) {
 	kept.SetConfig(cfg)
 	if err := co.Refresh(context.Background()); err == nil || errors.Is(err, ErrRemote) {
 		t.Errorf("Refresh of a copy pointed elsewhere: %v, want a working-copy error", err)
+	}
+}
+
+// A kept copy gains a pack per fetch; past MaxPacks its smaller packs are
+// merged into one, and every object is still there.
+func TestKeptCopyMergesPacks(t *testing.T) {
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushTree(t, bare, map[string]entry{"apps/a.yaml": regular("a: 0\n")})
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	co, err := Open(context.Background(), filepath.Join(t.TempDir(), "work"), repo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	packs := func() int {
+		m, _ := filepath.Glob(filepath.Join(co.Dir, ".git", "objects", "pack", "*.pack"))
+		return len(m)
+	}
+	most := 0
+	for i := range 3 * MaxPacks {
+		pushTree(t, bare, map[string]entry{"apps/a.yaml": regular(fmt.Sprintf("a: %d\n", i+1)), fmt.Sprintf("notes/%d.md", i): regular("note\n")})
+		if err := co.Refresh(context.Background()); err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		most = max(most, packs())
+	}
+	if most > MaxPacks+1 {
+		t.Errorf("the copy held %d packs, want at most %d", most, MaxPacks+1)
+	}
+	if got, _ := os.ReadFile(filepath.Join(co.Dir, "apps", "a.yaml")); string(got) != fmt.Sprintf("a: %d\n", 3*MaxPacks) {
+		t.Errorf("apps/a.yaml = %q", got)
+	}
+	if out, err := exec.Command("git", "--git-dir", filepath.Join(co.Dir, ".git"), "fsck", "--no-dangling").CombinedOutput(); err != nil {
+		t.Errorf("git fsck after merging packs: %v\n%s", err, out)
 	}
 }

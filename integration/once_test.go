@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
@@ -100,10 +101,15 @@ repositories:
 `, stateDir, testpeers.SeedRegion, moto.Endpoint, butlerName, butlerEmail, url, gitUser, tokenFile)
 }
 
-var seeded bool
+var (
+	seedMu sync.Mutex
+	seeded bool
+)
 
 func seedOnce(t testing.TB, ctx context.Context) {
 	t.Helper()
+	seedMu.Lock()
+	defer seedMu.Unlock()
 	if seeded {
 		return
 	}

@@ -440,6 +440,7 @@ func (s *Scanner) checkout(ctx context.Context, k *keptCopy, repo config.Reposit
 			return nil, err
 		}
 		log.Warn("the kept working copy failed to sync; opening it again", "err", Clip(err.Error()))
+		k.co.Close()
 		k.co = nil
 		k.dropTree()
 	}
