@@ -31,6 +31,7 @@ type SQSAPI interface {
 // repository no policy uses, another action, a message that is not such
 // an event); a message whose pass failed is left for the queue's redrive.
 type Queue struct {
+	slots      chan struct{} // one per message being handled
 	api        SQSAPI
 	url        string
 	account    string // of the queue, from its URL; "" when it names none
@@ -60,8 +61,13 @@ func NewSQS(ctx context.Context, settings config.SQS, awsSettings config.AWS, ta
 }
 
 func newQueue(api SQSAPI, url string, target Target, d *Dispatcher, visibility time.Duration, m *Metrics, log *slog.Logger) *Queue {
-	return &Queue{api: api, url: url, account: queueAccount(url), target: target, dispatch: d, visibility: visibility, metrics: m, log: log}
+	return &Queue{slots: make(chan struct{}, MaxMessagesInFlight), api: api, url: url, account: queueAccount(url), target: target, dispatch: d, visibility: visibility, metrics: m, log: log}
 }
+
+// MaxMessagesInFlight is how many messages a Queue handles at once: while
+// that many wait for their passes, it receives no more (the queue keeps
+// them), however fast messages arrive.
+const MaxMessagesInFlight = 100
 
 // queueAccount is the 12-digit account of a queue URL
 // (https://sqs.<region>.amazonaws.com/<account>/<name>), or "".
@@ -107,7 +113,15 @@ func (q *Queue) Run(ctx context.Context) {
 		}
 		wait = time.Second
 		for _, msg := range out.Messages {
-			go q.handle(ctx, msg)
+			select {
+			case q.slots <- struct{}{}:
+			case <-ctx.Done():
+				return // the messages not taken become visible again
+			}
+			go func() {
+				defer func() { <-q.slots }()
+				q.handle(ctx, msg)
+			}()
 		}
 	}
 }

@@ -3,8 +3,10 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,4 +102,57 @@ func TestQueue(t *testing.T) {
 			}
 		})
 	}
+}
+
+// endlessSQS answers every receive with ten new messages of body.
+type endlessSQS struct {
+	body string
+	n    atomic.Int64
+}
+
+func (f *endlessSQS) ReceiveMessage(ctx context.Context, _ *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	var msgs []types.Message
+	for range 10 {
+		id := aws.String(fmt.Sprint(f.n.Add(1)))
+		msgs = append(msgs, types.Message{MessageId: id, ReceiptHandle: id, Body: aws.String(f.body)})
+	}
+	return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
+}
+
+func (f *endlessSQS) DeleteMessage(context.Context, *sqs.DeleteMessageInput, ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	return &sqs.DeleteMessageOutput{}, nil
+}
+
+// A queue that never runs dry while passes hang: the consumer stops
+// receiving at MaxMessagesInFlight messages, instead of a goroutine per
+// message without end.
+func TestQueueBoundsMessagesInFlight(t *testing.T) {
+	bartender := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_falcon_bartender"}
+	hold := make(chan struct{})
+	f := &fakeTarget{users: map[policy.ImageRef][]string{bartender: {"apps"}}, hold: hold}
+	body, err := os.ReadFile("testdata/push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &endlessSQS{body: string(body)}
+	m := NewMetrics(prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	d := NewDispatcher(ctx, f, time.Millisecond, 60, 1, m, quiet)
+	q := newQueue(api, "https://sqs.us-east-2.amazonaws.com/283234040926/q", f, d, time.Minute, m, quiet)
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	for deadline := time.Now().Add(time.Minute); len(q.slots) < MaxMessagesInFlight && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	received := api.n.Load()
+	time.Sleep(200 * time.Millisecond) // room for receives that must not happen
+	if got := api.n.Load(); got != received || got > MaxMessagesInFlight+10 {
+		t.Errorf("received %d messages, then %d, with %d passes hanging; want no more than %d", received, got, MaxMessagesInFlight, MaxMessagesInFlight+10)
+	}
+	close(hold)
+	cancel()
+	<-done
 }

@@ -10,17 +10,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
+	"github.com/imagebutler/imagebutler/policy"
+	"github.com/imagebutler/imagebutler/scanner"
 )
 
 // gitIn runs git in the bare repository with input on stdin and returns
@@ -293,5 +298,43 @@ func TestKeptCopiesMemory(t *testing.T) {
 		if got := gitOut(t, filepath.Join(dir, fmt.Sprintf("r%d.git", i)), "log", "-1", "--format=%an", "main"); got != butlerName {
 			t.Errorf("repository %d: last commit by %q, want the butler's", i, got)
 		}
+	}
+}
+
+// TestDescribeBatchWithAGoneImage: pushes coalesced into one DescribeImages
+// call, one of them deleted since (ECR, and moto, fail the whole call with
+// ImageNotFoundException): the others are still described.
+func TestDescribeBatchWithAGoneImage(t *testing.T) {
+	needPeers(t)
+	ctx := t.Context()
+	c := moto.ECR(testpeers.SeedRegion)
+	const repo = "lrl_falcon_batch"
+	if err := testpeers.CreateRepository(ctx, c, testpeers.SeedAccount, repo); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"qa-sha-0000001", "qa-sha-0000002", "qa-sha-0000003", "qa-sha-gone"} {
+		if _, err := testpeers.PushImage(ctx, c, testpeers.SeedAccount, repo, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := testpeers.DeleteImage(ctx, c, testpeers.SeedAccount, repo, "qa-sha-gone"); err != nil {
+		t.Fatal(err)
+	}
+	lister, err := scanner.NewECR(ctx, config.AWS{Region: testpeers.SeedRegion, Endpoint: moto.Endpoint}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := policy.ImageRef{Account: testpeers.SeedAccount, Region: testpeers.SeedRegion, Repository: repo}
+	images, err := lister.Describe(ctx, ref, []scanner.ImageID{{Tag: "qa-sha-0000001"}, {Tag: "qa-sha-gone"}, {Tag: "qa-sha-0000002"}, {Tag: "qa-sha-0000003"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []string
+	for _, img := range images {
+		tags = append(tags, img.Tags...)
+	}
+	slices.Sort(tags)
+	if want := []string{"qa-sha-0000001", "qa-sha-0000002", "qa-sha-0000003"}; !slices.Equal(tags, want) {
+		t.Errorf("described %v, want %v", tags, want)
 	}
 }

@@ -353,9 +353,11 @@ type ImageID struct {
 	Digest string
 }
 
-// Describe returns the images ids name in the repository ref, in one
-// DescribeImages call (at most 100 ids), as List would report them; an id
-// ECR does not know (deleted since) is left out, not an error.
+// Describe returns the images ids name in the repository ref, as List
+// would report them, in one DescribeImages call (at most 100 ids) when ECR
+// knows them all. ECR fails the whole call when it knows one of them no
+// more (deleted since the push): the ids are then described in halves,
+// down to the one that is gone, which is left out, not an error.
 func (e *ECR) Describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) ([]policy.Image, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -363,6 +365,30 @@ func (e *ECR) Describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) 
 	if len(ids) > 100 {
 		return nil, fmt.Errorf("describing %s: %d images at once; at most 100", ref, len(ids))
 	}
+	images, err := e.describe(ctx, ref, ids)
+	var notFound *types.ImageNotFoundException
+	switch {
+	case errors.As(err, &notFound) && len(ids) > 1:
+		first, err := e.Describe(ctx, ref, ids[:len(ids)/2])
+		if err != nil {
+			return nil, err
+		}
+		rest, err := e.Describe(ctx, ref, ids[len(ids)/2:])
+		if err != nil {
+			return nil, err
+		}
+		return append(first, rest...), nil
+	case errors.As(err, &notFound):
+		return nil, nil // deleted since the push: nothing to merge
+	case err != nil:
+		return nil, listError(ref, err)
+	}
+	return images, nil
+}
+
+// describe is one DescribeImages call for ids; ECR's errors are returned
+// as they are.
+func (e *ECR) describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) ([]policy.Image, error) {
 	c := e.client(ref.Account, ref.Region)
 	in := &ecr.DescribeImagesInput{RepositoryName: aws.String(ref.Repository), RegistryId: aws.String(ref.Account)}
 	for _, id := range ids {
@@ -381,12 +407,8 @@ func (e *ECR) Describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) 
 	}
 	defer release()
 	out, err := c.api.DescribeImages(ctx, in)
-	var notFound *types.ImageNotFoundException
-	switch {
-	case errors.As(err, &notFound):
-		return nil, nil // deleted since the push: nothing to merge
-	case err != nil:
-		return nil, listError(ref, err)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		images   []policy.Image
