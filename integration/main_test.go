@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -24,6 +25,15 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// The tests that call t.Parallel mostly wait (moto's whole seconds,
+	// Gitea, the disk): they run three at once unless -parallel says
+	// otherwise, whatever the number of cores.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", "3")
+	}
 	// gittestserver's SSH server logs every connection through the standard
 	// logger; this test binary has no other use for it.
 	log.SetOutput(io.Discard)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -237,7 +236,7 @@ func TestWebhookFlood(t *testing.T) {
 }
 
 // TestKeptCopiesMemory runs `imagebutler run` over ten repositories of
-// 80 MB each (incompressible files beside the seed Deployment): the kept
+// 80 MB each (forty 2 MiB files beside the seed Deployment): the kept
 // working copies' object caches are small, so the process's RSS after the
 // first cycle stays far below the repositories' size (it was ten times
 // go-git's 96 MiB default at most: 666 MiB for five 83 MB copies).
@@ -250,12 +249,14 @@ func TestKeptCopiesMemory(t *testing.T) {
 	os.MkdirAll(filepath.Join(work, "apps", "bartender"), 0o755)
 	os.MkdirAll(filepath.Join(work, "blobs"), 0o755)
 	os.WriteFile(filepath.Join(work, "apps", "bartender", "deployment.yaml"), []byte(testpeers.SeedDeployment), 0o644)
-	rnd := make([]byte, 2<<20)
+	// 40 files of 2 MiB, each its own text: small in the pack (zlib), 80 MB
+	// as the objects go-git reads and caches.
 	for i := range 40 {
-		if _, err := rand.Read(rnd); err != nil {
-			t.Fatal(err)
+		var b bytes.Buffer
+		for j := 0; b.Len() < 2<<20; j++ {
+			fmt.Fprintf(&b, "file %d line %d\n", i, j)
 		}
-		os.WriteFile(filepath.Join(work, "blobs", fmt.Sprintf("%02d.bin", i)), rnd, 0o644)
+		os.WriteFile(filepath.Join(work, "blobs", fmt.Sprintf("%02d.txt", i)), b.Bytes(), 0o644)
 	}
 	gitOut(t, "", "init", "--quiet", "--initial-branch=main", work)
 	gitOut(t, work, "add", "--all")
