@@ -77,6 +77,9 @@ type Config struct {
 	// Events, when set, start targeted passes between polls: ECR pushes
 	// from an SQS queue, git pushes from a webhook.
 	Events Events `yaml:"events"`
+	// Notify lists the receivers told of pushes, pull requests, holds and
+	// failures.
+	Notify []Receiver `yaml:"notify"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`

@@ -104,6 +104,13 @@ testdata/bad-refs-and-numbers.yaml:14: repositories[1].branch: "feature..x" is n
 testdata/bad-refs-and-numbers.yaml:16: repositories[2].branch: "bad branch" is not a valid branch name (see git check-ref-format)
 testdata/bad-refs-and-numbers.yaml:17: repositories[2].pushBranch: "refs/heads/butler" is not a branch name (write the branch alone, such as main)`},
 		{"tiny-rate.yaml", "testdata/tiny-rate.yaml:3: aws.requestsPerSecond: must be between 0.01 and 10000, got 1e-300"},
+		{"bad-notify.yaml", `testdata/bad-notify.yaml:8: notify[0].type: must be one of webhook, slack, teams, got "discord"
+testdata/bad-notify.yaml:10: notify[1].urlFile: must be set: the file holding the receiver's URL
+testdata/bad-notify.yaml:12: notify[1].secretFile: is for type webhook (Slack's and Teams' URLs carry their key)
+testdata/bad-notify.yaml:13: notify[1].events[1]: must be one of pushed, pull-request, held, failing, recovered, got "deployed"
+testdata/bad-notify.yaml:14: notify[1].repositories[0]: "[unclosed" is not a pattern: syntax error in pattern
+testdata/bad-notify.yaml:18: notify[2].failingAfter: must be between 1 and 1000, got -2
+testdata/bad-notify.yaml:15: notify[2].name: "team" is also the name of notify[1]`},
 		{"workdir-collision.yaml", "testdata/workdir-collision.yaml:8: repositories[1]: its working copy apps-8f593b9399e6 would be the one of repositories[0]; change its URL or pushBranch"},
 		{"many-types.yaml", `testdata/many-types.yaml:1: schedule: must be a string, got a list
 testdata/many-types.yaml:2: concurrency: must be a whole number, got the string "four"
@@ -249,6 +256,41 @@ func TestPullRequestDefaults(t *testing.T) {
 		owner, repo, err := r.OwnerAndRepo()
 		if err != nil || owner != tt.owner || repo != tt.repo || r.PullRequest.APIURL != tt.api || r.PullRequest.Branch != "imagebutler/main" {
 			t.Errorf("%s: owner %q repo %q (%v), apiURL %q, branch %q; want %q %q %q", tt.url, owner, repo, err, r.PullRequest.APIURL, r.PullRequest.Branch, tt.owner, tt.repo, tt.api)
+		}
+	}
+}
+
+// A receiver without a name, events or threshold gets the defaults, and
+// takes only the events and repositories it asks for.
+func TestReceiverDefaultsAndFilters(t *testing.T) {
+	cfg, err := Parse("notify.yaml", []byte(`listen: ""
+git:
+  author: {name: butler, email: butler@example.com}
+repositories:
+  - {url: "https://github.com/example/apps.git", branch: main}
+notify:
+  - {type: slack, urlFile: /etc/url}
+  - {type: teams, urlFile: /etc/url, events: [held], repositories: ["https://github.com/example/*@main"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Notify[0]
+	if r.Name != "slack-0" || len(r.Events) != len(NotifyEvents) || r.FailingAfter != DefaultFailingAfter {
+		t.Errorf("defaults: %+v", r)
+	}
+	teams := cfg.Notify[1]
+	for _, tc := range []struct {
+		kind, repo string
+		want       bool
+	}{
+		{"held", "https://github.com/example/apps.git@main", true},
+		{"pushed", "https://github.com/example/apps.git@main", false},
+		{"held", "https://github.com/other/apps.git@main", false},
+		{"held", "https://github.com/example/apps.git@release", false},
+	} {
+		if got := teams.Wants(tc.kind, tc.repo); got != tc.want {
+			t.Errorf("Wants(%q, %q) = %v, want %v", tc.kind, tc.repo, got, tc.want)
 		}
 	}
 }

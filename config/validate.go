@@ -63,6 +63,7 @@ func (c *Config) applyDefaults() {
 	if c.Discovery.MaxNodes == 0 {
 		c.Discovery.MaxNodes = DefaultMaxNodes
 	}
+	c.defaultNotify()
 	if c.Events.Coalesce == 0 {
 		c.Events.Coalesce = Duration(DefaultCoalesce)
 	}
@@ -175,6 +176,7 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		}
 	}
 	c.validateEvents(p, at)
+	c.validateNotify(p, at)
 	if strings.TrimSpace(c.Git.Author.Name) == "" {
 		p.add(at("git", "author", "name"), "git.author.name", "must not be empty")
 	}

@@ -201,3 +201,52 @@ func TestChartValues(t *testing.T) {
 		}
 	}
 }
+
+// Notification receivers take their secrets through the existing values:
+// a Secret mounted with extraVolumes, the files named in config.notify;
+// the rendered config is one imagebutler loads.
+func TestChartNotifyReceivers(t *testing.T) {
+	c, err := loader.Load("helm/imagebutler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{
+		"config": map[string]any{
+			"schedule": "@every 1m", "stateDir": "/var/lib/imagebutler", "listen": ":8080",
+			"aws": map[string]any{"region": "us-east-2"},
+			"git": map[string]any{"author": map[string]any{"name": "Light Account Butler", "email": "butler@example.com"}},
+			"repositories": []any{map[string]any{"url": "https://github.com/example/apps.git", "branch": "main",
+				"auth": map[string]any{"username": "x-access-token", "tokenFile": "/etc/imagebutler/git/token"}}},
+			"notify": []any{
+				map[string]any{"type": "slack", "urlFile": "/etc/imagebutler/notify/slack-url", "events": []any{"pushed", "held"}},
+				map[string]any{"type": "webhook", "urlFile": "/etc/imagebutler/notify/hook-url", "secretFile": "/etc/imagebutler/notify/hook-key"},
+			},
+		},
+		"extraVolumes":      []any{map[string]any{"name": "notify", "secret": map[string]any{"secretName": "imagebutler-notify", "defaultMode": 0o400}}},
+		"extraVolumeMounts": []any{map[string]any{"name": "notify", "mountPath": "/etc/imagebutler/notify", "readOnly": true}},
+	}
+	o, _, err := render(t, c, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, o)
+	pod := o.deployments[0].Spec.Template.Spec
+	mounted := false
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounted = mounted || m.Name == "notify" && m.MountPath == "/etc/imagebutler/notify" && m.ReadOnly
+	}
+	if !mounted || pod.Volumes[len(pod.Volumes)-1].Secret == nil || pod.Volumes[len(pod.Volumes)-1].Secret.SecretName != "imagebutler-notify" {
+		t.Errorf("the receivers' Secret is not mounted: %+v, %+v", pod.Containers[0].VolumeMounts, pod.Volumes)
+	}
+	for _, cm := range o.configMaps {
+		if raw, ok := cm.Data["imagebutler.yaml"]; ok {
+			cfg, err := config.Parse("imagebutler.yaml", []byte(raw))
+			if err != nil {
+				t.Fatalf("the rendered config does not load: %v", err)
+			}
+			if len(cfg.Notify) != 2 || cfg.Notify[0].URLFile != "/etc/imagebutler/notify/slack-url" || cfg.Notify[1].SecretFile != "/etc/imagebutler/notify/hook-key" {
+				t.Errorf("notify = %+v", cfg.Notify)
+			}
+		}
+	}
+}

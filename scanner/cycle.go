@@ -62,6 +62,8 @@ type Scanner struct {
 
 	pullMu sync.Mutex
 	pulls  map[string]map[int64]string // pull request states seen, by repository and number
+
+	observers []func(RepoStatus) // told of each repository's result, as /status shows it
 }
 
 // keptCopy is a repository's working copy kept open across cycles, and the
@@ -119,6 +121,12 @@ func WithBackoff(f func(n int) time.Duration) Option {
 // WithMetrics records the cycle in m. The default records nothing.
 func WithMetrics(m *Metrics) Option {
 	return func(s *Scanner) { s.metrics = m }
+}
+
+// WithObserver has f told of each repository's result, cycle or targeted
+// pass, as /status shows it, right after it is recorded. f must not block.
+func WithObserver(f func(RepoStatus)) Option {
+	return func(s *Scanner) { s.observers = append(s.observers, f) }
 }
 
 // WithDryRun makes cycles commit locally and report the diff (RepoResult.Diff)
@@ -367,8 +375,16 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 	states := map[string]int{PolicyResolved: 0, PolicyNoTag: 0, PolicyListFailed: 0, PolicyConflict: 0}
 	orphans := 0
 	heldBy := map[string]int{HeldByAnnotation: 0, HeldRevert: 0, HeldDowngrade: 0}
+	s.statusMu.Lock()
+	prev := s.status.Repositories
+	s.statusMu.Unlock()
 	for _, r := range results {
-		st.Repositories = append(st.Repositories, r.status(now, s.cfg.MaxProblems))
+		rs := r.status(now, s.cfg.MaxProblems)
+		rs.carry(prev)
+		st.Repositories = append(st.Repositories, rs)
+		for _, f := range s.observers {
+			f(rs)
+		}
 		failed = failed || r.Err != nil
 		for _, p := range r.Policies {
 			states[p.State]++

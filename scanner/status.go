@@ -33,6 +33,29 @@ type RepoStatus struct {
 	Changes  []ChangeStatus `json:"changes,omitempty"`
 	// PullRequest links the repository's pull request, in pull-request mode.
 	PullRequest *PullRequestStatus `json:"pullRequest,omitempty"`
+	// LastPush is the butler's last commit pushed to the repository since
+	// start, kept across the cycles that push nothing.
+	LastPush *PushStatus `json:"lastPush,omitempty"`
+}
+
+// PushStatus is a commit the butler pushed.
+type PushStatus struct {
+	Commit string    `json:"commit"`
+	Time   time.Time `json:"time"`
+}
+
+// carry keeps prev's last push in rs when rs pushed nothing.
+func (rs *RepoStatus) carry(prev []RepoStatus) {
+	if rs.Commit != "" && (rs.Outcome == OutcomePushed || rs.Outcome == OutcomePartial) {
+		rs.LastPush = &PushStatus{Commit: rs.Commit, Time: rs.Time}
+		return
+	}
+	for _, p := range prev {
+		if p.Name == rs.Name {
+			rs.LastPush = p.LastPush
+			return
+		}
+	}
 }
 
 // PolicyStatus is one policy's outcome.

@@ -208,3 +208,25 @@ func TestOutcomeLabelsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// /status keeps the last commit pushed through the cycles that push
+// nothing after it.
+func TestStatusKeepsLastPush(t *testing.T) {
+	bare := newRemote(t, map[string]string{"web.yaml": manifest})
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-1"}, Digest: digestOf("1"), PushedAt: pushed(1)}},
+		"shop_api": {{Tags: []string{"sha-1"}, Digest: digestOf("a1"), PushedAt: pushed(1)}},
+	}}
+	s := newTestScanner(testConfig(t, bare), l)
+	first := s.RunOnce(context.Background())[0]
+	if first.Commit == "" {
+		t.Fatalf("first cycle pushed nothing: %v", first.Err)
+	}
+	for range 2 {
+		s.RunOnce(context.Background())
+		rs := s.Status().Repositories[0]
+		if rs.Commit != "" || rs.LastPush == nil || rs.LastPush.Commit != first.Commit {
+			t.Errorf("status after a cycle with nothing to push: commit %q, last push %+v; want %s", rs.Commit, rs.LastPush, first.Commit)
+		}
+	}
+}

@@ -294,6 +294,12 @@ func (s *Scanner) recordOne(r RepoResult) {
 	s.metrics.repository(now, r)
 	rs := r.status(now, s.cfg.MaxProblems)
 	s.statusMu.Lock()
+	rs.carry(s.status.Repositories)
+	s.statusMu.Unlock()
+	for _, f := range s.observers {
+		f(rs)
+	}
+	s.statusMu.Lock()
 	defer s.statusMu.Unlock()
 	for i, old := range s.status.Repositories {
 		if old.Name == r.Repository {

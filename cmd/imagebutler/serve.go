@@ -17,6 +17,7 @@ import (
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/events"
+	"github.com/imagebutler/imagebutler/notify"
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
@@ -57,11 +58,16 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	if ev.SQS != nil || ev.Webhook != nil {
 		opts = append(opts, scanner.WithEvents())
 	}
-	s := scanner.New(cfg, lister, log, opts...)
-
 	// A running cycle may finish after the signal, up to the grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	if len(cfg.Notify) > 0 {
+		// Delivered in the background until the process stops.
+		n := notify.New(cfg.Notify, cfg.Repositories, reg, log)
+		opts = append(opts, scanner.WithObserver(n.Observe))
+		go n.Run(work)
+	}
+	s := scanner.New(cfg, lister, log, opts...)
 
 	var (
 		eventMetrics *events.Metrics
