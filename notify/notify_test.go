@@ -3,6 +3,8 @@ package notify
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -48,14 +50,17 @@ func TestTracker(t *testing.T) {
 		{"push", scanner.RepoStatus{Outcome: scanner.OutcomePushed, Commit: "0123456789abcdef", Changes: []scanner.ChangeStatus{{Location: "a.yaml:3", Policy: "shop:web", Old: "x:1", New: "x:2"}}},
 			[]string{"pushed pushed:0123456789abcdef " + repo + ": pushed 0123456789ab: shop:web x:1 → x:2"}},
 		{"a hold starts", scanner.RepoStatus{Outcome: scanner.OutcomeUpToDate, Markers: []scanner.MarkerStatus{held("a.yaml:3", "hold", "x:2", "INC-1")}},
-			[]string{"held held:" + repo + ":a.yaml:3\x00hold\x00x:2:started " + repo + ": shop:web held at x:2 (hold): INC-1"}},
-		{"still held", scanner.RepoStatus{Outcome: scanner.OutcomeUpToDate, Markers: []scanner.MarkerStatus{held("a.yaml:3", "hold", "x:2", "INC-1")}}, nil},
+			[]string{"held held:" + repo + ":a.yaml:3:hold:" + valueHash("x:2") + ":started " + repo + ": shop:web held at x:2 (hold): INC-1"}},
+		{"a hold on a hostile value", scanner.RepoStatus{Outcome: scanner.OutcomeUpToDate, Markers: []scanner.MarkerStatus{held("a.yaml:3", "hold", "x:2", "INC-1"), held("b.yaml:1", "downgrade", "x:\x00\x7f\r<b>", "gone")}},
+			[]string{"held held:" + repo + ":b.yaml:1:downgrade:" + valueHash("x:\x00\x7f\r<b>") + ":started " + repo + ": shop:web held at x:\x00\x7f\r<b> (downgrade): gone"}},
+		{"still held", scanner.RepoStatus{Outcome: scanner.OutcomeUpToDate, Markers: []scanner.MarkerStatus{held("a.yaml:3", "hold", "x:2", "INC-1"), held("b.yaml:1", "downgrade", "x:\x00\x7f\r<b>", "gone")}}, nil},
 		{"failing, markers unread", scanner.RepoStatus{Outcome: scanner.OutcomeFailed, Error: "fetching: HTTP 500"},
 			[]string{"failing failing:" + repo + ":" + "T1 " + repo + ": failing for 1 cycle(s): fetching: HTTP 500"}},
 		{"failing again", scanner.RepoStatus{Outcome: scanner.OutcomeFailed, Error: "fetching: HTTP 500"},
 			[]string{"failing failing:" + repo + ":" + "T1 " + repo + ": failing for 2 cycle(s): fetching: HTTP 500"}},
 		{"recovered, the hold ended", scanner.RepoStatus{Outcome: scanner.OutcomeUpToDate},
-			[]string{"held held:" + repo + ":a.yaml:3\x00hold\x00x:2:ended " + repo + ": shop:web no longer held at x:2 (hold)",
+			[]string{"held held:" + repo + ":a.yaml:3:hold:" + valueHash("x:2") + ":ended " + repo + ": shop:web no longer held at x:2 (hold)",
+				"held held:" + repo + ":b.yaml:1:downgrade:" + valueHash("x:\x00\x7f\r<b>") + ":ended " + repo + ": shop:web no longer held at x:\x00\x7f\r<b> (downgrade)",
 				"recovered recovered:" + repo + ":T1 " + repo + ": recovered after 2 failed cycle(s)"}},
 		{"pull request opened", scanner.RepoStatus{Outcome: scanner.OutcomePushed, Commit: "c2", PullRequest: &scanner.PullRequestStatus{Number: 7, State: "open", Action: "opened", Title: "Update shop:web"}},
 			[]string{"pull-request pull-request:" + repo + "#7:opened:c2 " + repo + ": pull request #7 opened: Update shop:web"}},
@@ -63,19 +68,31 @@ func TestTracker(t *testing.T) {
 		{"pull request merged", scanner.RepoStatus{Outcome: scanner.OutcomeUpToDate, PullRequest: &scanner.PullRequestStatus{Number: 7, State: "merged", Action: "branch deleted", Title: "Update shop:web"}},
 			[]string{"pull-request pull-request:" + repo + "#7:merged " + repo + ": pull request #7 merged: Update shop:web"}},
 	}
+	failStep := 0
+	for i, s := range steps {
+		if s.rs.Outcome == scanner.OutcomeFailed {
+			failStep = i
+			break
+		}
+	}
 	for i, s := range steps {
 		s.rs.Name, s.rs.Time = repo, at(i)
 		var got []string
 		for _, e := range tr.Observe(s.rs) {
-			id := strings.Replace(e.ID, ":"+itoa(at(3).UnixNano()), ":T1", 1)
+			id := strings.Replace(e.ID, ":"+itoa(at(failStep).UnixNano()), ":T1", 1)
 			got = append(got, e.Kind+" "+id+" "+e.Summary)
+			// The id travels in a header: no control character, whatever
+			// the repository holds.
+			if strings.ContainsFunc(e.ID, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Errorf("%s: id %q holds a control character", s.name, e.ID)
+			}
 			if e.Version != Version || e.Repository != repo || !e.Time.Equal(at(i)) {
 				t.Errorf("%s: event %+v", s.name, e)
 			}
 			if e.Kind == Pushed && (e.Commit == nil || e.Commit.URL != "https://github.com/example/apps/commit/0123456789abcdef" || len(e.Changes) != 1) {
 				t.Errorf("%s: commit %+v, changes %+v", s.name, e.Commit, e.Changes)
 			}
-			if e.Kind == Held && e.Hold.State == "started" && !strings.Contains(e.Hold.Release, "app.lilly.com/flux.hold.web") {
+			if e.Kind == Held && e.Hold.State == "started" && e.Hold.By == scanner.HeldByAnnotation && !strings.Contains(e.Hold.Release, "app.lilly.com/flux.hold.web") {
 				t.Errorf("%s: release %q", s.name, e.Hold.Release)
 			}
 		}
@@ -83,6 +100,11 @@ func TestTracker(t *testing.T) {
 			t.Errorf("step %d (%s): events (-want +got):\n%s", i, s.name, diff)
 		}
 	}
+}
+
+func valueHash(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:6])
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }

@@ -1,14 +1,17 @@
 package notify
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/imagebutler/imagebutler/config"
-	"github.com/imagebutler/imagebutler/policy"
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
@@ -96,17 +99,22 @@ func (t *Tracker) Observe(rs scanner.RepoStatus) []Event {
 			if m.State != scanner.MarkerHeld {
 				continue
 			}
-			h := Hold{Marker: m.Location, Policy: m.Policy, Value: m.Value, By: m.HeldBy, Reason: m.Reason, Release: release(m)}
-			now[m.Location+"\x00"+m.HeldBy+"\x00"+m.Value] = h
+			h := Hold{Marker: m.Location, Policy: m.Policy, Value: m.Value, By: m.HeldBy, Reason: m.Reason, Release: m.Release()}
+			// The id names the value by a hash: it travels in a header,
+			// and repository text may hold anything.
+			sum := sha256.Sum256([]byte(m.Value))
+			now[m.Location+":"+m.HeldBy+":"+hex.EncodeToString(sum[:6])] = h
 		}
-		for k, h := range now {
+		for _, k := range slices.Sorted(maps.Keys(now)) {
+			h := now[k]
 			if _, was := st.holds[k]; !was {
 				h.State = "started"
 				e := event(Held, "held:"+rs.Name+":"+k+":started", fmt.Sprintf("%s held at %s (%s): %s", h.Policy, h.Value, h.By, h.Reason))
 				e.Hold = &h
 			}
 		}
-		for k, h := range st.holds {
+		for _, k := range slices.Sorted(maps.Keys(st.holds)) {
+			h := st.holds[k]
 			if _, still := now[k]; !still {
 				h.State = "ended"
 				e := event(Held, "held:"+rs.Name+":"+k+":ended", fmt.Sprintf("%s no longer held at %s (%s)", h.Policy, h.Value, h.By))
@@ -149,22 +157,6 @@ func changesLine(cs []scanner.ChangeStatus) string {
 		s += fmt.Sprintf(" (and %d more)", len(cs)-1)
 	}
 	return s
-}
-
-// release says how a person lets a held marker move on.
-func release(m scanner.MarkerStatus) string {
-	switch m.HeldBy {
-	case scanner.HeldByAnnotation:
-		name := m.Policy[strings.LastIndex(m.Policy, ":")+1:]
-		return "remove the annotation " + policy.HoldPrefix + name + " from the object that defines " + m.Policy
-	case scanner.HeldRevert:
-		return "push a tag newer than the one the person rejected, or set the marker back to the butler's value"
-	case scanner.HeldDowngrade:
-		return "push a newer tag, or set the marker by hand: the butler will not move it backwards"
-	case scanner.HeldRejected:
-		return "push a tag newer than the one the closed pull request proposed"
-	}
-	return ""
 }
 
 func short(sha string) string { return sha[:min(12, len(sha))] }

@@ -3,7 +3,10 @@ package scanner
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/imagebutler/imagebutler/policy"
 )
 
 // Status is what the last cycle did, for /status.
@@ -89,6 +92,26 @@ type MarkerStatus struct {
 	// its value.
 	HeldBy string `json:"heldBy,omitempty"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// Release says how a person lets a held marker move on, or "" when it is
+// not held.
+func (m MarkerStatus) Release() string {
+	if m.State != MarkerHeld {
+		return ""
+	}
+	switch m.HeldBy {
+	case HeldByAnnotation:
+		name := m.Policy[strings.LastIndex(m.Policy, ":")+1:]
+		return "remove the annotation " + policy.HoldPrefix + name + " from the object that defines " + m.Policy
+	case HeldRevert:
+		return "push a tag newer than the one the person rejected, or set the marker back to the butler's value"
+	case HeldDowngrade:
+		return "push a newer tag, or set the marker by hand: the butler does not move what it wrote backwards"
+	case HeldRejected:
+		return "push a tag newer than the one the closed pull request proposed"
+	}
+	return ""
 }
 
 // ChangeStatus is one value the butler changed.

@@ -19,6 +19,7 @@ import (
 	"github.com/imagebutler/imagebutler/events"
 	"github.com/imagebutler/imagebutler/notify"
 	"github.com/imagebutler/imagebutler/scanner"
+	"github.com/imagebutler/imagebutler/statuspage"
 )
 
 // defineRun declares the flags of `imagebutler run`.
@@ -165,6 +166,7 @@ func handlers(s *scanner.Scanner, reg *prometheus.Registry, split bool, ev *even
 		io.WriteString(w, "ok\n")
 	})
 	dataMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	dataMux.Handle("GET /{$}", statuspage.Handler(s.Status, ev.Recent))
 	dataMux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)

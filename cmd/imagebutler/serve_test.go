@@ -27,18 +27,18 @@ func TestHandlersSplit(t *testing.T) {
 	if none != nil {
 		t.Error("a data handler without listenMetrics")
 	}
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/metrics": 200, "/status": 200} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/metrics": 200, "/status": 200, "/": 200, "/nothing": 404} {
 		if got := get(one, path); got != want {
 			t.Errorf("one address: %s = %d, want %d", path, got, want)
 		}
 	}
 	probes, data := handlers(s, reg, true, nil, nil)
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/metrics": 404, "/status": 404} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/metrics": 404, "/status": 404, "/": 404} {
 		if got := get(probes, path); got != want {
 			t.Errorf("listen: %s = %d, want %d", path, got, want)
 		}
 	}
-	for path, want := range map[string]int{"/healthz": 404, "/metrics": 200, "/status": 200} {
+	for path, want := range map[string]int{"/healthz": 404, "/metrics": 200, "/status": 200, "/": 200} {
 		if got := get(data, path); got != want {
 			t.Errorf("listenMetrics: %s = %d, want %d", path, got, want)
 		}
