@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -292,5 +293,26 @@ notify:
 		if got := teams.Wants(tc.kind, tc.repo); got != tc.want {
 			t.Errorf("Wants(%q, %q) = %v, want %v", tc.kind, tc.repo, got, tc.want)
 		}
+	}
+}
+
+// The README's receivers load as they are written.
+func TestReadmeNotifyBlock(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "\n## Notifications and the status page\n")
+	_, block, ok2 := strings.Cut(after, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("no yaml block under the README's notifications heading")
+	}
+	cfg, err := Parse("README.md", []byte("listen: \"\"\ngit:\n  author: {name: b, email: b@example.com}\nrepositories:\n  - {url: \"https://github.com/example/apps.git\", branch: main}\n"+block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Notify) != 3 || cfg.Notify[2].FailingAfter != 5 || cfg.Notify[1].Type != "teams" {
+		t.Errorf("notify = %+v", cfg.Notify)
 	}
 }
