@@ -28,11 +28,18 @@ func runMain(m *testing.M) int {
 	// The tests that call t.Parallel mostly wait (moto's whole seconds,
 	// Gitea, the disk): they run three at once unless -parallel says
 	// otherwise, whatever the number of cores.
+	// The tests drive real processes (moto, git, Gitea, the binary): on a
+	// machine loaded several times over, the package takes well past go
+	// test's default ten minutes, so it gets 45 unless -timeout says
+	// otherwise.
 	flag.Parse()
-	parallelSet := false
-	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
-	if !parallelSet {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["test.parallel"] {
 		flag.Set("test.parallel", "3")
+	}
+	if !set["test.timeout"] {
+		flag.Set("test.timeout", "45m")
 	}
 	// gittestserver's SSH server logs every connection through the standard
 	// logger; this test binary has no other use for it.
