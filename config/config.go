@@ -80,6 +80,9 @@ type Config struct {
 	// Notify lists the receivers told of pushes, pull requests, holds and
 	// failures.
 	Notify []Receiver `yaml:"notify"`
+	// Gates are what an image must pass before its tag is written, for
+	// every repository that sets none of its own.
+	Gates Gates `yaml:"gates"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -213,6 +216,8 @@ type Repository struct {
 	// PullRequest, when set, proposes updates in a pull request instead of
 	// committing to Branch.
 	PullRequest *PullRequest `yaml:"pullRequest"`
+	// Gates, when set, replace the top-level gates for this repository.
+	Gates *Gates `yaml:"gates"`
 }
 
 // Auth holds references to credentials, never the credentials themselves.

@@ -177,6 +177,12 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	}
 	c.validateEvents(p, at)
 	c.validateNotify(p, at)
+	c.Gates.validate(p, at, []any{"gates"}, "gates")
+	for i, r := range c.Repositories {
+		if r.Gates != nil {
+			r.Gates.validate(p, at, []any{"repositories", i, "gates"}, fmt.Sprintf("repositories[%d].gates", i))
+		}
+	}
 	if strings.TrimSpace(c.Git.Author.Name) == "" {
 		p.add(at("git", "author", "name"), "git.author.name", "must not be empty")
 	}

@@ -12,6 +12,10 @@ type MessageData struct {
 	Repository string   // the repository's name, without credentials
 	Changes    []Change // every value changed, in file and line order
 	Policies   []string // the distinct policy ids changed, sorted
+	// Gates are the gates each policy's new value passed, by policy id
+	// ("minAge 1h0m0s", "scan (no HIGH or CRITICAL finding)", "signature
+	// by ..."); a policy without gates is absent.
+	Gates map[string][]string
 }
 
 // maxSubject is the longest subject line the default message writes.
@@ -21,7 +25,13 @@ const maxSubject = 72
 // else the default, which names every policy with its old and new value and
 // the file, in a subject under 72 characters and a body.
 func Message(tmpl *template.Template, repository string, changes []Change) (string, error) {
-	data := MessageData{Repository: repository, Changes: changes}
+	return MessageGated(tmpl, repository, changes, nil)
+}
+
+// MessageGated is Message naming, for each policy whose value passed gates,
+// the gates it passed (gates, by policy id).
+func MessageGated(tmpl *template.Template, repository string, changes []Change, gates map[string][]string) (string, error) {
+	data := MessageData{Repository: repository, Changes: changes, Gates: gates}
 	seen := map[string]bool{}
 	for _, c := range changes {
 		if !seen[c.Policy] {
@@ -53,12 +63,17 @@ func defaultMessage(d MessageData) string {
 		subject = subject[:maxSubject-3] + "..."
 	}
 	b.WriteString(subject + "\n\n")
+	named := map[string]bool{}
 	for _, c := range d.Changes {
 		id := c.Policy
 		if c.Setter != SetImage {
 			id += ":" + string(c.Setter)
 		}
 		fmt.Fprintf(&b, "- %s: %s -> %s\n  %s:%d (%s)\n", id, c.Old, c.New, c.File, c.Line, c.Object)
+		if g := d.Gates[c.Policy]; len(g) > 0 && !named[c.Policy] {
+			named[c.Policy] = true
+			fmt.Fprintf(&b, "  gates passed: %s\n", strings.Join(g, "; "))
+		}
 	}
 	return b.String()
 }

@@ -76,6 +76,9 @@ func describe(policies []*Policy, errs []error) string {
 		if p.Image.Charts {
 			b.WriteString(" charts")
 		}
+		if g := p.Gate; g != nil {
+			fmt.Fprintf(&b, " gate={minAge=%s maxSeverity=%q scanRequired=%t signed=%t key=%s}", g.MinAge, g.MaxSeverity, g.ScanRequired, g.Signed, g.Key)
+		}
 		if p.InjectCreatedAt {
 			b.WriteString(" injectCreatedAt")
 		}

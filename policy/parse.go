@@ -60,11 +60,11 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 			}
 			p.Key = key
 			policies = append(policies, p)
-		case key == CustomReposKey || key == CustomPolicyKey || key == AutomatedKey || strings.HasPrefix(key, HoldPrefix) || strings.HasPrefix(key, ArtifactPrefix):
+		case key == CustomReposKey || key == CustomPolicyKey || key == AutomatedKey || strings.HasPrefix(key, HoldPrefix) || strings.HasPrefix(key, ArtifactPrefix) || strings.HasPrefix(key, GatePrefix):
 			// Read together below.
 		case strings.HasPrefix(key, keyPrefix):
 			errs = append(errs, &AnnotationError{Key: key, Value: value, Warning: true,
-				Err: fmt.Errorf("unknown annotation; ignored (known: %s, %s<policy>, %s, %s, %s<policy>, %s<policy>)", AutomatedKey, SimplePrefix, CustomReposKey, CustomPolicyKey, HoldPrefix, ArtifactPrefix)})
+				Err: fmt.Errorf("unknown annotation; ignored (known: %s, %s<policy>, %s, %s, %s<policy>, %s<policy>, %s<policy>)", AutomatedKey, SimplePrefix, CustomReposKey, CustomPolicyKey, HoldPrefix, ArtifactPrefix, GatePrefix)})
 		}
 	}
 	_, hasRepos := annotations[CustomReposKey]
@@ -80,6 +80,22 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 		byName[p.Name] = p
 	}
 	for _, key := range keys {
+		if name, ok := strings.CutPrefix(key, GatePrefix); ok {
+			g, err := ParseGate(annotations[key])
+			if err == nil && byName[name] == nil {
+				err = fmt.Errorf("gates policy %q, which this object does not define", name)
+			}
+			if err != nil {
+				errs = append(errs, &AnnotationError{Key: key, Value: annotations[key], Err: err})
+				// A policy whose gates cannot be read picks nothing: an
+				// image written past the gates its team asked for is worse.
+				policies = slices.DeleteFunc(policies, func(p *Policy) bool { return p.Name == name })
+				continue
+			}
+			g.Key = key
+			byName[name].Gate = g
+			continue
+		}
 		if name, ok := strings.CutPrefix(key, ArtifactPrefix); ok {
 			if err := setArtifact(byName[name], name, annotations[key]); err != nil {
 				errs = append(errs, &AnnotationError{Key: key, Value: annotations[key], Err: err})

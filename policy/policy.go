@@ -22,7 +22,10 @@ const (
 	// policy, says what the policy picks among: "image" (the default:
 	// container images) or "chart" (Helm charts stored in the same ECR).
 	ArtifactPrefix = "app.lilly.com/flux.artifact."
-	keyPrefix      = "app.lilly.com/flux."
+	// GatePrefix + a policy name, on the object that defines the policy,
+	// tightens the gates the config sets for its candidates (ParseGate).
+	GatePrefix = "app.lilly.com/flux.gate."
+	keyPrefix  = "app.lilly.com/flux."
 )
 
 // DefaultExclusion is the exclusion list used when none is given: it drops
@@ -68,6 +71,9 @@ type Policy struct {
 	// Hold, when not empty, is the reason given by the policy's hold
 	// annotation: none of its markers is updated while it is there.
 	Hold string
+	// Gate, when not nil, is what the policy's gate annotation asks of its
+	// candidates beyond the config's gates.
+	Gate *Gate
 	// DigestReflection says whether a full "<ns>:<policy>" marker also pins
 	// the digest (<image>:<tag>@<digest>), as Flux's digestReflectionPolicy.
 	DigestReflection DigestReflection

@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/gate"
 	"github.com/imagebutler/imagebutler/gitwriter"
 	"github.com/imagebutler/imagebutler/policy"
 )
@@ -64,6 +65,9 @@ type Scanner struct {
 	pulls  map[string]map[int64]string // pull request states seen, by repository and number
 
 	observers []func(RepoStatus) // told of each repository's result, as /status shows it
+
+	checker *gate.Checker                   // judges candidates by their gates
+	wake    func(repo string, at time.Time) // asked for a pass when a gated candidate comes of age
 }
 
 // keptCopy is a repository's working copy kept open across cycles, and the
@@ -123,6 +127,31 @@ func WithMetrics(m *Metrics) Option {
 	return func(s *Scanner) { s.metrics = m }
 }
 
+// WithSignatures verifies the signatures the signature gate asks for with v.
+func WithSignatures(v gate.Verifier) Option {
+	return func(s *Scanner) { s.checker.Signatures = v }
+}
+
+// WithWake has f asked for a pass over the repository named repo at the
+// moment a candidate its gates refused for its age comes of age (events
+// mode: a poll may be an hour away).
+func WithWake(f func(repo string, at time.Time)) Option {
+	return func(s *Scanner) { s.wake = f }
+}
+
+// gatesField names where the gates of repo are set in the config.
+func (s *Scanner) gatesField(repo config.Repository) string {
+	if repo.Gates == nil {
+		return "gates"
+	}
+	for i, r := range s.cfg.Repositories {
+		if r.Name() == repo.Name() && r.Gates != nil {
+			return fmt.Sprintf("repositories[%d].gates", i)
+		}
+	}
+	return "the repository's gates"
+}
+
 // WithObserver has f told of each repository's result, cycle or targeted
 // pass, as /status shows it, right after it is recorded. f must not block.
 func WithObserver(f func(RepoStatus)) Option {
@@ -137,7 +166,11 @@ func WithDryRun() Option {
 
 // New returns a Scanner for cfg that reads ECR through lister and logs to log.
 func New(cfg *config.Config, lister Lister, log *slog.Logger, opts ...Option) *Scanner {
-	s := &Scanner{cfg: cfg, lister: lister, log: log, backoff: jitteredBackoff, memos: map[string]*memo{}, lineages: lineages{m: map[policy.ImageRef]*policy.Lineage{}}}
+	s := &Scanner{cfg: cfg, lister: lister, log: log, backoff: jitteredBackoff, memos: map[string]*memo{}, lineages: lineages{m: map[policy.ImageRef]*policy.Lineage{}},
+		checker: &gate.Checker{}}
+	if sc, ok := lister.(gate.Scanner); ok {
+		s.checker.Scans = sc
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -372,7 +405,8 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 	now := time.Now()
 	st := Status{LastStarted: start, LastFinished: now}
 	failed := false
-	states := map[string]int{PolicyResolved: 0, PolicyNoTag: 0, PolicyListFailed: 0, PolicyConflict: 0}
+	states := map[string]int{PolicyResolved: 0, PolicyNoTag: 0, PolicyListFailed: 0, PolicyConflict: 0, PolicyGated: 0}
+	gatedBy := map[string]int{gate.MinAge: 0, gate.Scan: 0, gate.Signature: 0}
 	orphans := 0
 	heldBy := map[string]int{HeldByAnnotation: 0, HeldRevert: 0, HeldDowngrade: 0}
 	s.statusMu.Lock()
@@ -388,6 +422,9 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 		failed = failed || r.Err != nil
 		for _, p := range r.Policies {
 			states[p.State]++
+			for _, g := range p.Gated {
+				gatedBy[g.Gate]++
+			}
 		}
 		for _, m := range r.Markers {
 			if m.State == MarkerNoPolicy {
@@ -412,6 +449,9 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 		m.orphanMarkers.Set(float64(orphans))
 		for reason, n := range heldBy {
 			m.heldMarkers.WithLabelValues(reason).Set(float64(n))
+		}
+		for g, n := range gatedBy {
+			m.gated.WithLabelValues(g).Set(float64(n))
 		}
 	}
 	s.statusMu.Lock()
@@ -535,7 +575,7 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 // message from git.commitMessage (or the default) with the trailers that
 // record what it set, signed when git.signingKeyFile is set.
 func (s *Scanner) commit(co *gitwriter.Checkout, repo config.Repository, pass passResult) (plumbing.Hash, string, error) {
-	msg, err := gitwriter.Message(s.cfg.CommitTemplate, repo.Name(), pass.changes)
+	msg, err := gitwriter.MessageGated(s.cfg.CommitTemplate, repo.Name(), pass.changes, pass.passed)
 	if err != nil {
 		return plumbing.ZeroHash, "", err
 	}
@@ -551,6 +591,10 @@ func (s *Scanner) commit(co *gitwriter.Checkout, repo config.Repository, pass pa
 }
 
 type passResult struct {
+	// wake, when not zero, is when a gated candidate comes of age.
+	wake time.Time
+	// passed are the gates each policy's choice passed, by policy id.
+	passed   map[string][]string
 	changes  []gitwriter.Change
 	files    []string
 	problems []error
@@ -650,6 +694,7 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 		failedRefs []policy.ImageRef
 		listFailed = map[policy.ImageRef][]string{}
 		listErr    = map[policy.ImageRef]error{}
+		gatedBy    = map[string]GatedStatus{} // the best gated candidate, by policy
 	)
 	for _, id := range ids {
 		p := policies[id]
@@ -676,6 +721,39 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 		default:
 			res := s.selectTag(p.Policy, l)
 			ps.Seen, ps.Excluded, ps.Filtered, ps.Unparsable = res.Seen, res.Excluded, res.Filtered, res.Unparsable
+			set, gateErrs := gate.For(s.cfg.GatesOf(repo), s.gatesField(repo), p.Policy)
+			for _, e := range gateErrs {
+				out.problems = append(out.problems, fmt.Errorf("%s: %s: %w", p.File, p.Object, e))
+			}
+			if !set.Empty() {
+				ps.Gates = set.String()
+				ch := gate.Choose(ctx, s.checker, p.Policy, l.Images, res, set)
+				res = ch.Result
+				for i, g := range ch.Gated {
+					if i == 0 {
+						gatedBy[id] = GatedStatus{Tag: g.Tag, Gate: g.Gate, Reason: g.Reason}
+					}
+					ps.Gated = append(ps.Gated, GatedStatus{Tag: g.Tag, Gate: g.Gate, Reason: g.Reason})
+					s.log.Info("candidate gated", "repo", repo.Name(), "policy", id, "tag", g.Tag, "gate", g.Gate, "reason", g.Reason)
+				}
+				if !ch.Wake.IsZero() && (out.wake.IsZero() || ch.Wake.Before(out.wake)) {
+					out.wake = ch.Wake
+				}
+				ps.Passed = ch.Passed
+				if len(ch.Passed) > 0 {
+					if out.passed == nil {
+						out.passed = map[string][]string{}
+					}
+					out.passed[id] = ch.Passed
+				}
+				if !res.OK() && len(ch.Gated) > 0 {
+					g := ch.Gated[0]
+					reason := fmt.Sprintf("every candidate is gated; the newest, %s: %s (%s)", g.Tag, g.Reason, g.Gate)
+					resolved[id] = gitwriter.Resolution{Err: errors.New(reason)}
+					ps.State, ps.Reason = PolicyGated, reason
+					break
+				}
+			}
 			if !res.OK() {
 				resolved[id] = gitwriter.Resolution{Err: errors.New(res.Reason())}
 				out.problems = append(out.problems, fmt.Errorf("%s: %s: %s: policy %s: %s", p.File, p.Object, p.Key, id, res.Reason()))
@@ -741,7 +819,15 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 		case r.Err != nil || m.Setter == gitwriter.SetDigest && r.Digest == "":
 			ms.State = MarkerUnresolved
 		}
+		// A marker that would have moved to a candidate a gate refused
+		// waits for it, and says so.
+		if g, gated := gatedBy[m.Policy]; gated && (ms.State == MarkerCurrent || ms.State == MarkerUnresolved) && m.Setter != gitwriter.SetName {
+			ms.State, ms.HeldBy, ms.Reason = MarkerGated, g.Gate, g.Tag+": "+g.Reason
+		}
 		out.markers = append(out.markers, ms)
+	}
+	if s.wake != nil && !out.wake.IsZero() {
+		s.wake(repo.Name(), out.wake)
 	}
 	return out, nil
 }

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/gate"
 	"github.com/imagebutler/imagebutler/policy"
 )
 
@@ -420,6 +421,80 @@ func (e *ECR) describe(ctx context.Context, ref policy.ImageRef, ids []ImageID) 
 	}
 	e.counted(ref, len(images), invalid)
 	return images, nil
+}
+
+// scanFindingsAPI is the part of ECR's client that reads scan findings.
+type scanFindingsAPI interface {
+	DescribeImageScanFindings(ctx context.Context, in *ecr.DescribeImageScanFindingsInput, opts ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error)
+}
+
+// Scan reads the scan of the image digest in the repository ref: the
+// summary DescribeImages returns (basic and enhanced scanning), and
+// DescribeImageScanFindings only where the summary is missing. An image
+// ECR has no scan of is gate.NotScanned.
+func (e *ECR) Scan(ctx context.Context, ref policy.ImageRef, digest string) (gate.ScanResult, error) {
+	c := e.client(ref.Account, ref.Region)
+	id := []types.ImageIdentifier{{ImageDigest: aws.String(digest)}}
+	release, err := e.admit(ctx, c)
+	if err != nil {
+		return gate.ScanResult{}, err
+	}
+	out, err := c.api.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(ref.Repository), RegistryId: aws.String(ref.Account), ImageIds: id})
+	release()
+	if err != nil {
+		return gate.ScanResult{}, listError(ref, err)
+	}
+	var r gate.ScanResult
+	if len(out.ImageDetails) > 0 {
+		d := out.ImageDetails[0]
+		if d.ImageScanStatus != nil {
+			r.Status = string(d.ImageScanStatus.Status)
+		}
+		if d.ImageScanFindingsSummary != nil {
+			if r.Status == "" {
+				r.Status = "COMPLETE"
+			}
+			r.Counts = severityCounts(d.ImageScanFindingsSummary.FindingSeverityCounts)
+			return r, nil
+		}
+	}
+	// No summary: ask for the findings.
+	f, ok := c.api.(scanFindingsAPI)
+	if !ok {
+		return gate.ScanResult{Status: gate.NotScanned}, nil
+	}
+	if release, err = e.admit(ctx, c); err != nil {
+		return gate.ScanResult{}, err
+	}
+	findings, err := f.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{
+		RepositoryName: aws.String(ref.Repository), RegistryId: aws.String(ref.Account), ImageId: &id[0], MaxResults: aws.Int32(1),
+	})
+	release()
+	var notFound *types.ScanNotFoundException
+	switch {
+	case errors.As(err, &notFound):
+		return gate.ScanResult{Status: gate.NotScanned}, nil
+	case err != nil:
+		return gate.ScanResult{}, listError(ref, err)
+	}
+	if findings.ImageScanStatus != nil {
+		r.Status = string(findings.ImageScanStatus.Status)
+	}
+	if findings.ImageScanFindings != nil {
+		r.Counts = severityCounts(findings.ImageScanFindings.FindingSeverityCounts)
+	}
+	if r.Status == "" {
+		r.Status = gate.NotScanned
+	}
+	return r, nil
+}
+
+func severityCounts(m map[string]int32) map[string]int32 {
+	out := make(map[string]int32, len(m))
+	for k, v := range m {
+		out[strings.ToUpper(k)] = v
+	}
+	return out
 }
 
 // page fetches one page, within the in-flight bound and the rate limit.

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/gate"
 )
 
 // Metrics are the Prometheus metrics of the cycle and the ECR lister, all
@@ -25,6 +26,7 @@ type Metrics struct {
 	lastAttempt   *prometheus.GaugeVec
 	failures      *prometheus.CounterVec
 	pullRequests  *prometheus.CounterVec
+	gated         *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -73,8 +75,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pullRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagebutler_pull_requests_total", Help: "Pull requests the butler opened or updated, and that it saw merged or closed without merging, by repository and event (opened, updated, merged, closed).",
 		}, []string{"repository", "event"}),
+		gated: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imagebutler_candidates_gated", Help: "Candidates a gate refused in the last cycle (ranked above the choice), by gate (minAge, scan, signature).",
+		}, []string{"gate"}),
 	}
-	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.invalidTags, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.heldMarkers, m.lastSuccess, m.lastAttempt, m.failures, m.pullRequests)
+	for _, g := range []string{gate.MinAge, gate.Scan, gate.Signature} {
+		m.gated.WithLabelValues(g)
+	}
+	reg.MustRegister(m.cycles, m.cycleDuration, m.ecrRequests, m.imagesListed, m.invalidTags, m.commits, m.pushRetries, m.policies, m.orphanMarkers, m.heldMarkers, m.lastSuccess, m.lastAttempt, m.failures, m.pullRequests, m.gated)
 	return m
 }
 

@@ -69,15 +69,21 @@ type PolicyStatus struct {
 	Order     string `json:"order"`
 	DefinedIn string `json:"definedIn"`
 	// State is "resolved", "no_tag", "list_failed" or "conflict".
-	State      string    `json:"state"`
-	Reason     string    `json:"reason,omitempty"`
-	Tag        string    `json:"tag,omitempty"`
-	Digest     string    `json:"digest,omitempty"`
-	PushedAt   time.Time `json:"pushedAt,omitzero"`
-	Seen       int       `json:"tagsSeen"`
-	Excluded   int       `json:"tagsExcluded"`
-	Filtered   int       `json:"tagsFilteredOut"`
-	Unparsable int       `json:"tagsUnparsable"`
+	State    string    `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	Tag      string    `json:"tag,omitempty"`
+	Digest   string    `json:"digest,omitempty"`
+	PushedAt time.Time `json:"pushedAt,omitzero"`
+	// Gates are the gates its candidates must pass ("minAge 1h, scan (...)"),
+	// Gated the candidates refused that rank above the choice, and Passed
+	// the gates the choice passed.
+	Gates      string        `json:"gates,omitempty"`
+	Gated      []GatedStatus `json:"gated,omitempty"`
+	Passed     []string      `json:"passed,omitempty"`
+	Seen       int           `json:"tagsSeen"`
+	Excluded   int           `json:"tagsExcluded"`
+	Filtered   int           `json:"tagsFilteredOut"`
+	Unparsable int           `json:"tagsUnparsable"`
 }
 
 // MarkerStatus is one marker after the cycle.
@@ -92,6 +98,13 @@ type MarkerStatus struct {
 	// its value.
 	HeldBy string `json:"heldBy,omitempty"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// GatedStatus is a candidate a gate refused.
+type GatedStatus struct {
+	Tag    string `json:"tag"`
+	Gate   string `json:"gate"` // minAge, scan or signature
+	Reason string `json:"reason"`
 }
 
 // Release says how a person lets a held marker move on, or "" when it is
@@ -125,6 +138,7 @@ type ChangeStatus struct {
 // Policy states.
 const (
 	PolicyResolved   = "resolved"
+	PolicyGated      = "gated" // every candidate was refused by a gate
 	PolicyNoTag      = "no_tag"
 	PolicyListFailed = "list_failed"
 	PolicyConflict   = "conflict"
@@ -137,6 +151,7 @@ const (
 	MarkerNoPolicy   = "no_policy"
 	MarkerUnresolved = "unresolved"
 	MarkerHeld       = "held"
+	MarkerGated      = "gated" // its policy's newer candidate waits for a gate
 )
 
 // Status returns a copy of the last cycle's status.

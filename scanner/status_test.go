@@ -99,6 +99,7 @@ func TestStatusAndMetrics(t *testing.T) {
 	}
 	sort.Strings(names)
 	wantNames := []string{
+		"imagebutler_candidates_gated",
 		"imagebutler_commits_total",
 		"imagebutler_cycle_duration_seconds",
 		"imagebutler_cycles_total",
