@@ -42,8 +42,15 @@ type Dispatcher struct {
 	metrics   *Metrics
 	log       *slog.Logger
 
-	mu    sync.Mutex
-	repos map[string]*pending
+	mu     sync.Mutex
+	repos  map[string]*pending
+	alarms map[string]alarm // by repository: the earliest pass asked for later
+}
+
+// alarm is a pass due at a moment (At).
+type alarm struct {
+	at    time.Time
+	timer *time.Timer
 }
 
 // pending is what waits for a repository's next pass.
@@ -60,8 +67,32 @@ type pending struct {
 func NewDispatcher(ctx context.Context, target Target, window time.Duration, perMinute, concurrency int, m *Metrics, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{
 		target: target, window: window, perMinute: max(1, perMinute), ctx: ctx,
-		sem: make(chan struct{}, max(1, concurrency)), metrics: m, log: log, repos: map[string]*pending{},
+		sem: make(chan struct{}, max(1, concurrency)), metrics: m, log: log, repos: map[string]*pending{}, alarms: map[string]alarm{},
 	}
+}
+
+// At asks for a pass over repo at the moment at (a gated candidate comes
+// of age then): one alarm per repository, the earliest asked for, until it
+// rings; a pass that runs meanwhile leaves it set (it may ask again).
+func (d *Dispatcher) At(repo string, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if a, ok := d.alarms[repo]; ok && !a.at.After(at) {
+		return
+	} else if ok {
+		a.timer.Stop()
+	}
+	wait := max(0, time.Until(at)) + time.Second // ECR's push times are whole seconds
+	d.alarms[repo] = alarm{at, time.AfterFunc(wait, func() {
+		d.mu.Lock()
+		if a, ok := d.alarms[repo]; ok && a.at.Equal(at) {
+			delete(d.alarms, repo)
+		}
+		d.mu.Unlock()
+		if d.ctx.Err() == nil {
+			d.Trigger(repo, nil, time.Now())
+		}
+	})}
 }
 
 // Trigger asks for a pass over repo that takes pushes into account; since

@@ -137,3 +137,32 @@ func TestDispatcherStopped(t *testing.T) {
 		t.Error("a stopped dispatcher ran a pass")
 	}
 }
+
+// At runs a pass at the moment asked for (the earliest of those asked for
+// a repository), and not before.
+func TestDispatcherAt(t *testing.T) {
+	f := &fakeTarget{}
+	d := NewDispatcher(context.Background(), f, time.Millisecond, 60, 1, nil, quiet)
+	start := time.Now()
+	d.At("apps", start.Add(time.Hour))
+	d.At("apps", start.Add(200*time.Millisecond)) // earlier: replaces the hour
+	d.At("apps", start.Add(time.Hour))            // later: ignored
+	for deadline := time.Now().Add(time.Minute); f.count() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no pass within a minute")
+		}
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("the pass ran %s after, before the moment asked for", waited)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := f.count(); n != 1 {
+		t.Errorf("%d passes, want 1", n)
+	}
+	d.mu.Lock()
+	left := len(d.alarms)
+	d.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d alarms left after the one rang", left)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/imagebutler/imagebutler/policy"
@@ -27,16 +28,28 @@ type ecrEvent struct {
 	Region     string          `json:"region"`
 	Time       json.RawMessage `json:"time"`
 	Detail     struct {
-		ActionType     string `json:"action-type"`
-		Result         string `json:"result"`
-		RepositoryName string `json:"repository-name"`
-		ImageTag       string `json:"image-tag"`
-		ImageDigest    string `json:"image-digest"`
+		ActionType     string   `json:"action-type"`
+		Result         string   `json:"result"`
+		RepositoryName string   `json:"repository-name"`
+		ImageTag       string   `json:"image-tag"`
+		ImageDigest    string   `json:"image-digest"`
+		ImageTags      []string `json:"image-tags"`  // scan events
+		ScanStatus     string   `json:"scan-status"` // scan events
 	} `json:"detail"`
 }
 
-// ParseECR reads an EventBridge "ECR Image Action" event. A successful push
-// of a tag is returned as a Push; any other ECR image action is ErrNotPush;
+// The events ParseECR reads: a push, and a scan that finished (basic
+// scanning's, or Amazon Inspector's enhanced scanning).
+const (
+	detailPush      = "ECR Image Action"
+	detailScan      = "ECR Image Scan"
+	detailInspector = "Inspector2 Scan"
+)
+
+// ParseECR reads an EventBridge "ECR Image Action" event, or a scan's ("ECR
+// Image Scan", "Inspector2 Scan"). A successful push of a tag is returned as
+// a Push, and so is a scan of an image (its digest, and its first tag): a
+// pass then judges the gates again. Any other ECR image action is ErrNotPush;
 // anything else (not JSON, another source, fields that break ECR's rules)
 // is an error that says which field is wrong, without echoing the body.
 // defaultAccount stands in for an event that names no account: AWS always
@@ -54,13 +67,25 @@ func ParseECR(body []byte, defaultAccount string) (scanner.Push, error) {
 	if e.Source == "" && e.Type == "Notification" {
 		return scanner.Push{}, errors.New("an SNS notification, not an EventBridge event: make the queue the rule's target (or turn on raw message delivery)")
 	}
-	if e.Source != "aws.ecr" || e.DetailType != "ECR Image Action" {
-		return scanner.Push{}, fmt.Errorf("source %s, detail-type %s: not an ECR image action",
+	scan := e.Source == "aws.ecr" && e.DetailType == detailScan || e.Source == "aws.inspector2" && e.DetailType == detailInspector
+	if !scan && (e.Source != "aws.ecr" || e.DetailType != detailPush) {
+		return scanner.Push{}, fmt.Errorf("source %s, detail-type %s: not an ECR image action or scan",
 			strconv.QuoteToASCII(clipField(e.Source)), strconv.QuoteToASCII(clipField(e.DetailType)))
 	}
 	d := e.Detail
 	if e.Account == "" {
 		e.Account = defaultAccount
+	}
+	if arn, ok := strings.CutPrefix(d.RepositoryName, "arn:"); ok {
+		// Inspector names the repository by its ARN:
+		// arn:aws:ecr:<region>:<account>:repository/<name>.
+		parts := strings.SplitN(arn, ":", 5)
+		if len(parts) == 5 && parts[1] == "ecr" && strings.HasPrefix(parts[4], "repository/") {
+			e.Region, e.Account, d.RepositoryName = parts[2], parts[3], strings.TrimPrefix(parts[4], "repository/")
+		}
+	}
+	if scan && len(d.ImageTags) > 0 {
+		d.ImageTag = d.ImageTags[0]
 	}
 	ref, err := policy.ParseImageRef(fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", e.Account, e.Region, d.RepositoryName))
 	if err != nil {
@@ -76,6 +101,12 @@ func ParseECR(body []byte, defaultAccount string) (scanner.Push, error) {
 	}
 	if p.Digest != "" && !scanner.ValidDigest(p.Digest) {
 		return scanner.Push{}, fmt.Errorf("image-digest %s is not a sha256 digest", strconv.QuoteToASCII(clipField(p.Digest)))
+	}
+	if scan {
+		if p.Digest == "" {
+			return p, fmt.Errorf("%w (a scan event without image-digest)", ErrNotPush)
+		}
+		return p, nil
 	}
 	if d.ActionType != "PUSH" || d.Result != "SUCCESS" || p.Tag == "" {
 		return p, fmt.Errorf("%w (action-type %s, result %s, image-tag %q)", ErrNotPush,

@@ -206,6 +206,20 @@ func (c *Checker) now() time.Time {
 	return time.Now()
 }
 
+// Forget drops what the Checker knows of the image digest of ref: a scan
+// finished or a signature was pushed since (an event says so).
+func (c *Checker) Forget(ref policy.ImageRef, digest string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := key(ref, digest)
+	delete(c.scans, k)
+	for sk := range c.sigs {
+		if strings.HasPrefix(sk, k+"|") {
+			delete(c.sigs, sk)
+		}
+	}
+}
+
 // Check judges img (of the ECR repository ref) by s: minAge first (it
 // costs nothing), then the scan, then the signature.
 func (c *Checker) Check(ctx context.Context, ref policy.ImageRef, img policy.Image, s Set) Verdict {

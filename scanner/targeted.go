@@ -122,6 +122,11 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 		return RepoResult{}, fmt.Errorf("no configured repository is named %s", repo)
 	}
 	ls := &listings{ctx: ctx, timeout: s.repoTimeout(r), lister: s.lister, metrics: s.metrics, lineages: &s.lineages, m: map[policy.ImageRef]*listing{}}
+	for _, p := range pushes {
+		if p.Digest != "" { // a scan or a signature may have come with it: ask again
+			s.checker.Forget(p.Ref.Repo(), p.Digest)
+		}
+	}
 	if s.known != nil {
 		if err := s.mergePushes(ctx, pushes); err != nil {
 			s.log.Warn("looking up pushed images failed; their ECR repositories are listed in full", "err", Clip(err.Error()))

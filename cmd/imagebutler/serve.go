@@ -56,8 +56,15 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	}
 	opts := []scanner.Option{scanner.WithMetrics(metrics)}
 	ev := cfg.Events
+	// With events, a pass runs when a candidate a gate held for its age
+	// comes of age (the dispatcher is made below, with the scanner).
+	var wake func(repo string, at time.Time)
 	if ev.SQS != nil || ev.Webhook != nil {
-		opts = append(opts, scanner.WithEvents())
+		opts = append(opts, scanner.WithEvents(), scanner.WithWake(func(repo string, at time.Time) {
+			if wake != nil {
+				wake(repo, at)
+			}
+		}))
 	}
 	// A running cycle may finish after the signal, up to the grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -83,6 +90,7 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 		defer stopPasses()
 		context.AfterFunc(ctx, stopPasses)
 		d := events.NewDispatcher(passes, s, time.Duration(ev.Coalesce), ev.PassesPerMinute, cfg.Concurrency, eventMetrics, log)
+		wake = d.At
 		if ev.SQS != nil {
 			q, err := events.NewSQS(ctx, *ev.SQS, cfg.AWS, s, d, cfg.LongestTimeout()+time.Duration(ev.Coalesce)+time.Minute, eventMetrics, log)
 			if err != nil {
