@@ -48,6 +48,36 @@ type ECRProxy struct {
 	// Always, when not Pass, answers every DescribeImages request so.
 	always Fault
 	types  map[string]string // digest → artifact media type
+	scans  map[string]ScanSummary
+	ops    map[string]int // requests by operation (X-Amz-Target's)
+}
+
+// ScanSummary is an image's scan as ECR's DescribeImages reports it
+// (imageScanStatus and imageScanFindingsSummary); moto reports neither.
+type ScanSummary struct {
+	Status string           // COMPLETE, ACTIVE, IN_PROGRESS, ...
+	Counts map[string]int32 // findingSeverityCounts
+}
+
+// SetScanSummary makes DescribeImages answers report the image of digest
+// with scan s, as ECR does where scanning is on.
+func (p *ECRProxy) SetScanSummary(digest string, s ScanSummary) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.scans == nil {
+		p.scans = map[string]ScanSummary{}
+	}
+	p.scans[digest] = s
+}
+
+// Ops returns how many requests of each operation (DescribeImages,
+// DescribeImageScanFindings, ...) went through, and forgets them.
+func (p *ECRProxy) Ops() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.ops
+	p.ops = nil
+	return o
 }
 
 // SetArtifactType makes DescribeImages answers report the image of digest
@@ -68,7 +98,14 @@ func NewECRProxy(motoEndpoint string) *ECRProxy {
 	rp := httputil.NewSingleHostReverseProxy(target)
 	p := &ECRProxy{}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".DescribeImages") {
+		target := r.Header.Get("X-Amz-Target")
+		p.mu.Lock()
+		if p.ops == nil {
+			p.ops = map[string]int{}
+		}
+		p.ops[target[strings.LastIndex(target, ".")+1:]]++
+		p.mu.Unlock()
+		if !strings.HasSuffix(target, ".DescribeImages") {
 			rp.ServeHTTP(w, r)
 			return
 		}
@@ -104,7 +141,7 @@ func NewECRProxy(motoEndpoint string) *ECRProxy {
 			}
 		default:
 			p.mu.Lock()
-			typed := len(p.types) > 0
+			typed := len(p.types) > 0 || len(p.scans) > 0
 			p.mu.Unlock()
 			if !typed {
 				rp.ServeHTTP(w, r)
@@ -140,6 +177,13 @@ func (p *ECRProxy) withArtifactTypes(body []byte) []byte {
 		if t, ok := p.types[digest]; ok && detail != nil {
 			detail["artifactMediaType"] = t
 			detail["imageManifestMediaType"] = "application/vnd.oci.image.manifest.v1+json"
+		}
+		if s, ok := p.scans[digest]; ok && detail != nil {
+			detail["imageScanStatus"] = map[string]any{"status": s.Status, "description": "as the test set it"}
+			if s.Counts != nil {
+				detail["imageScanFindingsSummary"] = map[string]any{"findingSeverityCounts": s.Counts,
+					"imageScanCompletedAt": float64(time.Now().Unix()), "vulnerabilitySourceUpdatedAt": float64(time.Now().Unix())}
+			}
 		}
 	}
 	p.mu.Unlock()

@@ -1,9 +1,11 @@
 package testpeers
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -254,6 +256,45 @@ func DeleteImage(ctx context.Context, c *ecr.Client, registryID, repo, tag strin
 	}
 	if len(out.Failures) > 0 {
 		return fmt.Errorf("deleting %s:%s: %s", repo, tag, aws.ToString(out.Failures[0].FailureReason))
+	}
+	return nil
+}
+
+// ScanImage starts the scan of repo:tag (StartImageScan) and sets what
+// moto's DescribeImageScanFindings answers for it: a finished scan with
+// counts (findingSeverityCounts). moto's DescribeImages reports no scan.
+func (m *Moto) ScanImage(ctx context.Context, c *ecr.Client, registryID, region, repo, tag string, counts map[string]int) error {
+	result := map[string]any{
+		"registryId":      registryID,
+		"repositoryName":  repo,
+		"imageId":         map[string]string{"imageTag": tag},
+		"imageScanStatus": map[string]string{"status": "COMPLETE", "description": "The scan was completed successfully."},
+		"imageScanFindings": map[string]any{
+			"findings":              []any{},
+			"findingSeverityCounts": counts,
+		},
+	}
+	// Kept in the backend of the caller's account (moto's default), where
+	// a repository made with another registryId lives too.
+	body, _ := json.Marshal(map[string]any{"results": []any{result}, "region": region})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Endpoint+"/moto-api/static/ecr/scan-finding-results", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("setting scan findings: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("setting scan findings: %s", resp.Status)
+	}
+	_, err = c.StartImageScan(ctx, &ecr.StartImageScanInput{
+		RepositoryName: aws.String(repo), RegistryId: aws.String(registryID), ImageId: &types.ImageIdentifier{ImageTag: aws.String(tag)},
+	})
+	if err != nil {
+		return fmt.Errorf("starting the scan of %s:%s: %w", repo, tag, err)
 	}
 	return nil
 }
