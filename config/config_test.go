@@ -112,6 +112,14 @@ testdata/bad-notify.yaml:13: notify[1].events[1]: must be one of pushed, pull-re
 testdata/bad-notify.yaml:14: notify[1].repositories[0]: "[unclosed" is not a pattern: syntax error in pattern
 testdata/bad-notify.yaml:18: notify[2].failingAfter: must be between 1 and 1000, got -2
 testdata/bad-notify.yaml:15: notify[2].name: "team" is also the name of notify[1]`},
+		{"bad-gates.yaml", `testdata/bad-gates.yaml:5: gates.minAge: must be between 0s and 2160h (90 days), got -5m0s
+testdata/bad-gates.yaml:6: gates.scan.maxSeverity: must be one of INFORMATIONAL, LOW, MEDIUM, HIGH, CRITICAL, got "SEVERE"
+testdata/bad-gates.yaml:9: gates.signature.keyless[0]: needs identity or identityRegexp (one of them), such as https://github.com/org/repo/.github/workflows/build.yaml@refs/heads/main
+testdata/bad-gates.yaml:10: gates.signature.keyless[1]: needs identity or identityRegexp (one of them), such as https://github.com/org/repo/.github/workflows/build.yaml@refs/heads/main
+testdata/bad-gates.yaml:10: gates.signature.keyless[1].issuerRegexp: "(" is not a regexp: error parsing regexp: missing closing ): ` + "`(`" + `
+testdata/bad-gates.yaml:7: gates.signature.trustedRootFile: must be set for keyless signers: the Fulcio and Rekor keys come from it
+testdata/bad-gates.yaml:11: gates.signature.registry: "localhost:5000" is not an http:// or https:// URL
+testdata/bad-gates.yaml:17: repositories[0].gates.signature: needs keys or keyless: whose signatures count`},
 		{"workdir-collision.yaml", "testdata/workdir-collision.yaml:8: repositories[1]: its working copy apps-8f593b9399e6 would be the one of repositories[0]; change its URL or pushBranch"},
 		{"many-types.yaml", `testdata/many-types.yaml:1: schedule: must be a string, got a list
 testdata/many-types.yaml:2: concurrency: must be a whole number, got the string "four"

@@ -111,9 +111,9 @@ func (g Gates) validate(p *problems, at func(keys ...any) int, prefix []any, fie
 		if (id.Identity == "") == (id.IdentityRegexp == "") {
 			p.add(line, f, "needs identity or identityRegexp (one of them), such as https://github.com/org/repo/.github/workflows/build.yaml@refs/heads/main")
 		}
-		for name, re := range map[string]string{"issuerRegexp": id.IssuerRegexp, "identityRegexp": id.IdentityRegexp} {
-			if _, err := regexp.Compile(re); re != "" && err != nil {
-				p.add(at(append(prefix, "signature", "keyless", i, name)...), f+"."+name, "%q is not a regexp: %v", re, err)
+		for _, re := range [][2]string{{"issuerRegexp", id.IssuerRegexp}, {"identityRegexp", id.IdentityRegexp}} {
+			if _, err := regexp.Compile(re[1]); re[1] != "" && err != nil {
+				p.add(at(append(prefix, "signature", "keyless", i, re[0])...), f+"."+re[0], "%q is not a regexp: %v", re[1], err)
 			}
 		}
 	}

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/gate"
 	"github.com/imagebutler/imagebutler/gitwriter"
 	"github.com/imagebutler/imagebutler/policy"
 	"github.com/imagebutler/imagebutler/scanner"
@@ -51,6 +53,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 		lister      scanner.Lister
 		butlerEmail string
 		limits      gitwriter.Limits // zero: the defaults
+		gates       config.Gates
 	)
 	if configFile != "" {
 		cfg, err := config.Load(configFile)
@@ -62,6 +65,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 		}
 		butlerEmail = cfg.Git.Author.Email
 		limits = scanner.Limits(cfg)
+		gates = cfg.Gates
 		if withECR {
 			if lister, err = newLister(ctx, cfg.AWS); err != nil {
 				return err
@@ -71,7 +75,11 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 	if region == "" {
 		region = config.EnvRegion()
 	}
-	c := checker{w: stdout, region: region, namespace: namespace, lister: lister, candidates: candidates, butlerEmail: butlerEmail, limits: limits}
+	c := checker{w: stdout, region: region, namespace: namespace, lister: lister, candidates: candidates, butlerEmail: butlerEmail, limits: limits,
+		gates: gates, gateChecker: &gate.Checker{}}
+	if sc, ok := lister.(gate.Scanner); ok {
+		c.gateChecker.Scans = sc
+	}
 	failed := false
 	for i, dir := range dirs {
 		if i > 0 {
@@ -95,6 +103,8 @@ type checker struct {
 	candidates        int
 	butlerEmail       string // git.author.email of --config: whose commits are the butler's
 	limits            gitwriter.Limits
+	gates             config.Gates // the top-level gates of --config
+	gateChecker       *gate.Checker
 }
 
 // dir prints what dir holds and reports whether it found errors.
@@ -147,7 +157,8 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 			choice, err := c.explain(ctx, id, found[id])
 			if err != nil {
 				problems = append(problems, err)
-			} else if choice.Result.OK() {
+			}
+			if choice.Result.OK() {
 				chosen[id] = choice
 			}
 		}
@@ -208,7 +219,25 @@ func (c checker) explain(ctx context.Context, id string, f *scanner.Found) (scan
 	for _, d := range e.Dropped {
 		fmt.Fprintf(w, "  dropped %s: %s\n", d.Tag, d.Reason)
 	}
-	return scanner.Choice{Policy: f.Policy, Result: f.Select(images), Images: images}, nil
+	res := f.Select(images)
+	set, errs := gate.For(c.gates, "gates", f.Policy)
+	var gateErr error
+	for _, err := range errs {
+		gateErr = errors.Join(gateErr, fmt.Errorf("%s: %s: %w", f.File, f.Object, err))
+	}
+	if !set.Empty() && res.OK() {
+		ch := gate.Choose(ctx, c.gateChecker, f.Policy, images, res, set)
+		fmt.Fprintf(w, "  gates: %s\n", set)
+		for _, g := range ch.Gated {
+			fmt.Fprintf(w, "  gated %s (%s): %s\n", g.Tag, g.Gate, g.Reason)
+		}
+		if res = ch.Result; res.OK() {
+			fmt.Fprintf(w, "  past the gates: %s (passed %s)\n", res.Tag, strings.Join(ch.Passed, "; "))
+		} else {
+			fmt.Fprintf(w, "  past the gates: nothing\n")
+		}
+	}
+	return scanner.Choice{Policy: f.Policy, Result: res, Images: images}, gateErr
 }
 
 // held prints the markers a cycle would keep as they are, and why; the

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/gate"
 	"github.com/imagebutler/imagebutler/policy"
 	"github.com/imagebutler/imagebutler/scanner"
 )
@@ -42,6 +43,15 @@ func (fixedLister) List(_ context.Context, ref policy.ImageRef) ([]policy.Image,
 	}, nil
 }
 
+// Scan answers as ECR would for fixedLister's images: qa-sha-1a2b3c4 has
+// a CRITICAL finding, the others clean scans.
+func (fixedLister) Scan(_ context.Context, _ policy.ImageRef, digest string) (gate.ScanResult, error) {
+	if digest == "sha256:1a2b3c4000000000000000" {
+		return gate.ScanResult{Status: "COMPLETE", Counts: map[string]int32{"CRITICAL": 1}}, nil
+	}
+	return gate.ScanResult{Status: "COMPLETE"}, nil
+}
+
 func TestCheckGolden(t *testing.T) {
 	newLister = func(context.Context, config.AWS) (scanner.Lister, error) { return fixedLister{}, nil }
 	tests := []struct {
@@ -55,6 +65,7 @@ func TestCheckGolden(t *testing.T) {
 		{"budget", []string{"check", "--config", "testdata/check-budget.yaml", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-budget.golden"},
 		{"ecr", []string{"check", "--ecr", "--candidates", "3", "--config", "testdata/check-ecr.yaml", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-ecr.golden"},
 		{"ecr held", []string{"check", "--ecr", "--candidates", "2", "--config", "testdata/check-ecr.yaml", "testdata/check/held"}, 0, "testdata/check-ecr-held.golden"},
+		{"ecr gates", []string{"check", "--ecr", "--candidates", "2", "--config", "testdata/check-ecr-gates.yaml", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-ecr-gates.golden"},
 		{"ecr errors", []string{"check", "--ecr", "--config", "testdata/check-ecr.yaml", "testdata/check/bad", "testdata/check/denied"}, 1, "testdata/check-ecr-errors.golden"},
 	}
 	for _, tt := range tests {
