@@ -120,6 +120,9 @@ func (g Gates) validate(p *problems, at func(keys ...any) int, prefix []any, fie
 	if len(sig.Keyless) > 0 && sig.TrustedRootFile == "" {
 		p.add(at(append(prefix, "signature")...), field+".signature.trustedRootFile", "must be set for keyless signers: the Fulcio and Rekor keys come from it")
 	}
+	if sig.RequireTransparencyLog && sig.TrustedRootFile == "" {
+		p.add(at(append(prefix, "signature", "requireTransparencyLog")...), field+".signature.trustedRootFile", "must be set with requireTransparencyLog: the Rekor keys that check a log entry come from it")
+	}
 	if sig.Registry != "" && !strings.HasPrefix(sig.Registry, "http://") && !strings.HasPrefix(sig.Registry, "https://") {
 		p.add(at(append(prefix, "signature", "registry")...), field+".signature.registry", "%q is not an http:// or https:// URL", sig.Registry)
 	}

@@ -1,6 +1,9 @@
 package integration
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
 )
@@ -231,4 +235,64 @@ func TestScanGateReadsTheSummary(t *testing.T) {
 		t.Errorf("ECR calls in about %d cycles with nothing new: %v; want one DescribeImages a cycle", n, ops)
 	}
 	t.Logf("ECR calls in about %d cycles with nothing new: %v", n, ops)
+}
+
+// TestSignatureGate: a signature gate trusting one cosign key, signatures
+// in an OCI registry beside moto: the newest image, unsigned, is passed
+// over for the signed one below it and the log says why; once it is signed
+// it lands, and the commit names the key.
+func TestSignatureGate(t *testing.T) {
+	g := newGatesEnv(t, "signed")
+	ctx := t.Context()
+	reg := testpeers.NewRegistry()
+	defer reg.Close()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := cryptoutils.MarshalPublicKeyToPEM(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "cosign.pub")
+	os.WriteFile(keyFile, pem, 0o644)
+	digests := map[string]string{}
+	for _, tag := range []string{"qa-sha-0000001", "qa-sha-0000002"} {
+		time.Sleep(1100 * time.Millisecond)
+		d, err := testpeers.PushImage(ctx, g.ecr, testpeers.SeedAccount, g.repo, tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[tag] = d
+	}
+	if err := reg.SignWithKey(g.repo, digests["qa-sha-0000001"], key); err != nil {
+		t.Fatal(err)
+	}
+	g.config(t, `listen: ""`, fmt.Sprintf("gates:\n  signature:\n    keys: [%q]\n    registry: %q\n", keyFile, reg.URL))
+	stdout, stderr, code := g.once(t)
+	if code != 0 || !strings.Contains(stdout, "1 change(s), pushed") {
+		t.Fatalf("once: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got := g.commits(t); len(got) != 1 || got[0] != "qa-sha-0000001" {
+		t.Errorf("commits set %v, want qa-sha-0000001 (0000002 is not signed)", got)
+	}
+	want := `tag=qa-sha-0000002 gate=signature reason="not signed: no Sigstore bundle among its referrers and no tag ` + strings.Replace(digests["qa-sha-0000002"], ":", "-", 1) + `.sig"`
+	if !strings.Contains(stderr, want) {
+		t.Errorf("the unsigned image was not reported as gated (want %s):\n%s", want, stderr)
+	}
+
+	if err := reg.SignWithKey(g.repo, digests["qa-sha-0000002"], key); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = g.once(t)
+	if code != 0 || !strings.Contains(stdout, "1 change(s), pushed") {
+		t.Fatalf("once after signing: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got := g.commits(t); len(got) != 2 || got[1] != "qa-sha-0000002" {
+		t.Errorf("commits set %v, want qa-sha-0000002 last", got)
+	}
+	body := gitOut(t, g.bareDir(), "log", "-1", "--format=%B", "main")
+	if !strings.Contains(body, "gates passed: signature by key "+keyFile) {
+		t.Errorf("the commit does not name the key:\n%s", body)
+	}
 }

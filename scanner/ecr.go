@@ -55,6 +55,7 @@ type clientKey struct{ account, region string }
 type ecrClient struct {
 	api     ecr.DescribeImagesAPIClient
 	limiter *rate.Limiter
+	login   registryLogin // the registry's credentials, kept until near expiry
 }
 
 // NewECR loads the base AWS identity the SDK's default way (IRSA, EKS Pod

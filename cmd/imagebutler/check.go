@@ -56,7 +56,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 		gates       config.Gates
 	)
 	if configFile != "" {
-		cfg, err := config.Load(configFile)
+		cfg, err := loadConfig(configFile)
 		if err != nil {
 			return &exitError{2, err}
 		}
@@ -79,6 +79,9 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 		gates: gates, gateChecker: &gate.Checker{}}
 	if sc, ok := lister.(gate.Scanner); ok {
 		c.gateChecker.Scans = sc
+	}
+	if lister != nil {
+		c.gateChecker.Signatures = newVerifier(lister)
 	}
 	failed := false
 	for i, dir := range dirs {

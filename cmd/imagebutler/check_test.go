@@ -251,3 +251,22 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("invalid config: %v, want exit 2 with its four problems", err)
 	}
 }
+
+// TestCheckConfigReadsSignatureTrust: the key and trusted root files of
+// signature gates are read at start: a missing or broken one is a config
+// error naming the gate, not a gate that refuses every image later.
+func TestCheckConfigReadsSignatureTrust(t *testing.T) {
+	err := run(context.Background(), []string{"check-config", "--config", "testdata/bad-signature-files.yaml"}, &bytes.Buffer{}, &bytes.Buffer{})
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Fatalf("check-config = %v, want exit 2", err)
+	}
+	for _, want := range []string{
+		"testdata/bad-signature-files.yaml: gates.signature: reading the public key testdata/no-such-cosign.pub: open testdata/no-such-cosign.pub: no such file or directory",
+		"testdata/bad-signature-files.yaml: repositories[1] (/srv/git/other@main): gates.signature: reading the trusted root testdata/check-ecr.yaml: failed to proto-json unmarshal trusted root",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("check-config error lacks %q:\n%v", want, err)
+		}
+	}
+}

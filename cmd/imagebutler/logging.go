@@ -65,7 +65,7 @@ func (s *setup) load() (cfg *config.Config, log *slog.Logger, release func(), er
 	if log, err = newLogger(s.logTo, *s.logFormat, *s.logLevel); err != nil {
 		return nil, nil, nil, &exitError{2, err}
 	}
-	if cfg, err = config.Load(*s.configFile); err != nil {
+	if cfg, err = loadConfig(*s.configFile); err != nil {
 		return nil, nil, nil, &exitError{2, err}
 	}
 	if release, err = scanner.LockStateDir(cfg.StateDir); err != nil {

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
@@ -178,7 +177,7 @@ func defineCheckConfig(fs *flag.FlagSet, stdout, _ io.Writer) func(context.Conte
 		if err := noArgs("check-config", args); err != nil {
 			return err
 		}
-		cfg, err := config.Load(*configFile)
+		cfg, err := loadConfig(*configFile)
 		if err != nil {
 			return &exitError{2, err}
 		}
@@ -213,7 +212,7 @@ func defineOnce(fs *flag.FlagSet, stdout, stderr io.Writer) func(context.Context
 		if err != nil {
 			return err
 		}
-		var opts []scanner.Option
+		opts := []scanner.Option{scanner.WithSignatures(newVerifier(lister))}
 		if *dryRun {
 			opts = append(opts, scanner.WithDryRun())
 		}

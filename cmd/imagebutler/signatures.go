@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/gate"
+	"github.com/imagebutler/imagebutler/policy"
+	"github.com/imagebutler/imagebutler/scanner"
+	"github.com/imagebutler/imagebutler/signature"
+)
+
+// registryLogin gives an ECR registry's credentials.
+type registryLogin interface {
+	RegistryLogin(ctx context.Context, ref policy.ImageRef) (user, password string, err error)
+}
+
+// newVerifier is the signature gate's verifier: it reads signatures from
+// the ECR registry of each image with lister's credentials (where lister
+// gives some; anonymously otherwise).
+func newVerifier(lister scanner.Lister) gate.Verifier {
+	v := &signature.Verifier{}
+	if l, ok := lister.(registryLogin); ok {
+		v.Auth = func(ctx context.Context, ref policy.ImageRef) (authn.Authenticator, error) {
+			user, password, err := l.RegistryLogin(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			return &authn.Basic{Username: user, Password: password}, nil
+		}
+	}
+	return v
+}
+
+// loadConfig loads the config file and reads the files of its signature
+// gates (keys, trusted roots): an error in either is a config error.
+func loadConfig(file string) (*config.Config, error) {
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	if g := cfg.Gates.Signature; g != nil {
+		if err := signature.CheckTrust(g); err != nil {
+			errs = append(errs, fmt.Errorf("%s: gates.signature: %w", file, err))
+		}
+	}
+	for i, r := range cfg.Repositories {
+		if r.Gates == nil || r.Gates.Signature == nil {
+			continue
+		}
+		if err := signature.CheckTrust(r.Gates.Signature); err != nil {
+			errs = append(errs, fmt.Errorf("%s: repositories[%d] (%s): gates.signature: %w", file, i, r.Name(), err))
+		}
+	}
+	return cfg, errors.Join(errs...)
+}

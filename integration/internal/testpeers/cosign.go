@@ -1,0 +1,67 @@
+package testpeers
+
+import (
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+
+	"github.com/imagebutler/imagebutler/signature"
+)
+
+// Registry is an OCI registry (go-containerregistry's, in memory, with the
+// referrers API) on loopback, where cosign-style signatures are written.
+type Registry struct {
+	// URL is http://127.0.0.1:port.
+	URL string
+	srv *httptest.Server
+}
+
+// NewRegistry starts a registry; Close stops it.
+func NewRegistry() *Registry {
+	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
+	return &Registry{URL: srv.URL, srv: srv}
+}
+
+// Close stops the registry.
+func (r *Registry) Close() { r.srv.Close() }
+
+// SignWithKey writes what `cosign sign --key --tlog-upload=false` writes
+// for the image digest of repo: the tag sha256-<hex>.sig holding the
+// simple-signing payload, its ECDSA signature in an annotation.
+func (r *Registry) SignWithKey(repo, digest string, key *ecdsa.PrivateKey) error {
+	payload := fmt.Appendf(nil, `{"critical":{"identity":{"docker-reference":"%s"},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":null}`,
+		repo, digest)
+	sum := sha256.Sum256(payload)
+	sig, err := ecdsa.SignASN1(rand.Reader, key, sum[:])
+	if err != nil {
+		return err
+	}
+	img, err := mutate.Append(empty.Image, mutate.Addendum{
+		Layer:       static.NewLayer(payload, signature.SimpleSigningMediaType),
+		Annotations: map[string]string{signature.SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)},
+	})
+	if err != nil {
+		return err
+	}
+	tag, err := name.NewTag(strings.TrimPrefix(r.URL, "http://")+"/"+repo+":"+strings.Replace(digest, ":", "-", 1)+".sig", name.Insecure)
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(tag, img); err != nil {
+		return fmt.Errorf("writing %s: %w", tag, err)
+	}
+	return nil
+}
