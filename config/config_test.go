@@ -119,8 +119,9 @@ testdata/bad-gates.yaml:10: gates.signature.keyless[1]: needs identity or identi
 testdata/bad-gates.yaml:10: gates.signature.keyless[1].issuerRegexp: "(" is not a regexp: error parsing regexp: missing closing ): ` + "`(`" + `
 testdata/bad-gates.yaml:7: gates.signature.trustedRootFile: must be set for keyless signers: the Fulcio and Rekor keys come from it
 testdata/bad-gates.yaml:11: gates.signature.registry: "localhost:5000" is not an http:// or https:// URL
-testdata/bad-gates.yaml:17: repositories[0].gates.signature.trustedRootFile: must be set with requireTransparencyLog: the Rekor keys that check a log entry come from it
-testdata/bad-gates.yaml:21: repositories[1].gates.signature: needs keys or keyless: whose signatures count`},
+testdata/bad-gates.yaml:18: repositories[0].gates.signature.keys[1]: "awskms://kms.us-east-2.amazonaws.com/1234abcd" is not a KMS key: use awskms:///arn:aws:kms:<region>:<account>:key/<id> (or alias/<name>); the endpoint comes from aws.endpoint
+testdata/bad-gates.yaml:19: repositories[0].gates.signature.trustedRootFile: must be set with requireTransparencyLog: the Rekor keys that check a log entry come from it
+testdata/bad-gates.yaml:23: repositories[1].gates.signature: needs keys or keyless: whose signatures count`},
 		{"workdir-collision.yaml", "testdata/workdir-collision.yaml:8: repositories[1]: its working copy apps-8f593b9399e6 would be the one of repositories[0]; change its URL or pushBranch"},
 		{"many-types.yaml", `testdata/many-types.yaml:1: schedule: must be a string, got a list
 testdata/many-types.yaml:2: concurrency: must be a whole number, got the string "four"

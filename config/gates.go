@@ -37,7 +37,9 @@ type SignatureGate struct {
 	// Required says every image needs a signature; false leaves it to the
 	// annotation's "signed" (the trust is still this one). Default true.
 	Required *bool `yaml:"required"`
-	// Keys are PEM files of cosign public keys.
+	// Keys are cosign public keys: PEM files, or AWS KMS keys (cosign's
+	// awskms:///<key ARN>, or the ARN alone) whose public key is read
+	// with KMS GetPublicKey.
 	Keys []string `yaml:"keys"`
 	// Keyless are the certificate identities of keyless (Fulcio) signers.
 	Keyless []SignerIdentity `yaml:"keyless"`
@@ -51,6 +53,16 @@ type SignatureGate struct {
 	// RequireTransparencyLog refuses a signature without a transparency log
 	// entry (a key-based signature made with --tlog-upload=false).
 	RequireTransparencyLog bool `yaml:"requireTransparencyLog"`
+}
+
+// kmsARN is the ARN of a KMS key or alias.
+var kmsARN = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_+=.@-]+$`)
+
+// KMSKeyARN says whether a signature gate's key is a KMS key, and its ARN:
+// awskms:///<ARN> (as cosign writes it) or the ARN alone.
+func KMSKeyARN(key string) (arn string, ok bool) {
+	arn = strings.TrimPrefix(key, "awskms:///")
+	return arn, kmsARN.MatchString(arn)
 }
 
 // SignerIdentity is a keyless signer: the OIDC issuer and the identity
@@ -101,6 +113,13 @@ func (g Gates) validate(p *problems, at func(keys ...any) int, prefix []any, fie
 	}
 	if len(sig.Keys) == 0 && len(sig.Keyless) == 0 {
 		p.add(at(append(prefix, "signature")...), field+".signature", "needs keys or keyless: whose signatures count")
+	}
+	for i, k := range sig.Keys {
+		_, isKMS := KMSKeyARN(k)
+		if !isKMS && (strings.HasPrefix(k, "awskms:") || strings.HasPrefix(k, "arn:")) {
+			p.add(at(append(prefix, "signature", "keys", i)...), fmt.Sprintf("%s.signature.keys[%d]", field, i),
+				"%q is not a KMS key: use awskms:///arn:aws:kms:<region>:<account>:key/<id> (or alias/<name>); the endpoint comes from aws.endpoint", k)
+		}
 	}
 	for i, id := range sig.Keyless {
 		f := fmt.Sprintf("%s.signature.keyless[%d]", field, i)

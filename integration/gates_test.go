@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
@@ -265,7 +268,7 @@ func TestSignatureGate(t *testing.T) {
 		}
 		digests[tag] = d
 	}
-	if err := reg.SignWithKey(g.repo, digests["qa-sha-0000001"], key); err != nil {
+	if err := reg.Sign(g.repo, digests["qa-sha-0000001"], testpeers.ECDSASigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	g.config(t, `listen: ""`, fmt.Sprintf("gates:\n  signature:\n    keys: [%q]\n    registry: %q\n", keyFile, reg.URL))
@@ -281,7 +284,7 @@ func TestSignatureGate(t *testing.T) {
 		t.Errorf("the unsigned image was not reported as gated (want %s):\n%s", want, stderr)
 	}
 
-	if err := reg.SignWithKey(g.repo, digests["qa-sha-0000002"], key); err != nil {
+	if err := reg.Sign(g.repo, digests["qa-sha-0000002"], testpeers.ECDSASigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	stdout, stderr, code = g.once(t)
@@ -294,5 +297,45 @@ func TestSignatureGate(t *testing.T) {
 	body := gitOut(t, g.bareDir(), "log", "-1", "--format=%B", "main")
 	if !strings.Contains(body, "gates passed: signature by key "+keyFile) {
 		t.Errorf("the commit does not name the key:\n%s", body)
+	}
+}
+
+// TestSignatureGateKMSKey: a signature gate trusting a KMS key (cosign's
+// awskms:/// form): the butler reads its public key from moto's KMS, the
+// image signed with KMS's Sign passes and the commit names the key.
+func TestSignatureGateKMSKey(t *testing.T) {
+	g := newGatesEnv(t, "kms-signed")
+	ctx := t.Context()
+	reg := testpeers.NewRegistry()
+	defer reg.Close()
+	k := kms.New(kms.Options{Region: testpeers.SeedRegion, Credentials: testpeers.Credentials, BaseEndpoint: aws.String(moto.Endpoint)})
+	key, err := k.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(key.KeyMetadata.Arn)
+	kmsSign := func(payload []byte) ([]byte, error) {
+		out, err := k.Sign(ctx, &kms.SignInput{KeyId: aws.String(arn), Message: payload,
+			MessageType: kmstypes.MessageTypeRaw, SigningAlgorithm: kmstypes.SigningAlgorithmSpecEcdsaSha256})
+		if err != nil {
+			return nil, err
+		}
+		return out.Signature, nil
+	}
+	digest, err := testpeers.PushImage(ctx, g.ecr, testpeers.SeedAccount, g.repo, "qa-sha-0000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Sign(g.repo, digest, kmsSign); err != nil {
+		t.Fatal(err)
+	}
+	g.config(t, `listen: ""`, fmt.Sprintf("gates:\n  signature:\n    keys: [\"awskms:///%s\"]\n    registry: %q\n", arn, reg.URL))
+	stdout, stderr, code := g.once(t)
+	if code != 0 || !strings.Contains(stdout, "1 change(s), pushed") {
+		t.Fatalf("once: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	body := gitOut(t, g.bareDir(), "log", "-1", "--format=%B", "main")
+	if !strings.Contains(body, "gates passed: signature by KMS key "+arn) {
+		t.Errorf("the commit does not name the KMS key:\n%s", body)
 	}
 }

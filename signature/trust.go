@@ -9,10 +9,12 @@
 package signature
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -23,17 +25,64 @@ import (
 	"github.com/imagebutler/imagebutler/config"
 )
 
-// trust is a signature gate's trust, read from its files once.
+// trust is a signature gate's trust, read from its files once (and from
+// KMS at first use).
 type trust struct {
-	keys       []trustedKey
 	identities []identity
 	root       root.TrustedMaterial // nil without trustedRootFile
 	requireLog bool
+
+	mu   sync.Mutex
+	keys []trustedKey
 }
 
 type trustedKey struct {
-	name     string // the file, for people
+	name     string // the file or the KMS key ARN, for people
+	kmsARN   string // a KMS key's ARN; its material comes at first use
 	material root.TrustedMaterial
+}
+
+// keyMaterial is the trust of one public key, whatever hint a signature
+// names (cosign's hints vary).
+func keyMaterial(pub crypto.PublicKey) (root.TrustedMaterial, error) {
+	v, err := signature.LoadVerifier(pub, hashFor(pub))
+	if err != nil {
+		return nil, err
+	}
+	key := root.NewExpiringKey(v, time.Time{}, time.Time{})
+	return root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return key, nil }), nil
+}
+
+// PublicKeyFunc fetches the public key of a KMS key by its ARN.
+type PublicKeyFunc func(ctx context.Context, keyARN string) (crypto.PublicKey, error)
+
+// trustedKeys are the keys to verify with: those read from files, and the
+// KMS keys fetch gives (once each; a failure is said and tried again next
+// time).
+func (t *trust) trustedKeys(ctx context.Context, fetch PublicKeyFunc) ([]trustedKey, []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var keys []trustedKey
+	var errs []string
+	for i, k := range t.keys {
+		if k.material == nil {
+			if fetch == nil {
+				errs = append(errs, "KMS key "+k.kmsARN+": no KMS client is configured")
+				continue
+			}
+			pub, err := fetch(ctx, k.kmsARN)
+			if err == nil {
+				t.keys[i].material, err = keyMaterial(pub)
+			}
+			if err != nil {
+				errs = append(errs, "KMS key "+k.kmsARN+": "+err.Error())
+				continue
+			}
+			k = t.keys[i]
+		}
+		keys = append(keys, k)
+	}
+	return keys, errs
 }
 
 type identity struct {
@@ -52,6 +101,10 @@ func loadTrust(g *config.SignatureGate) (*trust, error) {
 		t.root = tr
 	}
 	for _, file := range g.Keys {
+		if arn, ok := config.KMSKeyARN(file); ok {
+			t.keys = append(t.keys, trustedKey{name: "KMS key " + arn, kmsARN: arn})
+			continue
+		}
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("reading the public key %s: %w", file, err)
@@ -60,13 +113,10 @@ func loadTrust(g *config.SignatureGate) (*trust, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the public key %s: %w", file, err)
 		}
-		v, err := signature.LoadVerifier(pub, hashFor(pub))
+		material, err := keyMaterial(pub)
 		if err != nil {
 			return nil, fmt.Errorf("the public key %s: %w", file, err)
 		}
-		// One key, whatever hint a signature names: cosign's hints vary.
-		key := root.NewExpiringKey(v, time.Time{}, time.Time{})
-		material := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return key, nil })
 		t.keys = append(t.keys, trustedKey{name: file, material: material})
 	}
 	for _, k := range g.Keyless {

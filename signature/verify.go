@@ -48,6 +48,9 @@ type Verifier struct {
 	Auth func(ctx context.Context, ref policy.ImageRef) (authn.Authenticator, error)
 	// Transport carries the registry requests; nil is remote's default.
 	Transport http.RoundTripper
+	// PublicKey fetches the public key of a KMS key (keys given as
+	// awskms:///<ARN> or as the ARN); nil: KMS keys are not trusted.
+	PublicKey PublicKeyFunc
 	// Timeout bounds one image's verification, all its registry calls: a
 	// registry that hangs holds the pass no longer. Zero is two minutes.
 	Timeout time.Duration
@@ -91,9 +94,10 @@ func (v *Verifier) Verify(ctx context.Context, ref policy.ImageRef, digest strin
 		return "", fmt.Errorf("not signed: no Sigstore bundle among its referrers and no tag %s",
 			strings.Replace(digest, ":", "-", 1)+".sig")
 	}
+	keys, keyErrs := t.trustedKeys(ctx, v.PublicKey)
 	var reasons []string
 	for _, c := range found {
-		signer, why := t.check(c, digest, sum)
+		signer, why := t.check(c, digest, sum, keys, keyErrs)
 		if why == nil {
 			return signer, nil
 		}
@@ -158,7 +162,7 @@ func (v *Verifier) registry(ctx context.Context, ref policy.ImageRef, g *config.
 
 // check verifies one found signature against the trust, for the image
 // digest (sum is its SHA-256 bytes).
-func (t *trust) check(c candidate, digest string, sum []byte) (string, error) {
+func (t *trust) check(c candidate, digest string, sum []byte, keys []trustedKey, keyErrs []string) (string, error) {
 	var entity verify.SignedEntity
 	var artifact verify.ArtifactPolicyOption
 	switch {
@@ -189,7 +193,7 @@ func (t *trust) check(c candidate, digest string, sum []byte) (string, error) {
 	if cert {
 		return t.keyless(entity, artifact, c.bundle != nil)
 	}
-	return t.key(entity, artifact, c.bundle != nil)
+	return t.key(entity, artifact, c.bundle != nil, keys, keyErrs)
 }
 
 // keyless verifies a certificate's signature: a Fulcio certificate of the
@@ -224,8 +228,11 @@ func (t *trust) keyless(entity verify.SignedEntity, artifact verify.ArtifactPoli
 // key verifies a key's signature against each trusted key: with its
 // transparency log entry where there is one and a trusted root to check it
 // with (or where the gate requires one), without otherwise.
-func (t *trust) key(entity verify.SignedEntity, artifact verify.ArtifactPolicyOption, statement bool) (string, error) {
-	if len(t.keys) == 0 {
+func (t *trust) key(entity verify.SignedEntity, artifact verify.ArtifactPolicyOption, statement bool, keys []trustedKey, keyErrs []string) (string, error) {
+	if len(keys) == 0 {
+		if len(keyErrs) > 0 {
+			return "", errors.New(strings.Join(keyErrs, "; "))
+		}
 		return "", errors.New("signed with a key, and no key is trusted")
 	}
 	entries, _ := entity.TlogEntries()
@@ -236,8 +243,8 @@ func (t *trust) key(entity verify.SignedEntity, artifact verify.ArtifactPolicyOp
 		}
 		return "", errors.New("a transparency log entry, and no trusted root to check it with")
 	}
-	var errs []string
-	for _, k := range t.keys {
+	errs := keyErrs
+	for _, k := range keys {
 		var v *verify.Verifier
 		var err error
 		if logged {
@@ -250,15 +257,23 @@ func (t *trust) key(entity verify.SignedEntity, artifact verify.ArtifactPolicyOp
 		}
 		res, err := v.Verify(entity, verify.NewPolicy(artifact, verify.WithKey()))
 		if err != nil {
-			errs = append(errs, "key "+k.name+": "+err.Error())
+			errs = append(errs, k.label()+": "+err.Error())
 			continue
 		}
 		if err := signsImage(res, statement); err != nil {
 			return "", err
 		}
-		return "key " + k.name, nil
+		return k.label(), nil
 	}
 	return "", errors.New(strings.Join(errs, "; "))
+}
+
+// label names the key for people: "key <file>" or "KMS key <ARN>".
+func (k trustedKey) label() string {
+	if k.kmsARN != "" {
+		return k.name
+	}
+	return "key " + k.name
 }
 
 // signsImage refuses a bundle whose statement is not an image signature:

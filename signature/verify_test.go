@@ -2,6 +2,7 @@ package signature
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -639,5 +641,41 @@ func TestVerifyECRCredentials(t *testing.T) {
 	_, err = (&Verifier{Transport: tr}).Verify(context.Background(), ref, d, g)
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("Verify without credentials = %v, want ECR's 401", err)
+	}
+}
+
+// TestVerifyKMSKey: a KMS key's public key is fetched at first use, once;
+// a failed fetch is said in the verdict and tried again at the next.
+func TestVerifyKMSKey(t *testing.T) {
+	w := newWorld(t)
+	d := w.image()
+	w.pushLegacy(d, w.keyLegacy(w.key, payload(d)))
+	const arn = "arn:aws:kms:us-east-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	g := &config.SignatureGate{Keys: []string{"awskms:///" + arn}, Registry: "http://" + w.host}
+	var fetched []string
+	fail := true
+	v := &Verifier{PublicKey: func(_ context.Context, keyARN string) (crypto.PublicKey, error) {
+		fetched = append(fetched, keyARN)
+		if fail {
+			return nil, errors.New("KMS GetPublicKey: AccessDeniedException")
+		}
+		return &w.key.PublicKey, nil
+	}}
+	_, err := v.Verify(context.Background(), ref, d, g)
+	if want := "KMS key " + arn + ": KMS GetPublicKey: AccessDeniedException"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Verify with KMS failing = %v, want %q", err, want)
+	}
+	fail = false
+	for range 2 {
+		signer, err := v.Verify(context.Background(), ref, d, g)
+		if err != nil || signer != "KMS key "+arn {
+			t.Fatalf("Verify = %q, %v; want KMS key %s", signer, err, arn)
+		}
+	}
+	if len(fetched) != 2 || fetched[0] != arn {
+		t.Errorf("fetched %v; want %s twice (the failure, then once for good)", fetched, arn)
+	}
+	if _, err := (&Verifier{}).Verify(context.Background(), ref, d, g); err == nil || !strings.Contains(err.Error(), "no KMS client is configured") {
+		t.Errorf("Verify without a KMS client = %v", err)
 	}
 }

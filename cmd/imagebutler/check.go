@@ -54,6 +54,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 		butlerEmail string
 		limits      gitwriter.Limits // zero: the defaults
 		gates       config.Gates
+		verifier    gate.Verifier
 	)
 	if configFile != "" {
 		cfg, err := loadConfig(configFile)
@@ -70,6 +71,9 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 			if lister, err = newLister(ctx, cfg.AWS); err != nil {
 				return err
 			}
+			if verifier, err = newVerifier(ctx, lister, cfg); err != nil {
+				return err
+			}
 		}
 	}
 	if region == "" {
@@ -80,9 +84,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 	if sc, ok := lister.(gate.Scanner); ok {
 		c.gateChecker.Scans = sc
 	}
-	if lister != nil {
-		c.gateChecker.Signatures = newVerifier(lister)
-	}
+	c.gateChecker.Signatures = verifier
 	failed := false
 	for i, dir := range dirs {
 		if i > 0 {

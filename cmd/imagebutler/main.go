@@ -212,7 +212,11 @@ func defineOnce(fs *flag.FlagSet, stdout, stderr io.Writer) func(context.Context
 		if err != nil {
 			return err
 		}
-		opts := []scanner.Option{scanner.WithSignatures(newVerifier(lister))}
+		verifier, err := newVerifier(ctx, lister, cfg)
+		if err != nil {
+			return err
+		}
+		opts := []scanner.Option{scanner.WithSignatures(verifier)}
 		if *dryRun {
 			opts = append(opts, scanner.WithDryRun())
 		}

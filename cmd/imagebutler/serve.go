@@ -54,7 +54,11 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	if err != nil {
 		return err
 	}
-	opts := []scanner.Option{scanner.WithMetrics(metrics), scanner.WithSignatures(newVerifier(lister))}
+	verifier, err := newVerifier(ctx, lister, cfg)
+	if err != nil {
+		return err
+	}
+	opts := []scanner.Option{scanner.WithMetrics(metrics), scanner.WithSignatures(verifier)}
 	ev := cfg.Events
 	// With events, a pass runs when a candidate a gate held for its age
 	// comes of age (the dispatcher is made below, with the scanner).

@@ -21,8 +21,9 @@ type registryLogin interface {
 
 // newVerifier is the signature gate's verifier: it reads signatures from
 // the ECR registry of each image with lister's credentials (where lister
-// gives some; anonymously otherwise).
-func newVerifier(lister scanner.Lister) gate.Verifier {
+// gives some; anonymously otherwise), and the public keys of cfg's KMS
+// keys from KMS. cfg may be nil.
+func newVerifier(ctx context.Context, lister scanner.Lister, cfg *config.Config) (gate.Verifier, error) {
 	v := &signature.Verifier{}
 	if l, ok := lister.(registryLogin); ok {
 		v.Auth = func(ctx context.Context, ref policy.ImageRef) (authn.Authenticator, error) {
@@ -33,7 +34,33 @@ func newVerifier(lister scanner.Lister) gate.Verifier {
 			return &authn.Basic{Username: user, Password: password}, nil
 		}
 	}
-	return v
+	if cfg != nil && usesKMS(cfg) {
+		k, err := signature.NewKMS(ctx, cfg.AWS)
+		if err != nil {
+			return nil, err
+		}
+		v.PublicKey = k.PublicKey
+	}
+	return v, nil
+}
+
+// usesKMS says whether a signature gate of cfg trusts a KMS key.
+func usesKMS(cfg *config.Config) bool {
+	gates := []*config.Gates{&cfg.Gates}
+	for _, r := range cfg.Repositories {
+		gates = append(gates, r.Gates)
+	}
+	for _, g := range gates {
+		if g == nil || g.Signature == nil {
+			continue
+		}
+		for _, k := range g.Signature.Keys {
+			if _, ok := config.KMSKeyARN(k); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // loadConfig loads the config file and reads the files of its signature

@@ -38,14 +38,25 @@ func NewRegistry() *Registry {
 // Close stops the registry.
 func (r *Registry) Close() { r.srv.Close() }
 
-// SignWithKey writes what `cosign sign --key --tlog-upload=false` writes
-// for the image digest of repo: the tag sha256-<hex>.sig holding the
-// simple-signing payload, its ECDSA signature in an annotation.
-func (r *Registry) SignWithKey(repo, digest string, key *ecdsa.PrivateKey) error {
+// Signer signs a payload as cosign's key does (ECDSA over its SHA-256,
+// ASN.1): a key in memory, or KMS's Sign.
+type Signer func(payload []byte) ([]byte, error)
+
+// ECDSASigner signs with key.
+func ECDSASigner(key *ecdsa.PrivateKey) Signer {
+	return func(payload []byte) ([]byte, error) {
+		sum := sha256.Sum256(payload)
+		return ecdsa.SignASN1(rand.Reader, key, sum[:])
+	}
+}
+
+// Sign writes what `cosign sign --key --tlog-upload=false` writes for the
+// image digest of repo: the tag sha256-<hex>.sig holding the
+// simple-signing payload, its signature in an annotation.
+func (r *Registry) Sign(repo, digest string, sign Signer) error {
 	payload := fmt.Appendf(nil, `{"critical":{"identity":{"docker-reference":"%s"},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":null}`,
 		repo, digest)
-	sum := sha256.Sum256(payload)
-	sig, err := ecdsa.SignASN1(rand.Reader, key, sum[:])
+	sig, err := sign(payload)
 	if err != nil {
 		return err
 	}
