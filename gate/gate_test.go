@@ -175,3 +175,58 @@ func TestChoose(t *testing.T) {
 		t.Errorf("nothing of age: choice %q, %d gated", ch.Result.Tag, len(ch.Gated))
 	}
 }
+
+// fakeVerifier signs the digests it knows, and counts its calls.
+type fakeVerifier struct {
+	signed map[string]string // digest: signer
+	calls  int
+}
+
+func (f *fakeVerifier) Verify(_ context.Context, _ policy.ImageRef, digest string, _ *config.SignatureGate) (string, error) {
+	f.calls++
+	if s, ok := f.signed[digest]; ok {
+		return s, nil
+	}
+	return "", errors.New("not signed")
+}
+
+// TestCheckSignatures: the signature gate names the signer of a passing
+// image; a good signature is asked once for the life of the process, a
+// missing one again after five minutes (it may be pushed after the image).
+func TestCheckSignatures(t *testing.T) {
+	sigs := &fakeVerifier{signed: map[string]string{"sha256:signed": "key cosign.pub"}}
+	clock := now
+	c := &Checker{Signatures: sigs, Now: func() time.Time { return clock }}
+	ref := policy.ImageRef{Account: "283234040926", Region: "us-east-2", Repository: "lrl_web"}
+	s := Set{Signature: &config.SignatureGate{Keys: []string{"cosign.pub"}}}
+	verdict := func(tag string) string {
+		v := c.Check(context.Background(), ref, img(tag, 0), s)
+		if v.OK() {
+			return "passed: " + strings.Join(v.Passed, "; ")
+		}
+		return v.Gate + ": " + v.Reason
+	}
+	for range 3 {
+		if got, want := verdict("signed"), "passed: signature by key cosign.pub"; got != want {
+			t.Fatalf("signed: %q, want %q", got, want)
+		}
+		if got, want := verdict("unsigned"), "signature: not signed"; got != want {
+			t.Fatalf("unsigned: %q, want %q", got, want)
+		}
+	}
+	if sigs.calls != 2 {
+		t.Errorf("three rounds asked %d times, want 2 (one per digest)", sigs.calls)
+	}
+	clock = now.Add(6 * time.Minute)
+	sigs.signed["sha256:unsigned"] = "key cosign.pub"
+	verdict("signed")
+	if got, want := verdict("unsigned"), "passed: signature by key cosign.pub"; got != want {
+		t.Errorf("signed after six minutes: %q, want %q", got, want)
+	}
+	if sigs.calls != 3 {
+		t.Errorf("after six minutes: %d calls, want 3 (only the missing signature asked again)", sigs.calls)
+	}
+	if (&Checker{}).Check(context.Background(), ref, img("signed", 0), s).Reason != "no signature verifier is configured" {
+		t.Error("a Checker without a verifier passed a signature gate")
+	}
+}

@@ -81,51 +81,59 @@ type registry struct {
 	insecure bool
 }
 
-// find lists the signatures of digest in the registry's repository: its
-// referrers of the bundle artifact type, then the layers of the legacy tag.
-// A registry without the referrers API, or without the tag, is no error.
-func (r registry) find(ctx context.Context, digest string) ([]candidate, error) {
+// referrers lists the signatures of digest among its OCI 1.1 referrers:
+// those of the Sigstore bundle artifact type. A registry without the
+// referrers API is no error.
+func (r registry) referrers(ctx context.Context, digest string) ([]candidate, error) {
 	var out []candidate
-	d := r.repo.Digest(digest)
 	opts := append([]remote.Option{remote.WithContext(ctx)}, r.options...)
-	idx, err := remote.Referrers(d, opts...)
+	idx, err := remote.Referrers(r.repo.Digest(digest), opts...)
 	if err != nil && !notFound(err) {
 		return nil, fmt.Errorf("listing the referrers of %s: %w", digest, err)
 	}
-	if idx != nil {
-		im, err := idx.IndexManifest()
-		if err != nil {
-			return nil, fmt.Errorf("reading the referrers of %s: %w", digest, err)
-		}
-		for _, desc := range im.Manifests {
-			if len(out) == maxSignatures {
-				break
-			}
-			if !strings.HasPrefix(desc.ArtifactType, "application/vnd.dev.sigstore.bundle") {
-				continue
-			}
-			b, err := r.referrerBundle(ctx, desc.Digest, opts)
-			if err != nil {
-				out = append(out, candidate{form: "referrer", err: fmt.Errorf("%s: %w", desc.Digest, err)})
-				continue
-			}
-			out = append(out, candidate{form: "referrer", bundle: b})
-		}
+	if idx == nil {
+		return nil, nil
 	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading the referrers of %s: %w", digest, err)
+	}
+	for _, desc := range im.Manifests {
+		if len(out) == maxSignatures {
+			break
+		}
+		if !strings.HasPrefix(desc.ArtifactType, "application/vnd.dev.sigstore.bundle") {
+			continue
+		}
+		b, err := r.referrerBundle(desc.Digest, opts)
+		if err != nil {
+			out = append(out, candidate{form: "referrer", err: fmt.Errorf("%s: %w", desc.Digest, err)})
+			continue
+		}
+		out = append(out, candidate{form: "referrer", bundle: b})
+	}
+	return out, nil
+}
+
+// tagged lists the signatures of digest under the legacy tag
+// sha256-<hex>.sig (at most max). No tag is no error.
+func (r registry) tagged(ctx context.Context, digest string, max int) ([]candidate, error) {
+	opts := append([]remote.Option{remote.WithContext(ctx)}, r.options...)
 	tag := r.repo.Tag(strings.Replace(digest, ":", "-", 1) + ".sig")
 	img, err := remote.Image(tag, opts...)
 	switch {
 	case err != nil && notFound(err):
-		return out, nil
+		return nil, nil
 	case err != nil:
-		return out, fmt.Errorf("reading %s: %w", tag.TagStr(), err)
+		return nil, fmt.Errorf("reading %s: %w", tag.TagStr(), err)
 	}
 	m, err := img.Manifest()
 	if err != nil {
-		return out, fmt.Errorf("reading %s: %w", tag.TagStr(), err)
+		return nil, fmt.Errorf("reading %s: %w", tag.TagStr(), err)
 	}
+	var out []candidate
 	for _, l := range m.Layers {
-		if len(out) == maxSignatures {
+		if len(out) >= max {
 			break
 		}
 		if l.MediaType != SimpleSigningMediaType {
@@ -143,7 +151,7 @@ func (r registry) find(ctx context.Context, digest string) ([]candidate, error) 
 
 // referrerBundle reads the Sigstore bundle a referrer manifest holds: its
 // first layer.
-func (r registry) referrerBundle(ctx context.Context, h v1.Hash, opts []remote.Option) (*bundle.Bundle, error) {
+func (r registry) referrerBundle(h v1.Hash, opts []remote.Option) (*bundle.Bundle, error) {
 	img, err := remote.Image(r.repo.Digest(h.String()), opts...)
 	if err != nil {
 		return nil, err

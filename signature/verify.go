@@ -86,30 +86,46 @@ func (v *Verifier) Verify(ctx context.Context, ref policy.ImageRef, digest strin
 	if err != nil {
 		return "", err
 	}
-	found, err := reg.find(ctx, digest)
-	if len(found) == 0 {
-		if err != nil {
-			return "", err
-		}
-		return "", fmt.Errorf("not signed: no Sigstore bundle among its referrers and no tag %s",
-			strings.Replace(digest, ":", "-", 1)+".sig")
-	}
 	keys, keyErrs := t.trustedKeys(ctx, v.PublicKey)
+	// The referrers first (cosign's current form); the legacy tag only
+	// when none of them passes.
 	var reasons []string
-	for _, c := range found {
-		signer, why := t.check(c, digest, sum, keys, keyErrs)
-		if why == nil {
-			return signer, nil
+	judged := 0
+	judge := func(found []candidate) string {
+		for _, c := range found {
+			judged++
+			signer, why := t.check(c, digest, sum, keys, keyErrs)
+			if why == nil {
+				return signer
+			}
+			reasons = append(reasons, c.form+": "+why.Error())
 		}
-		reasons = append(reasons, c.form+": "+why.Error())
+		return ""
 	}
+	found, err := reg.referrers(ctx, digest)
 	if err != nil {
 		reasons = append(reasons, err.Error())
 	}
-	if len(found) == 1 {
+	if signer := judge(found); signer != "" {
+		return signer, nil
+	}
+	found, err = reg.tagged(ctx, digest, maxSignatures-judged)
+	if err != nil {
+		reasons = append(reasons, err.Error())
+	}
+	if signer := judge(found); signer != "" {
+		return signer, nil
+	}
+	switch {
+	case judged == 0 && len(reasons) == 0:
+		return "", fmt.Errorf("not signed: no Sigstore bundle among its referrers and no tag %s",
+			strings.Replace(digest, ":", "-", 1)+".sig")
+	case judged == 0:
+		return "", errors.New(strings.Join(reasons, "; "))
+	case judged == 1 && len(reasons) == 1:
 		return "", fmt.Errorf("its signature is not trusted: %s", reasons[0])
 	}
-	return "", fmt.Errorf("%d signatures, none trusted: %s", len(found), strings.Join(reasons, "; "))
+	return "", fmt.Errorf("%d signatures, none trusted: %s", judged, strings.Join(reasons, "; "))
 }
 
 // trust loads g's trust once; a later change of its files needs a restart,
@@ -153,10 +169,17 @@ func (v *Verifier) registry(ctx context.Context, ref policy.ImageRef, g *config.
 		return r, fmt.Errorf("the repository %s/%s: %w", host, ref.Repository, err)
 	}
 	r.repo = repo
-	r.options = []remote.Option{remote.WithAuth(auth)}
+	r.options = []remote.Option{remote.WithAuth(auth), remote.WithContext(ctx)}
 	if v.Transport != nil {
 		r.options = append(r.options, remote.WithTransport(v.Transport))
 	}
+	// One puller for the image's calls: the registry is pinged and logged
+	// in to once.
+	p, err := remote.NewPuller(r.options...)
+	if err != nil {
+		return r, err
+	}
+	r.options = append(r.options, remote.Reuse(p))
 	return r, nil
 }
 
