@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -324,5 +325,33 @@ func TestReadmeNotifyBlock(t *testing.T) {
 	}
 	if len(cfg.Notify) != 3 || cfg.Notify[2].FailingAfter != 5 || cfg.Notify[1].Type != "teams" {
 		t.Errorf("notify = %+v", cfg.Notify)
+	}
+}
+
+// The README's gates load as they are written.
+func TestReadmeGatesBlock(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "\n## Gates\n")
+	_, block, ok2 := strings.Cut(after, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("no yaml block under the README's gates heading")
+	}
+	cfg, err := Parse("README.md", []byte("listen: \"\"\ngit:\n  author: {name: b, email: b@example.com}\n"+block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := cfg.Gates.Signature
+	if time.Duration(cfg.Gates.MinAge) != time.Hour || cfg.Gates.Scan.MaxSeverity != "HIGH" || sig == nil || len(sig.Keys) != 2 || len(sig.Keyless) != 1 {
+		t.Errorf("gates = %+v", cfg.Gates)
+	}
+	if _, ok := KMSKeyARN(sig.Keys[1]); !ok {
+		t.Errorf("the README's KMS key %q is not one", sig.Keys[1])
+	}
+	if g := cfg.GatesOf(cfg.Repositories[0]); time.Duration(g.MinAge) != 2*time.Hour || g.Signature != nil {
+		t.Errorf("the repository's gates = %+v, want its own minAge 2h alone", g)
 	}
 }
