@@ -57,7 +57,7 @@ func (g *giteaForge) Pulls(ctx context.Context, head, base string) ([]PullReques
 			}
 			out = append(out, giteaPull(p))
 		}
-		if len(pulls) < 50 {
+		if !morePages(resp, len(pulls)) {
 			break
 		}
 	}
@@ -66,6 +66,18 @@ func (g *giteaForge) Pulls(ctx context.Context, head, base string) ([]PullReques
 		out = out[:MaxPulls]
 	}
 	return out, nil
+}
+
+// morePages says whether a Gitea list goes on past the page that held n
+// items: its Link header names a next page. A server whose [api]
+// MAX_RESPONSE_ITEMS is below the 50 asked for answers shorter pages, so a
+// short page is not the last one by itself; a full page is taken to have
+// a next one, Link header or not.
+func morePages(resp *gitea.Response, n int) bool {
+	if n == 0 || resp == nil {
+		return false
+	}
+	return resp.NextPage > 0 || n >= 50
 }
 
 func giteaPull(p *gitea.PullRequest) PullRequest {
@@ -97,9 +109,16 @@ func (g *giteaForge) Open(ctx context.Context, head, base, title, body string, l
 	var ids []int64
 	if len(labels) > 0 {
 		// Gitea takes label ids: look the names up.
-		all, resp, err := c.ListRepoLabels(g.owner, g.repo, gitea.ListLabelsOptions{ListOptions: gitea.ListOptions{PageSize: 50}})
-		if err != nil {
-			return PullRequest{}, g.fail("listing labels", resp, err)
+		var all []*gitea.Label
+		for page := 1; page <= maxPages; page++ {
+			labels, resp, err := c.ListRepoLabels(g.owner, g.repo, gitea.ListLabelsOptions{ListOptions: gitea.ListOptions{Page: page, PageSize: 50}})
+			if err != nil {
+				return PullRequest{}, g.fail("listing labels", resp, err)
+			}
+			all = append(all, labels...)
+			if !morePages(resp, len(labels)) {
+				break
+			}
 		}
 		for _, name := range labels {
 			i := slices.IndexFunc(all, func(l *gitea.Label) bool { return l.Name == name })

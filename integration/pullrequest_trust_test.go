@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -82,8 +83,10 @@ func TestPullRequestFromAForkIsNotTheButlers(t *testing.T) {
 	}
 }
 
-// Sixty newer pull requests of other branches do not hide the butler's
-// open one: the next cycle updates it (no second one, no 409).
+// Twelve newer pull requests of other branches push the butler's open one
+// to the second page (the test Gitea answers pages of 10, as a server with
+// a lowered [api] MAX_RESPONSE_ITEMS does), and do not hide it: the next
+// cycle updates it (no second one, no 409).
 func TestPullRequestFoundAmongMany(t *testing.T) {
 	t.Parallel() // mostly waiting for Gitea: with the other slow waiters, after the rest
 	e := newPREnv(t, "many-prs")
@@ -95,7 +98,7 @@ func TestPullRequestFoundAmongMany(t *testing.T) {
 	}
 	mine := r.PullRequest.Number
 	var branches []string
-	for i := range 60 {
+	for i := range 12 {
 		branches = append(branches, fmt.Sprintf("feature-%02d", i))
 	}
 	e.pushBranches(t, e.g.CloneURL(e.name), branches...)
@@ -122,12 +125,19 @@ func TestPullRequestFoundAmongMany(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("60 pull requests made in %s", time.Since(start))
+	t.Logf("%d pull requests made in %s", len(branches), time.Since(start))
+	var first []giteaPull
+	if err := e.g.API(ctx, http.MethodGet, "/repos/"+e.g.User+"/"+e.name+"/pulls?state=all&sort=recentupdate&page=1&limit=50", nil, &first); err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 10 || slices.ContainsFunc(first, func(p giteaPull) bool { return p.Number == mine }) {
+		t.Fatalf("the first page holds %d pull requests, the butler's #%d among them: the test does not reach a second page", len(first), mine)
+	}
 	e.ecr.push("qa-sha-0000002")
 	start = time.Now()
 	r = e.cycle(t)
 	if r.Err != nil || r.PullRequest.Action != "updated" || r.PullRequest.Number != mine {
-		t.Fatalf("cycle among 60 newer pull requests: err %v, pull request %+v; want #%d updated", r.Err, r.PullRequest, mine)
+		t.Fatalf("cycle among %d newer pull requests: err %v, pull request %+v; want #%d updated", len(branches), r.Err, r.PullRequest, mine)
 	}
 }
 

@@ -89,6 +89,9 @@ ADAPTER = memory
 TYPE = channel
 [cron]
 ENABLED = false
+[api]
+MAX_RESPONSE_ITEMS = 10
+DEFAULT_PAGING_NUM = 10
 `, dir, port, g.URL, filepath.Dir(binary))
 	if err := os.WriteFile(conf, []byte(ini), 0o600); err != nil {
 		return nil, err
