@@ -28,18 +28,15 @@ func runMain(m *testing.M) int {
 	// The tests that call t.Parallel mostly wait (moto's whole seconds,
 	// Gitea, the disk): they run three at once unless -parallel says
 	// otherwise, whatever the number of cores.
-	// The tests drive real processes (moto, git, Gitea, the binary): on a
-	// machine loaded several times over, the package takes well past go
-	// test's default ten minutes, so it gets 45 unless -timeout says
-	// otherwise.
+	// go test always passes its -timeout (ten minutes by default) to the
+	// test binary, so the package cannot lengthen its own: it must finish
+	// in ten minutes with two suites running at once, so no test here
+	// makes more work than its point needs.
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !set["test.parallel"] {
 		flag.Set("test.parallel", "3")
-	}
-	if !set["test.timeout"] {
-		flag.Set("test.timeout", "45m")
 	}
 	// gittestserver's SSH server logs every connection through the standard
 	// logger; this test binary has no other use for it.
