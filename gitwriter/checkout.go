@@ -47,8 +47,8 @@ type Checkout struct {
 	prefix string
 	// synced says the working tree is Head's tree but for the files in
 	// touched (written since): a Sync writes only what differs from there.
-	// Without it (a copy just opened, a failed checkout) Sync writes the
-	// whole tree.
+	// Without it (a copy just opened, a failed checkout) Sync compares
+	// every file with the tree (checkoutOver).
 	synced  bool
 	touched []string
 	// skipped lists the entries of the trees checked out that cannot be
@@ -193,8 +193,9 @@ func (c *Checkout) clone(ctx context.Context, dir string) error {
 // Sync fetches the remote branches and makes the working tree the push
 // branch's remote head (or the branch's, when the push branch does not
 // exist yet): a copy that holds a known tree gets only the files that
-// differ, and the ones written since (MarkDirty); any other gets the whole
-// tree. Local changes are discarded: the working copy is a cache.
+// differ, and the ones written since (MarkDirty); any other (a copy found
+// on disk at start) is compared file by file with the tree and gets what
+// differs. Local changes are discarded: the working copy is a cache.
 func (c *Checkout) Sync(ctx context.Context) error {
 	if err := c.fetch(ctx, c.repo.Branch); err != nil {
 		return err
@@ -234,7 +235,7 @@ func (c *Checkout) Sync(ctx context.Context) error {
 			return fmt.Errorf("checking out %s: %w", base.Hash(), err)
 		}
 	} else {
-		if skipped, err = c.checkoutAll(ctx, to); err != nil {
+		if skipped, err = c.checkoutOver(ctx, to); err != nil {
 			return fmt.Errorf("checking out %s: %w", base.Hash(), err)
 		}
 		c.skipped = nil

@@ -119,7 +119,8 @@ func buildFuzzTree(t *testing.T, c *Checkout, entries []fuzzEntry) (plumbing.Has
 }
 
 // FuzzCheckoutTrees checks out a crafted tree, then moves to a second one,
-// as a fresh clone and a kept copy do: nothing is ever written outside the
+// as a fresh clone and a kept copy do, then back to the first over what
+// the second left, as a restart does: nothing is ever written outside the
 // working tree or into .git, a tree that names an entry twice is refused,
 // and any other tree is checked out exactly (its safe entries, nothing
 // else).
@@ -152,17 +153,19 @@ func FuzzCheckoutTrees(f *testing.F) {
 		}
 		c := &Checkout{git: r, Dir: dir}
 		var prev *object.Tree
-		for step, spec := range []string{first, second} {
+		// A fresh clone, a kept copy moving to the second tree, then a
+		// restart over that copy whose head is the first tree again.
+		for step, spec := range []string{first, second, first} {
 			entries := parseFuzzTree(spec)
 			h, dup := buildFuzzTree(t, c, entries)
 			tree, err := r.TreeObject(h)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if prev == nil {
-				_, err = c.checkoutAll(context.Background(), tree)
-			} else {
+			if step == 1 {
 				_, err = c.checkoutChanges(context.Background(), prev, tree, nil)
+			} else {
+				_, err = c.checkoutOver(context.Background(), tree)
 			}
 			checkUntouched(t, dir, outside)
 			switch {

@@ -4,9 +4,12 @@ package gitwriter
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // treeDir is a folder of the working tree, reached beneath an os.Root of
@@ -128,4 +131,33 @@ func (d *treeDir) rmdir(name string) bool {
 		return false
 	}
 	return d.root.Remove(d.at(name)) == nil
+}
+
+func (d *treeDir) blobHash(name string, buf []byte) (h plumbing.Hash, exec, ok bool, err error) {
+	info, err := d.root.Lstat(d.at(name))
+	if err != nil || !info.Mode().IsRegular() {
+		return h, false, false, nil
+	}
+	f, err := d.root.Open(d.at(name))
+	if err != nil {
+		return h, false, false, err
+	}
+	defer f.Close()
+	hasher := plumbing.NewHasher(plumbing.BlobObject, info.Size())
+	n, err := io.CopyBuffer(hasher, f, buf)
+	if err != nil {
+		return h, false, false, err
+	}
+	if n != info.Size() {
+		return h, false, false, nil
+	}
+	return hasher.Sum(), info.Mode().Perm()&0o100 != 0, true, nil
+}
+
+func (d *treeDir) readlink(name string) (string, bool, error) {
+	if k, err := d.kind(name); err != nil || k != fs.ModeSymlink {
+		return "", false, nil
+	}
+	target, err := d.root.Readlink(d.at(name))
+	return target, err == nil, err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"golang.org/x/sys/unix"
 )
 
@@ -272,6 +273,58 @@ func ignoringEINTR(f func() error) error {
 	for {
 		if err := f(); err != unix.EINTR {
 			return err
+		}
+	}
+}
+
+// blobHash is the git blob hash of the regular file name, and whether it
+// is executable (its owner's bit). ok is false when name is absent or
+// anything but a regular file (a link is never followed), or changed size
+// while read; buf is the read buffer.
+func (d *treeDir) blobHash(name string, buf []byte) (h plumbing.Hash, exec, ok bool, err error) {
+	fd, err := openat(d.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case err == unix.ELOOP || err == unix.ENOENT || err == unix.ENXIO: // a link, gone, a socket
+		return h, false, false, nil
+	case err != nil:
+		return h, false, false, d.err("open", name, err)
+	}
+	f := fdFile(fd)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return h, false, false, d.err("fstat", name, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return h, false, false, nil
+	}
+	hasher := plumbing.NewHasher(plumbing.BlobObject, st.Size)
+	n, err := io.CopyBuffer(hasher, f, buf)
+	if err != nil {
+		return h, false, false, d.err("read", name, err)
+	}
+	if n != st.Size {
+		return h, false, false, nil
+	}
+	return hasher.Sum(), st.Mode&0o100 != 0, true, nil
+}
+
+// readlink is the target of the link name; ok is false when name is
+// absent or not a link.
+func (d *treeDir) readlink(name string) (target string, ok bool, err error) {
+	for size := 256; ; size *= 4 {
+		buf := make([]byte, size)
+		var n int
+		err := ignoringEINTR(func() (err error) { n, err = unix.Readlinkat(d.fd, name, buf); return err })
+		switch {
+		case err == unix.EINVAL || err == unix.ENOENT: // not a link, gone
+			return "", false, nil
+		case err != nil:
+			return "", false, d.err("readlink", name, err)
+		case n < size:
+			return string(buf[:n]), true, nil
+		case size > 1<<16:
+			return "", false, d.err("readlink", name, errors.New("target too long"))
 		}
 	}
 }

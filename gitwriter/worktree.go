@@ -173,23 +173,6 @@ func (w *writer) tick() error {
 	return nil
 }
 
-// wipe removes everything in the working tree but .git.
-func (w *writer) wipe() error {
-	names, err := w.root.names()
-	if err != nil {
-		return fmt.Errorf("reading the working tree: %w", err)
-	}
-	for _, name := range names {
-		if name == ".git" {
-			continue
-		}
-		if err := w.root.remove(name); err != nil {
-			return fmt.Errorf("emptying the working tree: %w", err)
-		}
-	}
-	return nil
-}
-
 // ErrDuplicateEntry is a tree that names one entry twice, which git's own
 // tools refuse (fsck's duplicateEntries) and no checkout can write: the
 // second would land on, or through, the first.
@@ -209,74 +192,6 @@ func checkNames(t *object.Tree, dir string) error {
 		if names[i] == names[i-1] {
 			return fmt.Errorf("%s: %w", joinName(dir, names[i]), ErrDuplicateEntry)
 		}
-	}
-	return nil
-}
-
-// writeTree writes every entry of t into a working tree that holds nothing
-// yet but .git: depth first, with one folder open at a time, so its cost
-// is linear in the depth. Anything found where an entry goes (a duplicate
-// name) is an error, never written over or through.
-func (w *writer) writeTree(t *object.Tree) error {
-	if err := checkNames(t, ""); err != nil {
-		return err
-	}
-	cur, err := w.root.sub(".")
-	if err != nil {
-		return err
-	}
-	defer func() { cur.close() }()
-	type frame struct {
-		t *object.Tree
-		i int
-	}
-	stack := []frame{{t, 0}}
-	for len(stack) > 0 {
-		f := &stack[len(stack)-1]
-		if f.i == len(f.t.Entries) {
-			if stack = stack[:len(stack)-1]; len(stack) > 0 {
-				parent, err := cur.up()
-				if err != nil {
-					return err
-				}
-				cur.close()
-				cur = parent
-			}
-			continue
-		}
-		e := f.t.Entries[f.i]
-		f.i++
-		name := cur.in(e.Name)
-		if why := unsafeName(e.Name); why != "" {
-			w.skip(name, why)
-			continue
-		}
-		if err := w.tick(); err != nil {
-			return err
-		}
-		if e.Mode != filemode.Dir {
-			if err := w.writeEntry(cur, e.Name, e); err != nil {
-				return err
-			}
-			continue
-		}
-		sub, err := w.c.git.TreeObject(e.Hash)
-		if err != nil {
-			return fmt.Errorf("reading tree %s: %w", name, err)
-		}
-		if err := checkNames(sub, name); err != nil {
-			return err
-		}
-		if err := cur.mkdir(e.Name); err != nil {
-			return fmt.Errorf("creating %s: %w", name, err)
-		}
-		child, err := cur.sub(e.Name)
-		if err != nil {
-			return err
-		}
-		cur.close()
-		cur = child
-		stack = append(stack, frame{sub, 0})
 	}
 	return nil
 }
@@ -442,20 +357,6 @@ func (w *writer) blob(h plumbing.Hash) ([]byte, error) {
 	}
 	defer r.Close()
 	return io.ReadAll(r)
-}
-
-// checkoutAll empties the working tree and writes tree into it.
-func (c *Checkout) checkoutAll(ctx context.Context, tree *object.Tree) ([]string, error) {
-	w, err := c.newWriter(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer w.close()
-	if err := w.wipe(); err != nil {
-		return nil, err
-	}
-	err = w.writeTree(tree)
-	return w.skipped, err
 }
 
 // checkoutChanges moves a working tree that holds from (but for the

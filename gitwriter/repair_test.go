@@ -1,0 +1,164 @@
+//go:build linux || darwin
+
+package gitwriter
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/imagebutler/imagebutler/config"
+)
+
+// A restart opens the working copy left on disk: whatever happened to it
+// since (a person, a crash, a full disk), it holds the tree again after,
+// and only the damaged paths were written: every other file is the very
+// file the last run wrote (same inode, same modification time).
+func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
+	outside := t.TempDir()
+	files := map[string]entry{
+		"apps/a.yaml":        regular("a: 1\n"),
+		"apps/deep/b.yaml":   regular("b: 1\n"),
+		"apps/deep/c.yaml":   regular("c: 1\n"),
+		"apps/kept.yaml":     regular("kept: 1\n"),
+		"bin/run.sh":         {"#!/bin/sh\n", filemode.Executable},
+		"bin/tool.sh":        {"#!/bin/sh\n", filemode.Executable},
+		"docs/readme.md":     regular("read me\n"),
+		"docs/c.yaml":        regular("c: 2\n"),
+		"data/fifo.yaml":     regular("f: 1\n"),
+		"data/kept.yaml":     regular("kept: 2\n"),
+		"link.yaml":          {"apps/a.yaml", filemode.Symlink},
+		"other-link.yaml":    {"apps/kept.yaml", filemode.Symlink},
+		"shape/was-dir.yaml": regular("d: 1\n"),
+		"top.yaml":           regular("top: 1\n"),
+	}
+	damages := []struct {
+		name string
+		path string // what the damage touches; "" for a stray path the repair removes
+		do   func(dir string) error
+	}{
+		{"content changed, same size", "apps/a.yaml", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "apps/a.yaml"), []byte("a: 9\n"), 0o644)
+		}},
+		{"deleted", "apps/deep/b.yaml", func(dir string) error { return os.Remove(filepath.Join(dir, "apps/deep/b.yaml")) }},
+		{"stray file", "", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "apps/stray.yaml"), []byte("stray\n"), 0o644)
+		}},
+		{"stray folder", "", func(dir string) error { return os.MkdirAll(filepath.Join(dir, "junk/x/y"), 0o755) }},
+		{"a .git folder below the root", "", func(dir string) error {
+			return os.MkdirAll(filepath.Join(dir, "apps/deep/.git/hooks"), 0o755)
+		}},
+		{"executable bit lost", "bin/run.sh", func(dir string) error { return os.Chmod(filepath.Join(dir, "bin/run.sh"), 0o644) }},
+		{"executable bit gained", "docs/readme.md", func(dir string) error {
+			return os.Chmod(filepath.Join(dir, "docs/readme.md"), 0o755)
+		}},
+		{"file replaced by a link to an identical file outside", "docs/c.yaml", func(dir string) error {
+			if err := os.WriteFile(filepath.Join(outside, "c.yaml"), []byte("c: 2\n"), 0o644); err != nil {
+				return err
+			}
+			os.Remove(filepath.Join(dir, "docs/c.yaml"))
+			return os.Symlink(filepath.Join(outside, "c.yaml"), filepath.Join(dir, "docs/c.yaml"))
+		}},
+		{"folder replaced by a link to outside", "apps/deep/c.yaml", func(dir string) error {
+			// apps/deep is then a link: b.yaml (deleted above) and c.yaml are written beneath a real folder.
+			if err := os.RemoveAll(filepath.Join(dir, "apps/deep")); err != nil {
+				return err
+			}
+			return os.Symlink(outside, filepath.Join(dir, "apps/deep"))
+		}},
+		{"a FIFO where a file goes", "data/fifo.yaml", func(dir string) error {
+			os.Remove(filepath.Join(dir, "data/fifo.yaml"))
+			return syscall.Mkfifo(filepath.Join(dir, "data/fifo.yaml"), 0o644)
+		}},
+		{"link retargeted", "link.yaml", func(dir string) error {
+			os.Remove(filepath.Join(dir, "link.yaml"))
+			return os.Symlink("apps/kept.yaml", filepath.Join(dir, "link.yaml"))
+		}},
+		{"folder where a file goes", "shape/was-dir.yaml", func(dir string) error {
+			os.Remove(filepath.Join(dir, "shape/was-dir.yaml"))
+			return os.MkdirAll(filepath.Join(dir, "shape/was-dir.yaml/inner"), 0o755)
+		}},
+	}
+
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushTree(t, bare, files)
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := filepath.Join(t.TempDir(), "kept")
+	co, err := Open(context.Background(), dir, repo, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co.Close()
+	before := map[string]os.FileInfo{}
+	for p := range files {
+		info, err := os.Lstat(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[p] = info
+	}
+	damaged := map[string]bool{}
+	for _, d := range damages {
+		if err := d.do(dir); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+		damaged[d.path] = true
+	}
+
+	co, err = Open(context.Background(), dir, repo, log) // a restart: the copy is reused
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	if _, err := os.Stat(dir + ".clone"); !os.IsNotExist(err) {
+		t.Fatalf("the copy was cloned afresh, not repaired: %v", err)
+	}
+	if got, w := listing(t, dir), want(files); !reflect.DeepEqual(got, w) {
+		t.Fatalf("working tree after the restart\n got %q\nwant %q", got, w)
+	}
+	var rewritten, kept []string
+	for p, was := range before {
+		now, err := os.Lstat(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if os.SameFile(was, now) && was.ModTime().Equal(now.ModTime()) {
+			kept = append(kept, p)
+		} else {
+			rewritten = append(rewritten, p)
+		}
+	}
+	var wantRewritten []string
+	for p := range damaged {
+		if p != "" {
+			wantRewritten = append(wantRewritten, p)
+		}
+	}
+	wantRewritten = append(wantRewritten, "apps/deep/b.yaml") // beneath the folder made a link
+	slices.Sort(rewritten)
+	slices.Sort(wantRewritten)
+	wantRewritten = slices.Compact(wantRewritten)
+	if !reflect.DeepEqual(rewritten, wantRewritten) {
+		t.Errorf("written by the restart %q, want exactly the damaged %q (kept %q)", rewritten, wantRewritten, kept)
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "c.yaml")); err != nil || string(b) != "c: 2\n" {
+		t.Errorf("the file outside the copy: %q, %v", b, err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("written outside the working copy: %v", entries)
+	}
+}
