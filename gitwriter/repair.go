@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"path"
 	"runtime"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -28,31 +29,53 @@ import (
 // else the tree names is written afresh, and anything it does not name is
 // removed (but the root's .git). Names unsafe here are skipped and
 // reported; no link is followed, and a tree naming an entry twice is
-// refused (ErrDuplicateEntry).
+// refused (ErrDuplicateEntry). Stat data kept by the last checkoutOver
+// (stamps.go) spare reading what has not changed since; this one's are
+// kept for the next.
 func (c *Checkout) checkoutOver(ctx context.Context, tree *object.Tree) ([]string, error) {
 	w, err := c.newWriter(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	err = w.repairTree(tree)
-	return w.skipped, err
+	r := &repair{writer: w, old: loadStamps(c.Dir), now: map[string]stamp{}, buf: make([]byte, 32<<10)}
+	if err := r.tree(tree); err != nil {
+		return w.skipped, err
+	}
+	if !r.changed && r.old != nil && len(r.now) == len(r.old.by) {
+		return w.skipped, nil // the stamps kept say all there is
+	}
+	if err := saveStamps(c.Dir, r.now); err != nil {
+		c.log.Warn("a restart will read every file of this working copy", "dir", c.Dir, "err", err.Error())
+	}
+	return w.skipped, nil
 }
 
-// repairTree walks t and the working tree together, depth first with one
-// folder open at a time, so its cost is linear in the depth. Anything found
-// where an entry goes that prune kept and intact refused is removed first,
-// never written over or through.
-func (w *writer) repairTree(t *object.Tree) error {
+// repair is one checkoutOver.
+type repair struct {
+	*writer
+	old *stamps          // the last checkoutOver's; nil: none
+	now map[string]stamp // this one's
+	// changed says now holds a stamp old did not (a file read or
+	// written, a folder listed or changed).
+	changed bool
+	buf     []byte
+}
+
+// tree walks t and the working tree together, depth first with one folder
+// open at a time, so its cost is linear in the depth. Anything found where
+// an entry goes that prune kept and intact refused is removed first, never
+// written over or through.
+func (r *repair) tree(t *object.Tree) error {
 	if err := checkNames(t, ""); err != nil {
 		return err
 	}
-	cur, err := w.root.sub(".")
+	cur, err := r.root.sub(".")
 	if err != nil {
 		return err
 	}
 	defer func() { cur.close() }()
-	have, err := w.prune(cur, t)
+	have, err := r.list(cur, t)
 	if err != nil {
 		return err
 	}
@@ -61,11 +84,16 @@ func (w *writer) repairTree(t *object.Tree) error {
 		i    int
 		have map[string]bool // the names of t found in the folder
 	}
-	buf := make([]byte, 32<<10)
 	stack := []frame{{t, 0, have}}
 	for len(stack) > 0 {
 		f := &stack[len(stack)-1]
 		if f.i == len(f.t.Entries) {
+			// The folder is complete: its stat data say so from here on.
+			if st, err := cur.selfStamp(); err == nil && st.Mtime != 0 {
+				r.changed = r.changed || !r.old.holds(cur.name+"/", st, f.t.Hash)
+				st.Hash = f.t.Hash
+				r.now[cur.name+"/"] = st
+			}
 			if stack = stack[:len(stack)-1]; len(stack) > 0 {
 				parent, err := cur.up()
 				if err != nil {
@@ -80,16 +108,16 @@ func (w *writer) repairTree(t *object.Tree) error {
 		f.i++
 		name := cur.in(e.Name)
 		if why := unsafeName(e.Name); why != "" {
-			w.skip(name, why)
+			r.skip(name, why)
 			continue
 		}
-		if err := w.tick(); err != nil {
+		if err := r.tick(); err != nil {
 			return err
 		}
 		present := f.have[e.Name]
 		if e.Mode != filemode.Dir {
 			if present {
-				ok, err := w.intact(cur, e, buf)
+				ok, err := r.intact(cur, name, e)
 				if err != nil {
 					return err
 				}
@@ -100,20 +128,30 @@ func (w *writer) repairTree(t *object.Tree) error {
 					return fmt.Errorf("removing %s: %w", name, err)
 				}
 			}
-			if err := w.writeEntry(cur, e.Name, e); err != nil {
+			r.changed = true
+			if err := r.writeEntry(cur, e.Name, e); err != nil {
 				return err
+			}
+			if e.Mode.IsFile() && e.Mode != filemode.Symlink {
+				r.stampFile(cur, name, e)
 			}
 			continue
 		}
-		sub, err := w.c.git.TreeObject(e.Hash)
+		sub, err := r.c.git.TreeObject(e.Hash)
 		if err != nil {
 			return fmt.Errorf("reading tree %s: %w", name, err)
 		}
 		if err := checkNames(sub, name); err != nil {
 			return err
 		}
+		var child *treeDir
 		if present {
-			if k, err := cur.kind(e.Name); err != nil || k != fs.ModeDir {
+			// Opened only if it is a folder: a link or a file there is
+			// removed, never followed.
+			if child, err = cur.sub(e.Name); err != nil {
+				if k, kerr := cur.kind(e.Name); kerr == nil && k == fs.ModeDir {
+					return err // a folder that cannot be opened
+				}
 				if err := cur.remove(e.Name); err != nil {
 					return fmt.Errorf("removing %s: %w", name, err)
 				}
@@ -124,22 +162,46 @@ func (w *writer) repairTree(t *object.Tree) error {
 			if err := cur.mkdir(e.Name); err != nil {
 				return fmt.Errorf("creating %s: %w", name, err)
 			}
-		}
-		child, err := cur.sub(e.Name)
-		if err != nil {
-			return err
+			if child, err = cur.sub(e.Name); err != nil {
+				return err
+			}
 		}
 		cur.close()
 		cur = child
 		have := map[string]bool{}
 		if present {
-			if have, err = w.prune(cur, sub); err != nil {
+			if have, err = r.list(cur, sub); err != nil {
 				return err
 			}
 		}
 		stack = append(stack, frame{sub, 0, have})
 	}
 	return nil
+}
+
+// list is prune, but for a folder whose stat data say it holds the names
+// of t already (none added, removed or renamed since it was stamped
+// holding t): those, without reading it.
+func (r *repair) list(d *treeDir, t *object.Tree) (map[string]bool, error) {
+	if st, err := d.selfStamp(); err == nil && r.old.holds(d.name+"/", st, t.Hash) {
+		have := make(map[string]bool, len(t.Entries))
+		for _, e := range t.Entries {
+			if unsafeName(e.Name) == "" {
+				have[e.Name] = true
+			}
+		}
+		return have, nil
+	}
+	r.changed = true
+	return r.prune(d, t)
+}
+
+// stampFile keeps the stat data of the file just written at name.
+func (r *repair) stampFile(d *treeDir, name string, e object.TreeEntry) {
+	if st, ok, err := d.stamp(path.Base(name)); err == nil && ok && st.Mtime != 0 {
+		st.Hash = e.Hash
+		r.now[name] = st
+	}
 }
 
 // prune removes from the folder d every name that t does not name (or
@@ -170,9 +232,10 @@ func (w *writer) prune(d *treeDir, t *object.Tree) (map[string]bool, error) {
 	return have, nil
 }
 
-// intact says whether the non-folder entry e is in d as writeEntry writes
-// it.
-func (w *writer) intact(d *treeDir, e object.TreeEntry, buf []byte) (bool, error) {
+// intact says whether the non-folder entry e (at name) is in d as
+// writeEntry writes it: for a file, by its stat data when they are the
+// ones stamped with its blob, else by its content.
+func (r *repair) intact(d *treeDir, name string, e object.TreeEntry) (bool, error) {
 	switch e.Mode {
 	case filemode.Submodule: // an empty folder
 		if k, err := d.kind(e.Name); err != nil || k != fs.ModeDir {
@@ -190,16 +253,36 @@ func (w *writer) intact(d *treeDir, e object.TreeEntry, buf []byte) (bool, error
 		if err != nil || !ok {
 			return false, err
 		}
-		want, err := w.blob(e.Hash)
+		want, err := r.blob(e.Hash)
 		if err != nil {
-			return false, fmt.Errorf("reading %s: %w", d.in(e.Name), err)
+			return false, fmt.Errorf("reading %s: %w", name, err)
 		}
 		return bytes.Equal(want, []byte(target)), nil
 	}
-	h, exec, ok, err := d.blobHash(e.Name, buf)
-	if err != nil || !ok {
+	exec := e.Mode == filemode.Executable
+	if r.old != nil {
+		st, ok, err := d.stamp(e.Name)
+		if err != nil {
+			return false, err
+		}
+		if ok && r.old.holds(name, st, e.Hash) && st.Mode&0o170000 == 0o100000 && (st.Mode&0o100 != 0) == exec {
+			st.Hash = e.Hash
+			r.now[name] = st
+			return true, nil
+		}
+	}
+	r.changed = true
+	h, st, ok, err := d.blobHash(e.Name, r.buf)
+	if err != nil || !ok || h != e.Hash {
 		return false, err
 	}
 	// Windows keeps no executable bit.
-	return h == e.Hash && (exec == (e.Mode == filemode.Executable) || runtime.GOOS == "windows"), nil
+	if (st.Mode&0o100 != 0) != exec && runtime.GOOS != "windows" {
+		return false, nil
+	}
+	if st.Mtime != 0 {
+		st.Hash = e.Hash
+		r.now[name] = st
+	}
+	return true, nil
 }

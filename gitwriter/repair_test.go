@@ -30,6 +30,7 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 		"apps/deep/b.yaml":   regular("b: 1\n"),
 		"apps/deep/c.yaml":   regular("c: 1\n"),
 		"apps/kept.yaml":     regular("kept: 1\n"),
+		"apps/kept2.yaml":    regular("kept: 2\n"),
 		"bin/run.sh":         {"#!/bin/sh\n", filemode.Executable},
 		"bin/tool.sh":        {"#!/bin/sh\n", filemode.Executable},
 		"docs/readme.md":     regular("read me\n"),
@@ -48,6 +49,17 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 	}{
 		{"content changed, same size", "apps/a.yaml", func(dir string) error {
 			return os.WriteFile(filepath.Join(dir, "apps/a.yaml"), []byte("a: 9\n"), 0o644)
+		}},
+		{"content changed, same size, modification time put back", "apps/kept2.yaml", func(dir string) error {
+			p := filepath.Join(dir, "apps/kept2.yaml")
+			info, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, []byte("kept: 9\n"), 0o644); err != nil {
+				return err
+			}
+			return os.Chtimes(p, info.ModTime(), info.ModTime())
 		}},
 		{"deleted", "apps/deep/b.yaml", func(dir string) error { return os.Remove(filepath.Join(dir, "apps/deep/b.yaml")) }},
 		{"stray file", "", func(dir string) error {
@@ -98,11 +110,13 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := filepath.Join(t.TempDir(), "kept")
-	co, err := Open(context.Background(), dir, repo, log)
-	if err != nil {
-		t.Fatal(err)
+	for range 2 { // a clone, then a restart that finds it intact
+		co, err := Open(context.Background(), dir, repo, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		co.Close()
 	}
-	co.Close()
 	before := map[string]os.FileInfo{}
 	for p := range files {
 		info, err := os.Lstat(filepath.Join(dir, p))
@@ -119,7 +133,7 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 		damaged[d.path] = true
 	}
 
-	co, err = Open(context.Background(), dir, repo, log) // a restart: the copy is reused
+	co, err := Open(context.Background(), dir, repo, log) // a restart: the copy is reused
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,5 +174,59 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
 		t.Errorf("written outside the working copy: %v", entries)
+	}
+}
+
+// A restart over an intact copy reads no file (its stat data are the ones
+// stamped), so it has nothing new to stamp: the stamps file stays as it
+// was. A stamps file that cannot be read costs a reading of every file,
+// never a wrong tree.
+func TestRestartOverIntactCopyTrustsStamps(t *testing.T) {
+	files := map[string]entry{"a/one.yaml": regular("one\n"), "a/b/two.yaml": regular("two\n"), "run.sh": {"#!/bin/sh\n", filemode.Executable}}
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushTree(t, bare, files)
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := filepath.Join(t.TempDir(), "kept")
+	open := func() {
+		t.Helper()
+		co, err := Open(context.Background(), dir, repo, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		co.Close()
+		if got, w := listing(t, dir), want(files); !reflect.DeepEqual(got, w) {
+			t.Fatalf("working tree\n got %q\nwant %q", got, w)
+		}
+	}
+	stampsPath := filepath.Join(dir, ".git", stampsFile)
+	open() // a clone: what it wrote in the stamps file's own clock tick is not trusted yet
+	open() // those are read, and stamped again
+	saved, err := os.Stat(stampsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := loadStamps(dir)
+	if st == nil || len(st.by) != 6 { // three files, three folders (the root among them)
+		t.Fatalf("stamps %+v, want three files and three folders", st)
+	}
+	open()
+	if again, err := os.Stat(stampsPath); err != nil || !os.SameFile(saved, again) || !again.ModTime().Equal(saved.ModTime()) {
+		t.Errorf("a restart over an intact copy saved its stamps again (it read or wrote something): %v", err)
+	}
+
+	if err := os.WriteFile(stampsPath, []byte("imagebutler stamps 1\n\xff\xff\xff"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a/one.yaml"), []byte("ONE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open()
+	if st := loadStamps(dir); st == nil || len(st.by) != 6 {
+		t.Errorf("stamps after a restart over a damaged stamps file: %+v", st)
 	}
 }

@@ -133,26 +133,35 @@ func (d *treeDir) rmdir(name string) bool {
 	return d.root.Remove(d.at(name)) == nil
 }
 
-func (d *treeDir) blobHash(name string, buf []byte) (h plumbing.Hash, exec, ok bool, err error) {
+// blobHash is the git blob hash of the regular file name; ok is false
+// when it is anything else. Its stamp says only its mode: no stat data is
+// kept here, so a restart hashes every file.
+func (d *treeDir) blobHash(name string, buf []byte) (h plumbing.Hash, st stamp, ok bool, err error) {
 	info, err := d.root.Lstat(d.at(name))
 	if err != nil || !info.Mode().IsRegular() {
-		return h, false, false, nil
+		return h, st, false, nil
 	}
 	f, err := d.root.Open(d.at(name))
 	if err != nil {
-		return h, false, false, err
+		return h, st, false, err
 	}
 	defer f.Close()
 	hasher := plumbing.NewHasher(plumbing.BlobObject, info.Size())
 	n, err := io.CopyBuffer(hasher, f, buf)
 	if err != nil {
-		return h, false, false, err
+		return h, st, false, err
 	}
 	if n != info.Size() {
-		return h, false, false, nil
+		return h, st, false, nil
 	}
-	return hasher.Sum(), info.Mode().Perm()&0o100 != 0, true, nil
+	return hasher.Sum(), stamp{Mode: uint32(info.Mode().Perm())}, true, nil
 }
+
+// stamp and selfStamp keep no stat data here (ok false, a zero stamp): a
+// restart compares contents.
+func (d *treeDir) stamp(name string) (stamp, bool, error) { return stamp{}, false, nil }
+
+func (d *treeDir) selfStamp() (stamp, error) { return stamp{}, nil }
 
 func (d *treeDir) readlink(name string) (string, bool, error) {
 	if k, err := d.kind(name); err != nil || k != fs.ModeSymlink {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"golang.org/x/sys/unix"
@@ -277,36 +278,64 @@ func ignoringEINTR(f func() error) error {
 	}
 }
 
-// blobHash is the git blob hash of the regular file name, and whether it
-// is executable (its owner's bit). ok is false when name is absent or
-// anything but a regular file (a link is never followed), or changed size
-// while read; buf is the read buffer.
-func (d *treeDir) blobHash(name string, buf []byte) (h plumbing.Hash, exec, ok bool, err error) {
+// blobHash is the git blob hash of the regular file name, and its stamp
+// as read. ok is false when name is absent or anything but a regular file
+// (a link is never followed), or changed size while read; buf is the read
+// buffer.
+func (d *treeDir) blobHash(name string, buf []byte) (h plumbing.Hash, st stamp, ok bool, err error) {
 	fd, err := openat(d.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	switch {
 	case err == unix.ELOOP || err == unix.ENOENT || err == unix.ENXIO: // a link, gone, a socket
-		return h, false, false, nil
+		return h, st, false, nil
 	case err != nil:
-		return h, false, false, d.err("open", name, err)
+		return h, st, false, d.err("open", name, err)
 	}
 	f := fdFile(fd)
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return h, false, false, d.err("fstat", name, err)
+	var sys unix.Stat_t
+	if err := unix.Fstat(fd, &sys); err != nil {
+		return h, st, false, d.err("fstat", name, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return h, false, false, nil
+	if sys.Mode&unix.S_IFMT != unix.S_IFREG {
+		return h, st, false, nil
 	}
-	hasher := plumbing.NewHasher(plumbing.BlobObject, st.Size)
+	hasher := plumbing.NewHasher(plumbing.BlobObject, sys.Size)
 	n, err := io.CopyBuffer(hasher, f, buf)
 	if err != nil {
-		return h, false, false, d.err("read", name, err)
+		return h, st, false, d.err("read", name, err)
 	}
-	if n != st.Size {
-		return h, false, false, nil
+	if n != sys.Size {
+		return h, st, false, nil
 	}
-	return hasher.Sum(), st.Mode&0o100 != 0, true, nil
+	return hasher.Sum(), stampOf(&sys), true, nil
+}
+
+// stamp is name's stat data (a link's own, never its target's); ok is
+// false when name is absent.
+func (d *treeDir) stamp(name string) (st stamp, ok bool, err error) {
+	var sys unix.Stat_t
+	err = ignoringEINTR(func() error { return unix.Fstatat(d.fd, name, &sys, unix.AT_SYMLINK_NOFOLLOW) })
+	switch {
+	case err == unix.ENOENT:
+		return st, false, nil
+	case err != nil:
+		return st, false, d.err("lstat", name, err)
+	}
+	return stampOf(&sys), true, nil
+}
+
+// selfStamp is the stat data of the folder d itself.
+func (d *treeDir) selfStamp() (stamp, error) {
+	var sys unix.Stat_t
+	if err := unix.Fstat(d.fd, &sys); err != nil {
+		return stamp{}, d.err("fstat", ".", err)
+	}
+	return stampOf(&sys), nil
+}
+
+func stampOf(sys *unix.Stat_t) stamp {
+	return stamp{Dev: uint64(sys.Dev), Ino: uint64(sys.Ino), Mode: uint32(sys.Mode), Size: sys.Size,
+		Mtime: time.Unix(int64(sys.Mtim.Sec), int64(sys.Mtim.Nsec)).UnixNano(), Ctime: time.Unix(int64(sys.Ctim.Sec), int64(sys.Ctim.Nsec)).UnixNano()}
 }
 
 // readlink is the target of the link name; ok is false when name is
