@@ -321,7 +321,9 @@ func (t *Tree) merge(files []*fileResult, prev *Tree, since *Changes, defaultNam
 	}
 	t.order = files
 	for _, f := range files {
-		t.files[f.name] = f
+		t.files[f.name] = f // before any lookup: a folder's kustomization comes after its other files
+	}
+	for _, f := range files {
 		first := len(t.Objects)
 		t.Objects = append(t.Objects, f.objects...)
 		for i := range t.Objects[first:] {
@@ -342,6 +344,9 @@ func (t *Tree) merge(files []*fileResult, prev *Tree, since *Changes, defaultNam
 		if len(f.markers) > 0 {
 			t.sources[f.name] = f.src
 		}
+	}
+	for _, f := range files {
+		f.kustSrc = nil // not needed: a later lookup reads the file
 	}
 	return t
 }
@@ -445,7 +450,16 @@ type fileResult struct {
 	objects  []Object
 	markers  []Marker
 	problems []error
+	// kust is what a kustomization file says of the namespace, parsed
+	// from kustSrc (the bytes the walk's reader read) when an object needs
+	// it; kustSrc is dropped once the tree is merged.
+	kust    *kustResult
+	kustSrc []byte
 }
+
+// kustomizationNames are the file names kustomize reads in a folder, in
+// its order.
+var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
 
 func (f *fileResult) problem(line int, err error) {
 	f.problems = append(f.problems, &FileError{File: f.name, Line: line, Err: err})
@@ -528,8 +542,18 @@ func (n *namespaces) of(dir string, t *Tree) string {
 		return ns
 	}
 	ns := ""
-	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+	for _, name := range kustomizationNames {
 		file := path.Join(dir, name)
+		if f := n.tree.files[file]; f != nil && (f.kust != nil || f.kustSrc != nil) { // read by the walk's readers
+			if f.kust == nil {
+				k := kustOf(file, f.kustSrc)
+				f.kust, f.kustSrc = &k, nil
+			}
+			n.tree.kust[file] = *f.kust
+			t.Problems = append(t.Problems, f.kust.problems...)
+			ns = f.kust.namespace
+			break
+		}
 		// As for every file: never through a symlink, never past MaxFileBytes.
 		st, err := fs.Lstat(n.fsys, file)
 		if err != nil {
@@ -571,6 +595,12 @@ func (n *namespaces) read(file string, size int64) (k kustResult, ok bool) {
 	if err != nil {
 		return k, false
 	}
+	return kustOf(file, src), true
+}
+
+// kustOf is what the kustomization file holding src says of the
+// namespace.
+func kustOf(file string, src []byte) (k kustResult) {
 	var v struct {
 		Namespace string `yaml:"namespace"`
 	}
@@ -578,5 +608,5 @@ func (n *namespaces) read(file string, size int64) (k kustResult, ok bool) {
 		k.problems = []error{&FileError{File: file, Err: fmt.Errorf("reading namespace: %w", err)}}
 	}
 	k.namespace = v.Namespace
-	return k, true
+	return k
 }

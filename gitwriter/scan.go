@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -50,6 +52,9 @@ func (r *reader) scan(f *fileResult) {
 			f.problem(0, err)
 		}
 		return
+	}
+	if slices.Contains(kustomizationNames, path.Base(f.name)) {
+		f.kustSrc = bytes.Clone(data) // parsed if an object needs its namespace
 	}
 	hasMarker := bytes.Contains(data, flagMarker)
 	if !hasMarker && !bytes.Contains(data, flagAutomation) {
