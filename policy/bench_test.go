@@ -128,23 +128,36 @@ func BenchmarkSelect(b *testing.B) {
 
 // BenchmarkLineageNext is what telling a listing of 100,000 images from
 // the last one costs, once per ECR repository per cycle: a fresh listing
-// equal to the last (unchanged), and one more image (after-push).
+// equal to the last (unchanged), and one more image (after-push), with the
+// strings laid out in listing order, as a decoded listing has them
+// (ordered), or anywhere in memory, as a listing sorted after decoding
+// has them (scattered).
 func BenchmarkLineageNext(b *testing.B) {
 	images := benchImages(100_000, qaOrSha)
-	// Strings laid out in listing order, as a decoded listing has them.
-	fresh := slices.Clone(images)
-	for i := range fresh {
-		fresh[i].Tags = []string{strings.Clone(fresh[i].Tags[0])}
-		fresh[i].Digest = strings.Clone(fresh[i].Digest)
+	ordered := slices.Clone(images)
+	for i := range ordered {
+		ordered[i].Tags = []string{strings.Clone(ordered[i].Tags[0])}
+		ordered[i].Digest = strings.Clone(ordered[i].Digest)
 	}
-	pushed := append(slices.Clone(fresh), Image{Tags: []string{"qa-sha-new"}, Digest: "sha256:" + strings.Repeat("f", 64), PushedAt: images[len(images)-1].PushedAt})
+	scattered := slices.Clone(images)
+	for _, i := range rand.New(rand.NewPCG(7, 7)).Perm(len(scattered)) {
+		scattered[i].Tags = []string{strings.Clone(scattered[i].Tags[0])}
+		scattered[i].Digest = strings.Clone(scattered[i].Digest)
+	}
+	pushed := func(l []Image) []Image {
+		return append(slices.Clone(l), Image{Tags: []string{"qa-sha-new"}, Digest: "sha256:" + strings.Repeat("f", 64), PushedAt: images[len(images)-1].PushedAt})
+	}
+	unchanged := func(first, next Listing) bool { return next.id == first.id }
+	grew := func(first, next Listing) bool { return next.base == first.id }
 	for _, c := range []struct {
 		name string
 		next []Image
 		want func(first, next Listing) bool
 	}{
-		{"unchanged", fresh, func(first, next Listing) bool { return next.id == first.id }},
-		{"after-push", pushed, func(first, next Listing) bool { return next.base == first.id }},
+		{"unchanged", ordered, unchanged},
+		{"after-push", pushed(ordered), grew},
+		{"scattered/unchanged", scattered, unchanged},
+		{"scattered/after-push", pushed(scattered), grew},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
