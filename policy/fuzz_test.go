@@ -134,20 +134,50 @@ func parseVersionSplit(s string) (*semver.Version, bool) {
 	return v, true
 }
 
-// FuzzParseVersion: parseVersion reads what the split-and-join reading did.
+// FuzzParseVersion: parseVersion (in place) and mastermindsVersion read
+// what the split-and-join reading did.
 func FuzzParseVersion(f *testing.F) {
 	for _, s := range []string{"1.2.3", "v1.2.3", "01.02.003", "2025.07.03-rc.1+b", "1.2", "1.2.3.4", "1..3", "1.2.3-",
 		"v", "", "00.0.0", "1.2.3+", "1.2.3-01", "1.2.3-rc.01", "9999999999999999999999.0.0", "1.2.3-a.b+c.d", "latest"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, gotOK := parseVersion(s)
 		want, wantOK := parseVersionSplit(s)
+		got, gotOK := mastermindsVersion(s)
 		switch {
 		case gotOK != wantOK:
-			t.Fatalf("parseVersion(%q) ok = %v, the split reading says %v", s, gotOK, wantOK)
+			t.Fatalf("mastermindsVersion(%q) ok = %v, the split reading says %v", s, gotOK, wantOK)
 		case gotOK && (got.Compare(want) != 0 || got.String() != want.String() || got.Original() != want.Original()):
-			t.Fatalf("parseVersion(%q) = %s (%q), the split reading %s (%q)", s, got, got.Original(), want, want.Original())
+			t.Fatalf("mastermindsVersion(%q) = %s (%q), the split reading %s (%q)", s, got, got.Original(), want, want.Original())
+		}
+		v, ok := parseVersion(s)
+		switch {
+		case ok != wantOK:
+			t.Fatalf("parseVersion(%q) ok = %v, the split reading says %v", s, ok, wantOK)
+		case ok && (v.major != want.Major() || v.minor != want.Minor() || v.patch != want.Patch() || v.pre != want.Prerelease()):
+			t.Fatalf("parseVersion(%q) = %+v, the split reading %s", s, v, want)
+		}
+	})
+}
+
+// FuzzCompareVersions: two versions read in place order as Masterminds
+// orders them.
+func FuzzCompareVersions(f *testing.F) {
+	for _, p := range [][2]string{{"1.2.3", "1.2.3-rc.1"}, {"1.2.3-rc.1", "1.2.3-rc.1.1"}, {"1.2.3-rc.10", "1.2.3-rc.9"},
+		{"1.2.3-alpha", "1.2.3-1"}, {"1.2.3-99999999999999999999", "1.2.3-1"}, {"01.2.3", "1.2.3+b"}, {"1.2.3-a-b", "1.2.3-a"},
+		{"1.2.3-A", "1.2.3-a"}, {"18446744073709551615.0.0", "1.0.0"}, {"1.2.3-0", "1.2.3-00a"}} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		va, okA := parseVersion(a)
+		vb, okB := parseVersion(b)
+		if !okA || !okB {
+			return
+		}
+		ma, _ := mastermindsVersion(a)
+		mb, _ := mastermindsVersion(b)
+		if got, want := va.compare(vb), ma.Compare(mb); got != want {
+			t.Fatalf("compare(%q, %q) = %d, Masterminds says %d", a, b, got, want)
 		}
 	})
 }

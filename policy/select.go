@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/Masterminds/semver/v3"
 )
 
 // Select picks the policy's tag from images. It never fails: a Result
@@ -49,7 +47,7 @@ type verdict struct {
 	state state
 	value string // what is ordered: the extracted value, or the tag
 	dec   decimal
-	ver   *semver.Version
+	ver   version
 }
 
 // parallelMin is the number of tags from which selection is split across
@@ -295,7 +293,7 @@ func (p *Policy) compare(v, w *verdict, a, b *Image) int {
 	case Numerical:
 		c = v.dec.cmp(w.dec)
 	case Semver:
-		return v.ver.Compare(w.ver)
+		return v.ver.compare(w.ver)
 	}
 	if p.Desc {
 		c = -c
@@ -306,6 +304,7 @@ func (p *Policy) compare(v, w *verdict, a, b *Image) int {
 // scratch is what judge reuses over one pass of a listing.
 type scratch struct {
 	buf    []byte   // for expanding; v.value never points into it
+	m      []int    // for a linear pattern's match
 	ranges verdicts // the semver range's verdict per run of its cuts
 }
 
@@ -340,7 +339,18 @@ func (p *Policy) judge(v *verdict, tag string, pushed time.Time, s *scratch) {
 			return
 		}
 	case p.re != nil:
-		m := p.re.FindStringSubmatchIndex(tag)
+		var m []int
+		if p.linOK {
+			if s == nil {
+				s = &scratch{}
+			}
+			m = p.lin.match(tag, s.m[:0])
+			if m != nil {
+				s.m = m
+			}
+		} else {
+			m = p.re.FindStringSubmatchIndex(tag)
+		}
 		if m == nil {
 			v.state = filtered
 			return
@@ -377,7 +387,7 @@ func (p *Policy) judge(v *verdict, tag string, pushed time.Time, s *scratch) {
 		if s != nil {
 			ranges = &s.ranges
 		}
-		if ver.Prerelease() != "" && !p.rangeTakesPre || !p.inRange(ver, ranges) {
+		if ver.pre != "" && !p.rangeTakesPre || !p.inRange(ver, v.value, ranges) {
 			v.state = filtered
 			return
 		}
@@ -401,62 +411,6 @@ func (p *Policy) isExcluded(tag string) bool {
 		}
 	}
 	return false
-}
-
-// parseVersion reads a version as Flux does (fluxcd/pkg/version.ParseVersion
-// over Masterminds/semver v3.3.0, which Flux pins): an optional leading "v",
-// then exactly MAJOR.MINOR.PATCH of digits, leading zeros allowed
-// (zero-padded CalVer such as 2025.07.03 is a version), then an optional
-// -prerelease and +build as semver has them. "1", "1.2", "1.2.3.4" and
-// "20240101" are not versions.
-func parseVersion(s string) (*semver.Version, bool) {
-	t := strings.TrimPrefix(s, "v")
-	// The core, read in place: most tags that are not versions end at
-	// their first byte, and none costs an allocation.
-	i, padded := 0, false
-	for part := range 3 {
-		start := i
-		for i < len(t) && isDigit(t[i]) {
-			i++
-		}
-		if i == start {
-			return nil, false
-		}
-		padded = padded || t[start] == '0' && i-start > 1
-		if part < 2 {
-			if i == len(t) || t[i] != '.' {
-				return nil, false
-			}
-			i++
-		}
-	}
-	if i < len(t) && t[i] != '-' && t[i] != '+' {
-		return nil, false
-	}
-	norm := t
-	if padded {
-		// Masterminds checks the prerelease and build on the core without
-		// its leading zeros, and orders by the numbers.
-		var b strings.Builder
-		b.Grow(len(t))
-		for k, part := range strings.SplitN(t[:i], ".", 3) {
-			if k > 0 {
-				b.WriteByte('.')
-			}
-			if trimmed := strings.TrimLeft(part, "0"); trimmed != "" {
-				b.WriteString(trimmed)
-			} else {
-				b.WriteByte('0')
-			}
-		}
-		b.WriteString(t[i:])
-		norm = b.String()
-	}
-	v, err := semver.StrictNewVersion(norm)
-	if err != nil {
-		return nil, false
-	}
-	return v, true
 }
 
 // Reason explains a Result without a tag, for logs and status.

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/Masterminds/semver/v3"
 )
 
 // rangeCuts are versions between which a semver range cannot change its
@@ -22,7 +20,7 @@ import (
 // error message Check builds and drops for it (44% of a cold selection
 // over distinct out-of-range versions). FuzzRangeCuts holds the claim to
 // Check itself.
-type rangeCuts []*semver.Version
+type rangeCuts []version
 
 // versionLiteral finds the versions a range writes: what Masterminds'
 // constraint grammar takes for one, and more (a token cutsOf cannot read
@@ -35,12 +33,11 @@ func cutsOf(r string) (rangeCuts, bool) {
 	var cuts rangeCuts
 	add := func(major, minor, patch uint64, pre string) bool {
 		s := strconv.FormatUint(major, 10) + "." + strconv.FormatUint(minor, 10) + "." + strconv.FormatUint(patch, 10) + pre
-		v, err := semver.StrictNewVersion(s)
-		if err != nil {
-			return false
+		v, ok := parseVersion(s)
+		if ok {
+			cuts = append(cuts, v)
 		}
-		cuts = append(cuts, v)
-		return true
+		return ok
 	}
 	for _, lit := range versionLiteral.FindAllString(r, -1) {
 		core, pre := strings.TrimLeft(lit, "vV"), ""
@@ -81,15 +78,15 @@ func cutsOf(r string) (rangeCuts, bool) {
 			return nil, false
 		}
 	}
-	slices.SortFunc(cuts, func(a, b *semver.Version) int { return a.Compare(b) })
-	cuts = slices.CompactFunc(cuts, func(a, b *semver.Version) bool { return a.Compare(b) == 0 })
+	slices.SortFunc(cuts, version.compare)
+	cuts = slices.CompactFunc(cuts, func(a, b version) bool { return a.compare(b) == 0 })
 	return cuts, true
 }
 
 // slot is the run v falls in: 2k+1 when v equals cut k, 2k when v lies
 // between cut k-1 and cut k.
-func (c rangeCuts) slot(v *semver.Version) int {
-	k, found := slices.BinarySearchFunc(c, v, func(cut, v *semver.Version) int { return cut.Compare(v) })
+func (c rangeCuts) slot(v version) int {
+	k, found := slices.BinarySearchFunc(c, v, version.compare)
 	if found {
 		return 2*k + 1
 	}
@@ -100,11 +97,12 @@ func (c rangeCuts) slot(v *semver.Version) int {
 // run of rangeCuts: 0 not asked yet, 1 in range, 2 out.
 type verdicts []int8
 
-// inRange reports whether v satisfies p's range, asking Check once per run
-// of p's cuts when v is a release version and vs is not nil.
-func (p *Policy) inRange(v *semver.Version, vs *verdicts) bool {
-	if vs == nil || !p.cutsOK || v.Prerelease() != "" {
-		return p.constraint.Check(v)
+// inRange reports whether v (read from tag) satisfies p's range, asking
+// Check once per run of p's cuts when v is a release version and vs is not
+// nil; otherwise of Masterminds' reading of tag.
+func (p *Policy) inRange(v version, tag string, vs *verdicts) bool {
+	if vs == nil || !p.cutsOK || v.pre != "" {
+		return p.check(tag)
 	}
 	if *vs == nil {
 		*vs = make(verdicts, 2*len(p.cuts)+1)
@@ -116,10 +114,16 @@ func (p *Policy) inRange(v *semver.Version, vs *verdicts) bool {
 	case 2:
 		return false
 	}
-	ok := p.constraint.Check(v)
+	ok := p.check(tag)
 	(*vs)[k] = 2
 	if ok {
 		(*vs)[k] = 1
 	}
 	return ok
+}
+
+// check asks Masterminds whether the version tag satisfies p's range.
+func (p *Policy) check(tag string) bool {
+	v, ok := mastermindsVersion(tag)
+	return ok && p.constraint.Check(v)
 }
