@@ -32,13 +32,15 @@ func benchImages(n int, tag func(r *rand.Rand, i int) string) []Image {
 	return images
 }
 
-func BenchmarkSelect(b *testing.B) {
-	const n = 100_000
-	cases := []struct {
-		name   string
-		policy Policy
-		tag    func(r *rand.Rand, i int) string
-	}{
+// selectCase is a policy of BenchmarkSelect and the tags it picks among.
+type selectCase struct {
+	name   string
+	policy Policy
+	tag    func(r *rand.Rand, i int) string
+}
+
+func selectCases() []selectCase {
+	return []selectCase{
 		{"a_regex_extract_numerical", Policy{Order: Numerical, Pattern: `^dev-(?P<ts>[0-9]+)$`, Extract: "$ts"},
 			func(r *rand.Rand, i int) string {
 				if i%7 == 0 {
@@ -70,7 +72,11 @@ func BenchmarkSelect(b *testing.B) {
 		{"c_newest_glob", Policy{Glob: "qa-sha-.*"}, qaOrSha},
 		{"d_newest_regexp_prefix", Policy{Pattern: `^qa-sha-.*`}, qaOrSha},
 	}
-	for _, c := range cases {
+}
+
+func BenchmarkSelect(b *testing.B) {
+	const n = 100_000
+	for _, c := range selectCases() {
 		p := c.policy
 		p.ID = "ns:bench"
 		if err := p.compile(); err != nil {
@@ -208,6 +214,153 @@ func BenchmarkHasPrefixLoop(b *testing.B) {
 				}
 				if best == nil {
 					b.Fatal("no match")
+				}
+			}
+		})
+	}
+}
+
+// sink keeps what the floors warm from being optimized away.
+var sink byte
+
+// BenchmarkSelectFloor is what the cold numerical and semver picks of
+// BenchmarkSelect cost at least: the same tags through a loop written for
+// each policy alone (the exclusion's last-byte test, the pattern or the
+// version core read inline, the range as a test of the major; tags read
+// ahead a block at a time as Select reads them), allocating nothing.
+// Compare with -bench 'Select/(a_|b_).*/cold$' -cpu 1.
+func BenchmarkSelectFloor(b *testing.B) {
+	excluded := func(t string) bool {
+		switch t[len(t)-1] {
+		case 'g', 't', 'm':
+			return strings.HasSuffix(t, ".sig") || strings.HasSuffix(t, ".att") || strings.HasSuffix(t, ".sbom")
+		}
+		return false
+	}
+	// core reads MAJOR.MINOR.PATCH and what follows.
+	core := func(t string) (v [3]uint64, rest string, ok bool) {
+		t = strings.TrimPrefix(t, "v")
+		i := 0
+		for part := range 3 {
+			start := i
+			for i < len(t) && '0' <= t[i] && t[i] <= '9' {
+				v[part] = v[part]*10 + uint64(t[i]-'0')
+				i++
+			}
+			if i == start {
+				return v, "", false
+			}
+			if part < 2 {
+				if i == len(t) || t[i] != '.' {
+					return v, "", false
+				}
+				i++
+			}
+		}
+		return v, t[i:], true
+	}
+	less := func(a, b [3]uint64) bool {
+		return a[0] < b[0] || a[0] == b[0] && (a[1] < b[1] || a[1] == b[1] && a[2] < b[2])
+	}
+	cases := []struct {
+		name string
+		tag  func(r *rand.Rand, i int) string
+		pick func(images []Image) string
+	}{
+		{"a_regex_extract_numerical", nil, func(images []Image) string {
+			best, bestTag := uint64(0), ""
+			var warmth byte
+			for i := range images {
+				if i%warmBlock == 0 {
+					warmth ^= warm(images[i:min(i+warmBlock, len(images))])
+				}
+				for _, t := range images[i].Tags {
+					if excluded(t) || !strings.HasPrefix(t, "dev-") || len(t) == 4 {
+						continue
+					}
+					var n uint64
+					ok := true
+					for _, c := range []byte(t[4:]) {
+						if c < '0' || c > '9' {
+							ok = false
+							break
+						}
+						n = n*10 + uint64(c-'0')
+					}
+					if ok && (bestTag == "" || n > best || n == best && t < bestTag) {
+						best, bestTag = n, t
+					}
+				}
+			}
+			sink ^= warmth
+			return bestTag
+		}},
+		{"b_semver_range", nil, func(images []Image) string {
+			var best [3]uint64
+			bestTag := ""
+			var warmth byte
+			for i := range images {
+				if i%warmBlock == 0 {
+					warmth ^= warm(images[i:min(i+warmBlock, len(images))])
+				}
+				for _, t := range images[i].Tags {
+					if excluded(t) {
+						continue
+					}
+					v, rest, ok := core(t)
+					if !ok || rest != "" || v[0] < 1 || v[0] >= 3 {
+						continue // a prerelease is outside this range
+					}
+					if bestTag == "" || less(best, v) || v == best && t > bestTag {
+						best, bestTag = v, t
+					}
+				}
+			}
+			sink ^= warmth
+			return bestTag
+		}},
+		{"b_semver_distinct", nil, func(images []Image) string {
+			var best [3]uint64
+			bestTag := ""
+			var warmth byte
+			for i := range images {
+				if i%warmBlock == 0 {
+					warmth ^= warm(images[i:min(i+warmBlock, len(images))])
+				}
+				for _, t := range images[i].Tags {
+					if excluded(t) {
+						continue
+					}
+					v, rest, ok := core(t)
+					if !ok || rest != "" || v[0] != 2 {
+						continue
+					}
+					if bestTag == "" || less(best, v) || v == best && t > bestTag {
+						best, bestTag = v, t
+					}
+				}
+			}
+			sink ^= warmth
+			return bestTag
+		}},
+	}
+	policies := map[string]Policy{}
+	tags := map[string]func(r *rand.Rand, i int) string{}
+	for _, c := range selectCases() {
+		policies[c.name], tags[c.name] = c.policy, c.tag
+	}
+	for _, c := range cases {
+		p := policies[c.name]
+		p.ID = "ns:bench"
+		if err := p.compile(); err != nil {
+			b.Fatal(err)
+		}
+		images := benchImages(100_000, tags[c.name])
+		want := p.Select(images).Tag
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if got := c.pick(images); got != want {
+					b.Fatalf("floor picks %q, Select %q", got, want)
 				}
 			}
 		})

@@ -84,6 +84,8 @@ type Policy struct {
 	re        *regexp.Regexp
 	reLit     literalRE // re as a literal test, when hasLit
 	hasLit    bool
+	lin       linearRE // re matched in one pass, when linOK
+	linOK     bool
 	// newestLit is the whole policy as one literal test, when it is a
 	// newest-pushed pick by a literal glob or regexp (literal) under the
 	// default exclusion: chooseRange then runs a loop of its own.
@@ -182,6 +184,7 @@ func (p *Policy) compile() error {
 		}
 		p.re = re
 		p.reLit, p.hasLit = literalOf(p.Pattern)
+		p.lin, p.linOK = linearOf(p.Pattern)
 	}
 	if p.Extract != "" {
 		if p.re == nil {
