@@ -135,15 +135,7 @@ func BenchmarkRewriteRepo(b *testing.B) {
 	for _, f := range bt.files {
 		size += len(f)
 	}
-	base := os.TempDir()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		base = "/dev/shm" // tmpfs
-	}
-	root, err := os.MkdirTemp(base, "bench-rewrite-*")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(root)
+	root := tmpfsDir(b, "bench-rewrite-*")
 
 	// One checked run: every file is byte for byte what it should be.
 	dir := filepath.Join(root, "check")
@@ -181,6 +173,21 @@ func BenchmarkRewriteRepo(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// tmpfsDir makes a folder on /dev/shm (tmpfs) where there is one, else in
+// the temporary folder, removed when b ends.
+func tmpfsDir(b *testing.B, pattern string) string {
+	base := os.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		base = "/dev/shm"
+	}
+	root, err := os.MkdirTemp(base, pattern)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(root) })
+	return root
 }
 
 // cpuTime is the CPU time (user and system) the process has used.

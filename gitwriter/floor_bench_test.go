@@ -22,15 +22,7 @@ func benchDir(b *testing.B, kustomized bool) (string, int) {
 			bt.files[name] = bytes.Replace(f, []byte("\n  namespace: apps\n"), []byte("\n"), 1)
 		}
 	}
-	base := os.TempDir()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		base = "/dev/shm"
-	}
-	root, err := os.MkdirTemp(base, "bench-discover-*")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(root) })
+	root := tmpfsDir(b, "bench-discover-*")
 	bt.write(b, root)
 	size := 0
 	for _, f := range bt.files {

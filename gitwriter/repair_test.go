@@ -101,22 +101,9 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 		}},
 	}
 
-	bareDir := filepath.Join(t.TempDir(), "remote.git")
-	bare, err := git.PlainInit(bareDir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushTree(t, bare, files)
-	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := filepath.Join(t.TempDir(), "kept")
-	for range 2 { // a clone, then a restart that finds it intact
-		co, err := Open(context.Background(), dir, repo, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		co.Close()
-	}
+	dir, reopen := keptCopy(t, files)
+	reopen() // a clone
+	reopen() // a restart that finds it intact
 	before := map[string]os.FileInfo{}
 	for p := range files {
 		info, err := os.Lstat(filepath.Join(dir, p))
@@ -133,11 +120,7 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 		damaged[d.path] = true
 	}
 
-	co, err := Open(context.Background(), dir, repo, log) // a restart: the copy is reused
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer co.Close()
+	reopen() // a restart: the copy is reused
 	if _, err := os.Stat(dir + ".clone"); !os.IsNotExist(err) {
 		t.Fatalf("the copy was cloned afresh, not repaired: %v", err)
 	}
@@ -183,22 +166,10 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 // never a wrong tree.
 func TestRestartOverIntactCopyTrustsStamps(t *testing.T) {
 	files := map[string]entry{"a/one.yaml": regular("one\n"), "a/b/two.yaml": regular("two\n"), "run.sh": {"#!/bin/sh\n", filemode.Executable}}
-	bareDir := filepath.Join(t.TempDir(), "remote.git")
-	bare, err := git.PlainInit(bareDir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushTree(t, bare, files)
-	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := filepath.Join(t.TempDir(), "kept")
+	dir, reopen := keptCopy(t, files)
 	open := func() {
 		t.Helper()
-		co, err := Open(context.Background(), dir, repo, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		co.Close()
+		reopen()
 		if got, w := listing(t, dir), want(files); !reflect.DeepEqual(got, w) {
 			t.Fatalf("working tree\n got %q\nwant %q", got, w)
 		}
@@ -228,5 +199,28 @@ func TestRestartOverIntactCopyTrustsStamps(t *testing.T) {
 	open()
 	if st := loadStamps(dir); st == nil || len(st.by) != 6 {
 		t.Errorf("stamps after a restart over a damaged stamps file: %+v", st)
+	}
+}
+
+// keptCopy makes a remote holding files and returns the folder of its
+// working copy, and a function that opens (cloning the first time) and
+// closes it, as a process that starts and stops does.
+func keptCopy(t *testing.T, files map[string]entry) (string, func()) {
+	bareDir := filepath.Join(t.TempDir(), "remote.git")
+	bare, err := git.PlainInit(bareDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushTree(t, bare, files)
+	repo := config.Repository{URL: bareDir, Branch: "main", PushBranch: "main", Paths: []string{"."}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := filepath.Join(t.TempDir(), "kept")
+	return dir, func() {
+		t.Helper()
+		co, err := Open(context.Background(), dir, repo, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		co.Close()
 	}
 }

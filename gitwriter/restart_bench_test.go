@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -19,15 +18,7 @@ import (
 // bring the working tree to the head.
 func BenchmarkOpenIntact(b *testing.B) {
 	bt := newBenchTree()
-	base := os.TempDir()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		base = "/dev/shm" // tmpfs
-	}
-	root, err := os.MkdirTemp(base, "bench-open-*")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(root)
+	root := tmpfsDir(b, "bench-open-*")
 	seed, bare := filepath.Join(root, "seed"), filepath.Join(root, "remote.git")
 	bt.write(b, seed)
 	for _, args := range [][]string{

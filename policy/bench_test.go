@@ -237,37 +237,37 @@ func BenchmarkSelectFloor(b *testing.B) {
 		}
 		return false
 	}
-	// core reads MAJOR.MINOR.PATCH and what follows.
-	core := func(t string) (v [3]uint64, rest string, ok bool) {
-		t = strings.TrimPrefix(t, "v")
-		i := 0
-		for part := range 3 {
-			start := i
-			for i < len(t) && '0' <= t[i] && t[i] <= '9' {
-				v[part] = v[part]*10 + uint64(t[i]-'0')
-				i++
-			}
-			if i == start {
-				return v, "", false
-			}
-			if part < 2 {
-				if i == len(t) || t[i] != '.' {
-					return v, "", false
+	semverFloor := func(inRange func(v [3]uint64) bool) func(images []Image) string {
+		return func(images []Image) string {
+			var best [3]uint64
+			bestTag := ""
+			var warmth byte
+			for i := range images {
+				if i%warmBlock == 0 {
+					warmth ^= warm(images[i:min(i+warmBlock, len(images))])
 				}
-				i++
+				for _, t := range images[i].Tags {
+					if excluded(t) {
+						continue
+					}
+					v, rest, ok := floorCore(t)
+					if !ok || rest != "" || !inRange(v) { // a prerelease is outside these ranges
+						continue
+					}
+					if bestTag == "" || floorLess(best, v) || v == best && t > bestTag {
+						best, bestTag = v, t
+					}
+				}
 			}
+			sink ^= warmth
+			return bestTag
 		}
-		return v, t[i:], true
-	}
-	less := func(a, b [3]uint64) bool {
-		return a[0] < b[0] || a[0] == b[0] && (a[1] < b[1] || a[1] == b[1] && a[2] < b[2])
 	}
 	cases := []struct {
 		name string
-		tag  func(r *rand.Rand, i int) string
 		pick func(images []Image) string
 	}{
-		{"a_regex_extract_numerical", nil, func(images []Image) string {
+		{"a_regex_extract_numerical", func(images []Image) string {
 			best, bestTag := uint64(0), ""
 			var warmth byte
 			for i := range images {
@@ -295,54 +295,8 @@ func BenchmarkSelectFloor(b *testing.B) {
 			sink ^= warmth
 			return bestTag
 		}},
-		{"b_semver_range", nil, func(images []Image) string {
-			var best [3]uint64
-			bestTag := ""
-			var warmth byte
-			for i := range images {
-				if i%warmBlock == 0 {
-					warmth ^= warm(images[i:min(i+warmBlock, len(images))])
-				}
-				for _, t := range images[i].Tags {
-					if excluded(t) {
-						continue
-					}
-					v, rest, ok := core(t)
-					if !ok || rest != "" || v[0] < 1 || v[0] >= 3 {
-						continue // a prerelease is outside this range
-					}
-					if bestTag == "" || less(best, v) || v == best && t > bestTag {
-						best, bestTag = v, t
-					}
-				}
-			}
-			sink ^= warmth
-			return bestTag
-		}},
-		{"b_semver_distinct", nil, func(images []Image) string {
-			var best [3]uint64
-			bestTag := ""
-			var warmth byte
-			for i := range images {
-				if i%warmBlock == 0 {
-					warmth ^= warm(images[i:min(i+warmBlock, len(images))])
-				}
-				for _, t := range images[i].Tags {
-					if excluded(t) {
-						continue
-					}
-					v, rest, ok := core(t)
-					if !ok || rest != "" || v[0] != 2 {
-						continue
-					}
-					if bestTag == "" || less(best, v) || v == best && t > bestTag {
-						best, bestTag = v, t
-					}
-				}
-			}
-			sink ^= warmth
-			return bestTag
-		}},
+		{"b_semver_range", semverFloor(func(v [3]uint64) bool { return v[0] >= 1 && v[0] < 3 })},
+		{"b_semver_distinct", semverFloor(func(v [3]uint64) bool { return v[0] == 2 })},
 	}
 	policies := map[string]Policy{}
 	tags := map[string]func(r *rand.Rand, i int) string{}
@@ -365,4 +319,31 @@ func BenchmarkSelectFloor(b *testing.B) {
 			}
 		})
 	}
+}
+
+// floorCore reads MAJOR.MINOR.PATCH and what follows, for the floors.
+func floorCore(t string) (v [3]uint64, rest string, ok bool) {
+	t = strings.TrimPrefix(t, "v")
+	i := 0
+	for part := range 3 {
+		start := i
+		for i < len(t) && '0' <= t[i] && t[i] <= '9' {
+			v[part] = v[part]*10 + uint64(t[i]-'0')
+			i++
+		}
+		if i == start {
+			return v, "", false
+		}
+		if part < 2 {
+			if i == len(t) || t[i] != '.' {
+				return v, "", false
+			}
+			i++
+		}
+	}
+	return v, t[i:], true
+}
+
+func floorLess(a, b [3]uint64) bool {
+	return a[0] < b[0] || a[0] == b[0] && (a[1] < b[1] || a[1] == b[1] && a[2] < b[2])
 }
