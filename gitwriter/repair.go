@@ -16,10 +16,13 @@ import (
 // repository over) holds a checkout nothing recorded: most likely its
 // last head's tree, intact, but possibly damaged by a crash, a person or a
 // full disk. checkoutOver makes it the tree it must hold by comparing
-// rather than rewriting: each file is read and hashed as git hashes a blob,
-// and only what differs is written. On an intact copy a restart reads
-// every file once and writes nothing, where emptying the tree and writing
-// every blob (each read and inflated from the pack), as it did before, cost
+// rather than rewriting, and writes only what differs. What the last
+// checkout stamped (stamps.go) and still has its stat data is taken as
+// it was; anything else is read and hashed as git hashes a blob. When the
+// last checkout's stamps are complete, name the tree wanted and all hold,
+// the copy is that tree and nothing is read: a restart over an intact copy
+// costs one fstatat per path, where emptying the tree and writing every
+// blob (each read and inflated from the pack), as it did before, cost
 // several times as much. Into an empty tree (a fresh clone) it writes
 // every entry, listing no folder but the root.
 
@@ -38,14 +41,19 @@ func (c *Checkout) checkoutOver(ctx context.Context, tree *object.Tree) ([]strin
 		return nil, err
 	}
 	defer w.close()
-	r := &repair{writer: w, old: loadStamps(c.Dir), now: map[string]stamp{}, buf: make([]byte, 32<<10)}
+	old := loadStamps(c.Dir)
+	if old != nil && old.complete && old.by["./"].Hash == tree.Hash && old.allHold(w.root) {
+		return nil, nil // the tree the last checkout wrote, untouched since
+	}
+	r := &repair{writer: w, old: old, now: map[string]stamp{}, complete: true, buf: make([]byte, 32<<10)}
 	if err := r.tree(tree); err != nil {
 		return w.skipped, err
 	}
-	if !r.changed && r.old != nil && len(r.now) == len(r.old.by) {
+	complete := r.complete && len(w.skipped) == 0
+	if !r.changed && old != nil && len(r.now) == len(old.by) && complete == old.complete {
 		return w.skipped, nil // the stamps kept say all there is
 	}
-	if err := saveStamps(c.Dir, r.now); err != nil {
+	if err := saveStamps(c.Dir, r.now, complete); err != nil && c.log != nil {
 		c.log.Warn("a restart will read every file of this working copy", "dir", c.Dir, "err", err.Error())
 	}
 	return w.skipped, nil
@@ -59,7 +67,9 @@ type repair struct {
 	// changed says now holds a stamp old did not (a file read or
 	// written, a folder listed or changed).
 	changed bool
-	buf     []byte
+	// complete says every entry written or found intact was stamped.
+	complete bool
+	buf      []byte
 }
 
 // tree walks t and the working tree together, depth first with one folder
@@ -93,6 +103,8 @@ func (r *repair) tree(t *object.Tree) error {
 				r.changed = r.changed || !r.old.holds(cur.name+"/", st, f.t.Hash)
 				st.Hash = f.t.Hash
 				r.now[cur.name+"/"] = st
+			} else {
+				r.complete = false
 			}
 			if stack = stack[:len(stack)-1]; len(stack) > 0 {
 				parent, err := cur.up()
@@ -132,9 +144,7 @@ func (r *repair) tree(t *object.Tree) error {
 			if err := r.writeEntry(cur, e.Name, e); err != nil {
 				return err
 			}
-			if e.Mode.IsFile() && e.Mode != filemode.Symlink {
-				r.stampFile(cur, name, e)
-			}
+			r.stampEntry(cur, name, e)
 			continue
 		}
 		sub, err := r.c.git.TreeObject(e.Hash)
@@ -196,12 +206,15 @@ func (r *repair) list(d *treeDir, t *object.Tree) (map[string]bool, error) {
 	return r.prune(d, t)
 }
 
-// stampFile keeps the stat data of the file just written at name.
-func (r *repair) stampFile(d *treeDir, name string, e object.TreeEntry) {
+// stampEntry keeps the stat data of the entry e just written or found
+// intact at name (a file, a link, a submodule's folder).
+func (r *repair) stampEntry(d *treeDir, name string, e object.TreeEntry) {
 	if st, ok, err := d.stamp(path.Base(name)); err == nil && ok && st.Mtime != 0 {
 		st.Hash = e.Hash
 		r.now[name] = st
+		return
 	}
+	r.complete = false // a link with no target, say, is not written
 }
 
 // prune removes from the folder d every name that t does not name (or
@@ -236,6 +249,19 @@ func (w *writer) prune(d *treeDir, t *object.Tree) (map[string]bool, error) {
 // writeEntry writes it: for a file, by its stat data when they are the
 // ones stamped with its blob, else by its content.
 func (r *repair) intact(d *treeDir, name string, e object.TreeEntry) (bool, error) {
+	exec := e.Mode == filemode.Executable
+	if r.old != nil {
+		st, ok, err := d.stamp(e.Name)
+		if err != nil {
+			return false, err
+		}
+		if ok && r.old.holds(name, st, e.Hash) && kindOf(e.Mode, st.Mode) {
+			st.Hash = e.Hash
+			r.now[name] = st
+			return true, nil
+		}
+	}
+	r.changed = true
 	switch e.Mode {
 	case filemode.Submodule: // an empty folder
 		if k, err := d.kind(e.Name); err != nil || k != fs.ModeDir {
@@ -247,7 +273,11 @@ func (r *repair) intact(d *treeDir, name string, e object.TreeEntry) (bool, erro
 		}
 		defer sub.close()
 		names, err := sub.names()
-		return err == nil && len(names) == 0, nil
+		if err != nil || len(names) > 0 {
+			return false, nil
+		}
+		r.stampEntry(d, name, e)
+		return true, nil
 	case filemode.Symlink:
 		target, ok, err := d.readlink(e.Name)
 		if err != nil || !ok {
@@ -257,21 +287,12 @@ func (r *repair) intact(d *treeDir, name string, e object.TreeEntry) (bool, erro
 		if err != nil {
 			return false, fmt.Errorf("reading %s: %w", name, err)
 		}
-		return bytes.Equal(want, []byte(target)), nil
-	}
-	exec := e.Mode == filemode.Executable
-	if r.old != nil {
-		st, ok, err := d.stamp(e.Name)
-		if err != nil {
-			return false, err
+		if !bytes.Equal(want, []byte(target)) {
+			return false, nil
 		}
-		if ok && r.old.holds(name, st, e.Hash) && st.Mode&0o170000 == 0o100000 && (st.Mode&0o100 != 0) == exec {
-			st.Hash = e.Hash
-			r.now[name] = st
-			return true, nil
-		}
+		r.stampEntry(d, name, e)
+		return true, nil
 	}
-	r.changed = true
 	h, st, ok, err := d.blobHash(e.Name, r.buf)
 	if err != nil || !ok || h != e.Hash {
 		return false, err
@@ -283,6 +304,22 @@ func (r *repair) intact(d *treeDir, name string, e object.TreeEntry) (bool, erro
 	if st.Mtime != 0 {
 		st.Hash = e.Hash
 		r.now[name] = st
+	} else {
+		r.complete = false
 	}
 	return true, nil
+}
+
+// kindOf says whether the stat mode m is of the kind writeEntry makes for
+// the tree entry mode e: a link, a submodule's folder, a regular file
+// executable by its owner exactly when e is.
+func kindOf(e filemode.FileMode, m uint32) bool {
+	const typeBits, regular, link, folder = 0o170000, 0o100000, 0o120000, 0o040000
+	switch e {
+	case filemode.Symlink:
+		return m&typeBits == link
+	case filemode.Submodule:
+		return m&typeBits == folder
+	}
+	return m&typeBits == regular && (m&0o100 != 0) == (e == filemode.Executable)
 }

@@ -165,7 +165,8 @@ func TestRestartRepairsOnlyWhatDiffers(t *testing.T) {
 // was. A stamps file that cannot be read costs a reading of every file,
 // never a wrong tree.
 func TestRestartOverIntactCopyTrustsStamps(t *testing.T) {
-	files := map[string]entry{"a/one.yaml": regular("one\n"), "a/b/two.yaml": regular("two\n"), "run.sh": {"#!/bin/sh\n", filemode.Executable}}
+	files := map[string]entry{"a/one.yaml": regular("one\n"), "a/b/two.yaml": regular("two\n"), "run.sh": {"#!/bin/sh\n", filemode.Executable},
+		"link.yaml": {"a/one.yaml", filemode.Symlink}}
 	dir, reopen := keptCopy(t, files)
 	open := func() {
 		t.Helper()
@@ -182,8 +183,8 @@ func TestRestartOverIntactCopyTrustsStamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := loadStamps(dir)
-	if st == nil || len(st.by) != 6 { // three files, three folders (the root among them)
-		t.Fatalf("stamps %+v, want three files and three folders", st)
+	if st == nil || len(st.by) != 7 || !st.complete { // three files, a link, three folders (the root among them)
+		t.Fatalf("stamps %+v, want three files, a link and three folders, complete", st)
 	}
 	open()
 	if again, err := os.Stat(stampsPath); err != nil || !os.SameFile(saved, again) || !again.ModTime().Equal(saved.ModTime()) {
@@ -197,7 +198,7 @@ func TestRestartOverIntactCopyTrustsStamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	open()
-	if st := loadStamps(dir); st == nil || len(st.by) != 6 {
+	if st := loadStamps(dir); st == nil || len(st.by) != 7 {
 		t.Errorf("stamps after a restart over a damaged stamps file: %+v", st)
 	}
 }
@@ -222,5 +223,66 @@ func keptCopy(t *testing.T, files map[string]entry) (string, func()) {
 			t.Fatal(err)
 		}
 		co.Close()
+	}
+}
+
+// Complete stamps hold in an untouched working tree, and in no tree where
+// anything changed since, however it changed: a restart then walks the
+// tree instead.
+func TestStampsAllHold(t *testing.T) {
+	files := map[string]entry{"a/one.yaml": regular("one\n"), "a/b/two.yaml": regular("two\n"), "run.sh": {"#!/bin/sh\n", filemode.Executable},
+		"link.yaml": {"a/one.yaml", filemode.Symlink}}
+	for _, c := range []struct {
+		name   string
+		damage func(dir string) error
+	}{
+		{"untouched", nil},
+		{"a file rewritten, same size, times put back", func(dir string) error {
+			p := filepath.Join(dir, "a/b/two.yaml")
+			info, _ := os.Stat(p)
+			if err := os.WriteFile(p, []byte("TWO\n"), 0o644); err != nil {
+				return err
+			}
+			return os.Chtimes(p, info.ModTime(), info.ModTime())
+		}},
+		{"a stray file deep down", func(dir string) error { return os.WriteFile(filepath.Join(dir, "a/b/stray"), nil, 0o644) }},
+		{"a stray file at the root", func(dir string) error { return os.WriteFile(filepath.Join(dir, "stray"), nil, 0o644) }},
+		{"a folder swapped for a link to its copy", func(dir string) error {
+			copyDir := filepath.Join(filepath.Dir(dir), "copy-of-b")
+			if err := os.Rename(filepath.Join(dir, "a/b"), copyDir); err != nil {
+				return err
+			}
+			return os.Symlink(copyDir, filepath.Join(dir, "a/b"))
+		}},
+		{"a link retargeted", func(dir string) error {
+			os.Remove(filepath.Join(dir, "link.yaml"))
+			return os.Symlink("a/b/two.yaml", filepath.Join(dir, "link.yaml"))
+		}},
+		{"executable bit dropped", func(dir string) error { return os.Chmod(filepath.Join(dir, "run.sh"), 0o644) }},
+		{"a file deleted", func(dir string) error { return os.Remove(filepath.Join(dir, "a/one.yaml")) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir, reopen := keptCopy(t, files)
+			reopen()
+			reopen() // what the clone wrote in the stamps' own clock tick is stamped again
+			if c.damage != nil {
+				if err := c.damage(dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			root, err := openTreeRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.close()
+			st := loadStamps(dir)
+			if got, want := st.allHold(root), c.damage == nil; got != want {
+				t.Errorf("allHold = %v, want %v", got, want)
+			}
+			reopen()
+			if got, w := listing(t, dir), want(files); !reflect.DeepEqual(got, w) {
+				t.Errorf("working tree after a restart\n got %q\nwant %q", got, w)
+			}
+		})
 	}
 }

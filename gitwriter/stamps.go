@@ -2,13 +2,16 @@ package gitwriter
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -48,8 +51,13 @@ type stamp struct {
 // stamps are the stamps of a working tree by slash path, a folder's
 // ending in "/" (the root's is "./"), and when they were saved.
 type stamps struct {
-	by      map[string]stamp
-	savedAt int64 // the file's modification time; 0: nothing to trust
+	by    map[string]stamp
+	order []string // the paths of by, sorted: a folder before what it holds
+	// complete says by stamps every entry of the tree in "./" (its Hash),
+	// and that tree has no name left unwritten: a working tree whose every
+	// stamp holds is that tree, nothing more (allHold).
+	complete bool
+	savedAt  int64 // the file's modification time; 0: nothing to trust
 }
 
 // holds says whether st, found at name now, is the stamp kept for name
@@ -66,10 +74,11 @@ func (s *stamps) holds(name string, st stamp, h plumbing.Hash) bool {
 	return kept == st
 }
 
-// The stamps file: stampsMagic, the number of stamps, then each stamp as
-// its path (length-prefixed), Dev, Ino, Mode, Size, Mtime and Ctime as
-// varints and the 20 bytes of its hash.
-const stampsMagic = "imagebutler stamps 1\n"
+// The stamps file: stampsMagic, 1 when the stamps are complete (else 0),
+// the number of stamps, then each stamp, in path order, as its path
+// (length-prefixed), Dev, Ino, Mode, Size, Mtime and Ctime as varints and
+// the 20 bytes of its hash.
+const stampsMagic = "imagebutler stamps 2\n"
 
 // maxStamps bounds what loadStamps reads of a file it did not check.
 const maxStamps = 1 << 22
@@ -84,55 +93,77 @@ func loadStamps(dir string) *stamps {
 	}
 	defer f.Close()
 	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
+	if err != nil || !info.Mode().IsRegular() || info.Size() > maxStampsBytes {
 		return nil
 	}
-	by, err := decodeStamps(bufio.NewReader(f))
+	b := make([]byte, info.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil
+	}
+	st, err := decodeStamps(b)
 	if err != nil {
 		return nil
 	}
-	return &stamps{by: by, savedAt: info.ModTime().UnixNano()}
+	st.savedAt = info.ModTime().UnixNano()
+	return st
 }
 
-func decodeStamps(r *bufio.Reader) (map[string]stamp, error) {
-	magic := make([]byte, len(stampsMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != stampsMagic {
-		return nil, errors.New("not a stamps file")
+// maxStampsBytes bounds the stamps file loadStamps reads.
+const maxStampsBytes = 256 << 20
+
+var errBadStamps = errors.New("not a stamps file")
+
+func decodeStamps(b []byte) (*stamps, error) {
+	rest, ok := bytes.CutPrefix(b, []byte(stampsMagic))
+	if !ok {
+		return nil, errBadStamps
 	}
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > maxStamps {
-		return nil, errors.New("a bad count")
+	uvarint := func() (uint64, bool) {
+		v, n := binary.Uvarint(rest)
+		if n <= 0 {
+			return 0, false
+		}
+		rest = rest[n:]
+		return v, true
+	}
+	complete, ok1 := uvarint()
+	n, ok2 := uvarint()
+	if !ok1 || !ok2 || n > maxStamps {
+		return nil, errBadStamps
 	}
 	by := make(map[string]stamp, n)
-	var name []byte
+	order := make([]string, 0, n)
 	for range n {
-		l, err := binary.ReadUvarint(r)
-		if err != nil || l > 1<<16 {
-			return nil, errors.New("a bad name")
+		l, ok := uvarint()
+		if !ok || l > uint64(len(rest)) {
+			return nil, errBadStamps
 		}
-		name = slices.Grow(name[:0], int(l))[:l]
-		if _, err := io.ReadFull(r, name); err != nil {
-			return nil, err
-		}
-		var st stamp
+		key := string(rest[:l])
+		rest = rest[l:]
 		var v [6]uint64
 		for i := range v {
-			if v[i], err = binary.ReadUvarint(r); err != nil {
-				return nil, err
+			if v[i], ok = uvarint(); !ok {
+				return nil, errBadStamps
 			}
 		}
-		st.Dev, st.Ino, st.Mode, st.Size, st.Mtime, st.Ctime = v[0], v[1], uint32(v[2]), int64(v[3]), int64(v[4]), int64(v[5])
-		if _, err := io.ReadFull(r, st.Hash[:]); err != nil {
-			return nil, err
+		st := stamp{Dev: v[0], Ino: v[1], Mode: uint32(v[2]), Size: int64(v[3]), Mtime: int64(v[4]), Ctime: int64(v[5])}
+		if len(rest) < len(st.Hash) {
+			return nil, errBadStamps
 		}
-		by[string(name)] = st
+		copy(st.Hash[:], rest)
+		rest = rest[len(st.Hash):]
+		if len(order) > 0 && key <= order[len(order)-1] {
+			return nil, errors.New("stamps out of order")
+		}
+		by[key] = st
+		order = append(order, key)
 	}
-	return by, nil
+	return &stamps{by: by, order: order, complete: complete == 1}, nil
 }
 
 // saveStamps replaces the stamps of the working copy dir with by (none
-// kept when by is empty).
-func saveStamps(dir string, by map[string]stamp) error {
+// kept when by is empty), complete or not.
+func saveStamps(dir string, by map[string]stamp, complete bool) error {
 	p := filepath.Join(dir, ".git", stampsFile)
 	if len(by) == 0 {
 		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
@@ -145,8 +176,13 @@ func saveStamps(dir string, by map[string]stamp) error {
 		return err
 	}
 	w := bufio.NewWriter(tmp)
-	buf := binary.AppendUvarint([]byte(stampsMagic), uint64(len(by)))
-	for name, st := range by {
+	flag := uint64(0)
+	if complete {
+		flag = 1
+	}
+	buf := binary.AppendUvarint(binary.AppendUvarint([]byte(stampsMagic), flag), uint64(len(by)))
+	for _, name := range slices.Sorted(maps.Keys(by)) {
+		st := by[name]
 		buf = binary.AppendUvarint(buf, uint64(len(name)))
 		buf = append(buf, name...)
 		for _, v := range []uint64{st.Dev, st.Ino, uint64(st.Mode), uint64(st.Size), uint64(st.Mtime), uint64(st.Ctime)} {
@@ -173,4 +209,32 @@ func saveStamps(dir string, by map[string]stamp) error {
 		return fmt.Errorf("saving the working tree's stat data: %w", err)
 	}
 	return nil
+}
+
+// allHold says whether every stamp of s holds in the working tree whose
+// root is root: each path, folders first, has the stat data it was stamped
+// with. A path is looked up from the root (fstatat, the last name not
+// followed); the folders above it were found unchanged before it, so none
+// is a link. It reads no file and lists no folder.
+func (s *stamps) allHold(root *treeDir) bool {
+	if s == nil || !s.complete || len(s.order) == 0 {
+		return false
+	}
+	for _, name := range s.order {
+		var (
+			st  stamp
+			ok  bool
+			err error
+		)
+		if name == "./" {
+			st, err = root.selfStamp()
+			ok = err == nil
+		} else {
+			st, ok, err = root.stamp(strings.TrimSuffix(name, "/"))
+		}
+		if err != nil || !ok || !s.holds(name, st, s.by[name].Hash) {
+			return false
+		}
+	}
+	return true
 }
