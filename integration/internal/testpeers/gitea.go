@@ -52,6 +52,8 @@ I_AM_BEING_UNSAFE_RUNNING_AS_ROOT = true
 [database]
 DB_TYPE = sqlite3
 PATH = %[1]s/data/gitea.db
+SQLITE_JOURNAL_MODE = WAL
+SQLITE_TIMEOUT = 30000
 [server]
 PROTOCOL = http
 HTTP_ADDR = 127.0.0.1
