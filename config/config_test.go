@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,21 @@ func TestQueueRegion(t *testing.T) {
 	}
 }
 
+// Every address net.Listen takes for TCP passes, as the chart's schema
+// pattern says.
+func TestListenAddresses(t *testing.T) {
+	re := regexp.MustCompile(ListenPattern)
+	for addr, ok := range map[string]bool{":8080": true, "127.0.0.1:0": true, "[::1]:8080": true, "0.0.0.0:http": true, "": true,
+		"8080": false, "localhost:": false, "::1:8080": false, "[::1]8080": false} {
+		if addr != "" && hostPort(addr) != ok {
+			t.Errorf("hostPort(%q) = %v, want %v", addr, !ok, ok)
+		}
+		if re.MatchString(addr) != ok {
+			t.Errorf("ListenPattern matches %q: %v, want %v", addr, !ok, ok)
+		}
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c, err := Parse("min.yaml", []byte("listen: \"\"\ngit: {author: {name: b, email: b@x}}\nrepositories: [{url: /srv/git/apps, branch: main}]\n"))
 	if err != nil {
@@ -105,6 +121,8 @@ testdata/bad-refs-and-numbers.yaml:12: repositories[0].pushBranch: "HEAD" is not
 testdata/bad-refs-and-numbers.yaml:14: repositories[1].branch: "feature..x" is not a valid branch name (see git check-ref-format)
 testdata/bad-refs-and-numbers.yaml:16: repositories[2].branch: "bad branch" is not a valid branch name (see git check-ref-format)
 testdata/bad-refs-and-numbers.yaml:17: repositories[2].pushBranch: "refs/heads/butler" is not a branch name (write the branch alone, such as main)`},
+		{"bad-listen.yaml", `testdata/bad-listen.yaml:1: listen: "8080" is not a host:port address such as :8080 ("" turns HTTP off)
+testdata/bad-listen.yaml:2: listenMetrics: "metrics.local:" is not a host:port address such as :9090`},
 		{"tiny-rate.yaml", "testdata/tiny-rate.yaml:3: aws.requestsPerSecond: must be between 0.01 and 10000, got 1e-300"},
 		{"bad-notify.yaml", `testdata/bad-notify.yaml:8: notify[0].type: must be one of webhook, slack, teams, got "discord"
 testdata/bad-notify.yaml:10: notify[1].urlFile: must be set: the file holding the receiver's URL

@@ -10,7 +10,13 @@ import (
 // values.schema.json holds it under config, so that `helm install` fails on
 // a typo in config instead of the pod; a test keeps the two equal.
 func Schema() map[string]any {
-	return schemaOf(reflect.TypeFor[Config]())
+	s := schemaOf(reflect.TypeFor[Config]())
+	props := s["properties"].(map[string]any)
+	for _, k := range []string{"listen", "listenMetrics"} {
+		props[k].(map[string]any)["pattern"] = ListenPattern
+		props[k].(map[string]any)["description"] = "host:port, such as :8080; empty turns it off"
+	}
+	return s
 }
 
 func schemaOf(t reflect.Type) map[string]any {

@@ -110,6 +110,18 @@ func EnvRegion() string {
 
 var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
 
+// hostPort says whether addr is an address net.Listen takes for TCP:
+// host:port with a port ("8080" alone, the mistake, is not one).
+func hostPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port != ""
+}
+
+// ListenPattern is the JSON schema pattern of listen and listenMetrics,
+// as hostPort reads them (the chart's schema refuses what check-config
+// would).
+const ListenPattern = `^$|^(\[[^\]]*\]|[^:\[\]]*):[0-9A-Za-z-]+$`
+
 // ScheduleParser parses the schedule field: five-field specs and descriptors such as "@every 1m".
 var ScheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
@@ -119,8 +131,11 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	if _, err := ScheduleParser.Parse(c.Schedule); err != nil {
 		p.add(at("schedule"), "schedule", "%q is not a cron spec or descriptor: %v", c.Schedule, err)
 	}
+	if *c.Listen != "" && !hostPort(*c.Listen) {
+		p.add(at("listen"), "listen", "%q is not a host:port address such as :8080 (\"\" turns HTTP off)", *c.Listen)
+	}
 	if c.ListenMetrics != "" {
-		if _, _, err := net.SplitHostPort(c.ListenMetrics); err != nil {
+		if !hostPort(c.ListenMetrics) {
 			p.add(at("listenMetrics"), "listenMetrics", "%q is not a host:port address such as :9090", c.ListenMetrics)
 		} else if c.ListenMetrics == *c.Listen {
 			p.add(at("listenMetrics"), "listenMetrics", "must differ from listen (%s)", *c.Listen)

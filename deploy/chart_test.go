@@ -195,6 +195,7 @@ func TestChartValues(t *testing.T) {
 		{"serviceAcount": map[string]any{}},
 		{"config": map[string]any{"repositories": []any{map[string]any{"url": "https://x/y.git", "brnach": "main"}}}},
 		{"config": map[string]any{"concurrency": "four"}},
+		{"config": map[string]any{"listen": "8080"}}, // check-config refuses it too; the pod would crash-loop
 	} {
 		if _, _, err := render(t, c, bad); err == nil || !strings.Contains(err.Error(), "schema") {
 			t.Errorf("values %v: err = %v, want a schema error", bad, err)
