@@ -52,6 +52,7 @@ func NewSQS(ctx context.Context, settings config.SQS, awsSettings config.AWS, ta
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration for SQS: %w", err)
 	}
+	cfg.Logger = scanner.SDKLogger(log)
 	api := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
 		if awsSettings.Endpoint != "" {
 			o.BaseEndpoint = aws.String(awsSettings.Endpoint)

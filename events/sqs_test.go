@@ -1,9 +1,12 @@
 package events
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -13,9 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/policy"
 )
 
@@ -155,4 +160,23 @@ func TestQueueBoundsMessagesInFlight(t *testing.T) {
 	close(hold)
 	cancel()
 	<-done
+}
+
+// The SDK's own warnings about SQS calls go through the service's logger.
+func TestSQSLogsGoToSlog(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	var buf bytes.Buffer
+	q, err := NewSQS(context.Background(), config.SQS{QueueURL: "https://sqs.us-east-2.amazonaws.com/123456789012/q", Region: "us-east-2"},
+		config.AWS{}, nil, nil, time.Minute, nil, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.api.(*sqs.Client).Options().Logger.Logf(logging.Warn, "Response has no supported checksum. Not validating response payload.")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["level"] != "WARN" || line["msg"] != "AWS SDK: Response has no supported checksum. Not validating response payload." {
+		t.Errorf("SDK log line = %q (%v)", buf.String(), err)
+	}
 }

@@ -76,16 +76,23 @@ func NewECR(ctx context.Context, settings config.AWS, m *Metrics, log *slog.Logg
 	}
 	e := newECR(settings, m, nil)
 	e.log = log
-	base.Logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+	base.Logger = SDKLogger(log)
+	e.base = base
+	e.newClient = e.sdkClient
+	return e, nil
+}
+
+// SDKLogger routes the AWS SDK's own messages to log: its warnings (such
+// as a response without a checksum it supports) at warn, the rest at debug,
+// instead of the SDK's default logger writing bare lines to stderr.
+func SDKLogger(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
 		level := slog.LevelDebug
 		if c == logging.Warn {
 			level = slog.LevelWarn
 		}
 		log.Log(context.Background(), level, "AWS SDK: "+fmt.Sprintf(format, v...))
 	})
-	e.base = base
-	e.newClient = e.sdkClient
-	return e, nil
 }
 
 func newECR(settings config.AWS, m *Metrics, newClient func(account, region string) ecr.DescribeImagesAPIClient) *ECR {

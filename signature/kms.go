@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
+	"github.com/aws/smithy-go/logging"
 	"strings"
 	"sync"
 
@@ -26,8 +27,9 @@ type KMS struct {
 	clients map[string]*kms.Client
 }
 
-// NewKMS loads the AWS identity the SDK's default way.
-func NewKMS(ctx context.Context, settings config.AWS) (*KMS, error) {
+// NewKMS loads the AWS identity the SDK's default way; the SDK's own
+// messages go to logger (nil: the SDK's default).
+func NewKMS(ctx context.Context, settings config.AWS, logger logging.Logger) (*KMS, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if settings.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(settings.Region))
@@ -35,6 +37,9 @@ func NewKMS(ctx context.Context, settings config.AWS) (*KMS, error) {
 	base, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if logger != nil {
+		base.Logger = logger
 	}
 	return &KMS{base: base, endpoint: settings.Endpoint, clients: map[string]*kms.Client{}}, nil
 }

@@ -25,7 +25,13 @@ var errCheckFailed = errors.New("check found errors")
 
 // newLister makes the ECR lister of check --ecr; tests replace it.
 var newLister = func(ctx context.Context, settings config.AWS) (scanner.Lister, error) {
-	return scanner.NewECR(ctx, settings, nil, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	return scanner.NewECR(ctx, settings, nil, checkLog())
+}
+
+// checkLog is check's logger: warnings only, as text on stderr (the
+// report is on stdout).
+func checkLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // defineCheck declares the flags of `imagebutler check`, which lints the
@@ -71,7 +77,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, configFile, reg
 			if lister, err = newLister(ctx, cfg.AWS); err != nil {
 				return err
 			}
-			if verifier, err = newVerifier(ctx, lister, cfg); err != nil {
+			if verifier, err = newVerifier(ctx, lister, cfg, checkLog()); err != nil {
 				return err
 			}
 		}

@@ -212,7 +212,7 @@ func defineOnce(fs *flag.FlagSet, stdout, stderr io.Writer) func(context.Context
 		if err != nil {
 			return err
 		}
-		verifier, err := newVerifier(ctx, lister, cfg)
+		verifier, err := newVerifier(ctx, lister, cfg, log)
 		if err != nil {
 			return err
 		}

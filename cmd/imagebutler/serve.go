@@ -54,7 +54,7 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	if err != nil {
 		return err
 	}
-	verifier, err := newVerifier(ctx, lister, cfg)
+	verifier, err := newVerifier(ctx, lister, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
@@ -23,7 +24,7 @@ type registryLogin interface {
 // the ECR registry of each image with lister's credentials (where lister
 // gives some; anonymously otherwise), and the public keys of cfg's KMS
 // keys from KMS. cfg may be nil.
-func newVerifier(ctx context.Context, lister scanner.Lister, cfg *config.Config) (gate.Verifier, error) {
+func newVerifier(ctx context.Context, lister scanner.Lister, cfg *config.Config, log *slog.Logger) (gate.Verifier, error) {
 	v := &signature.Verifier{}
 	if l, ok := lister.(registryLogin); ok {
 		v.Auth = func(ctx context.Context, ref policy.ImageRef) (authn.Authenticator, error) {
@@ -35,7 +36,7 @@ func newVerifier(ctx context.Context, lister scanner.Lister, cfg *config.Config)
 		}
 	}
 	if cfg != nil && usesKMS(cfg) {
-		k, err := signature.NewKMS(ctx, cfg.AWS)
+		k, err := signature.NewKMS(ctx, cfg.AWS, scanner.SDKLogger(log))
 		if err != nil {
 			return nil, err
 		}
