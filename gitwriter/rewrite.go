@@ -47,6 +47,12 @@ var referenceRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:/@-]*$`)
 // ErrUnknownPolicy marks a marker that names a policy no annotation defines.
 var ErrUnknownPolicy = errors.New("no annotation defines this policy")
 
+// ErrReported marks a Resolution that failed for a reason reported
+// already (the annotation that defines the policy failed): Apply leaves its
+// markers unchanged without a problem of their own, so that one mistake
+// is one line.
+var ErrReported = errors.New("reported already")
+
 // valueFor is what marker m should hold, or an error when it cannot be
 // written. A full marker pins the digest as Flux's digestReflectionPolicy
 // does, and a value that already carries an @digest keeps it in step:
@@ -102,7 +108,9 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 				Err: fmt.Errorf("marker %s: %w%s", m.Policy, ErrUnknownPolicy, policy.DidYouMean(policy.SameName(m.Policy, known)))})
 			continue
 		case r.Err != nil:
-			problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: left unchanged: %w", m.Policy, r.Err)})
+			if !errors.Is(r.Err, ErrReported) {
+				problems = append(problems, &FileError{File: m.File, Line: m.Line, Err: fmt.Errorf("marker %s: left unchanged: %w", m.Policy, r.Err)})
+			}
 			continue
 		}
 		name := m.Policy

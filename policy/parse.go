@@ -11,7 +11,11 @@ import (
 type AnnotationError struct {
 	Key   string // annotation key
 	Value string // annotation value
-	Err   error
+	// Policy is the id of the policy the annotation would have defined,
+	// when it names one ("" when it does not): its markers are not
+	// reported again as naming no policy.
+	Policy string
+	Err    error
 	// Warning is set for problems that do not stop the annotation's other
 	// policies, such as an unknown field or a policy no repo uses.
 	Warning bool
@@ -55,7 +59,7 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 		case strings.HasPrefix(key, SimplePrefix):
 			p, err := parseSimple(strings.TrimPrefix(key, SimplePrefix), value, namespace, region)
 			if err != nil {
-				errs = append(errs, &AnnotationError{Key: key, Value: value, Err: err})
+				errs = append(errs, &AnnotationError{Key: key, Value: value, Policy: namespace + ":" + strings.TrimPrefix(key, SimplePrefix), Err: err})
 				continue
 			}
 			p.Key = key

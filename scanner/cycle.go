@@ -687,6 +687,9 @@ func (s *Scanner) passWith(ctx context.Context, co *gitwriter.Checkout, k *keptC
 	wg.Wait()
 
 	resolved := map[string]gitwriter.Resolution{}
+	for id := range FailedPolicies(policies, problems) {
+		resolved[id] = gitwriter.Resolution{Err: fmt.Errorf("%w: the annotation that defines it failed", gitwriter.ErrReported)}
+	}
 	chosen := map[string]Choice{}
 	// A failed listing is reported once per ECR repository, naming the
 	// policies it holds up; their markers only say that it failed.

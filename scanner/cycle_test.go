@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -252,6 +253,35 @@ func TestListingFailureReportedOncePerECRRepository(t *testing.T) {
 	for _, p := range r.Problems {
 		if strings.Contains(p.Error(), "credentials") {
 			t.Errorf("a marker repeats the listing error: %v", p)
+		}
+	}
+}
+
+// A failed annotation is one problem: its policy's markers are left as
+// they are, unresolved, without a second problem saying that no annotation
+// defines the policy; the other policy still updates.
+func TestFailedAnnotationIsOneProblem(t *testing.T) {
+	broken := strings.Replace(manifest, `"283234040926;shop_api;glob:sha-*"`, `"28323404092;shop_api;glob:sha-*"`, 1)
+	bare := newRemote(t, map[string]string{"web.yaml": broken})
+	l := &fakeLister{calls: map[policy.ImageRef]int{}, images: map[string][]policy.Image{
+		"shop_web": {{Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+		"shop_api": {{Tags: []string{"sha-2"}, PushedAt: pushed(2)}},
+	}}
+	r := newTestScanner(testConfig(t, bare), l).RunOnce(context.Background())[0]
+	var got []string
+	for _, p := range r.Problems {
+		got = append(got, p.Error())
+	}
+	want := []string{`web.yaml: Deployment shop/web: annotation app.lilly.com/flux.simple.api: "28323404092" is neither a 12-digit AWS account id nor an ECR registry host`}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems %q, want %q", got, want)
+	}
+	if len(r.Changes) != 1 || r.Changes[0].Policy != "shop:web" {
+		t.Errorf("changes %+v, want shop:web alone", r.Changes)
+	}
+	for _, m := range r.Markers {
+		if m.Policy == "shop:api" && m.State != MarkerUnresolved {
+			t.Errorf("marker %s: state %q, want %q", m.Location, m.State, MarkerUnresolved)
 		}
 	}
 }

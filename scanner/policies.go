@@ -51,3 +51,17 @@ func FindPolicies(tree *gitwriter.Tree, region string) (map[string]*Found, []err
 	}
 	return found, problems
 }
+
+// FailedPolicies are the ids of policies whose defining annotation failed
+// among problems (FindPolicies'), but for those found defined elsewhere:
+// their markers are left unchanged without a second problem.
+func FailedPolicies(found map[string]*Found, problems []error) map[string]bool {
+	failed := map[string]bool{}
+	for _, p := range problems {
+		var ae *policy.AnnotationError
+		if errors.As(p, &ae) && !ae.Warning && ae.Policy != "" && found[ae.Policy] == nil {
+			failed[ae.Policy] = true
+		}
+	}
+	return failed
+}

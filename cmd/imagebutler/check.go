@@ -129,6 +129,7 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 	}
 	defer tree.Close()
 	found, problems := scanner.FindPolicies(tree, region)
+	annotationFailed := scanner.FailedPolicies(found, problems)
 
 	ids := make([]string, 0, len(found))
 	for id := range found {
@@ -152,6 +153,8 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 			setter = "image"
 		}
 		switch f, ok := found[m.Policy]; {
+		case annotationFailed[m.Policy]:
+			state = "its annotation failed" // reported above, once
 		case !ok:
 			state = "no such policy"
 			problems = append(problems, fmt.Errorf("%s: marker %s: %w%s", m.Location(), m.Policy, gitwriter.ErrUnknownPolicy, policy.DidYouMean(policy.SameName(m.Policy, ids))))
