@@ -1,4 +1,4 @@
-package integration
+package peers
 
 import (
 	"bytes"
@@ -67,14 +67,14 @@ type peerCase struct {
 const peerServers = 4
 
 // TestPeers runs the 138 cases derived from the test suites of Flux and Argo
-// CD Image Updater (testdata/peers) through the real binary against moto and
+// CD Image Updater (../testdata/peers) through the real binary against moto and
 // git http-backend, as their README says: ECR first, then a person's commit,
 // then `once` twice. Cases run on peerServers moto servers at once, each
 // reset between cases.
 func TestPeers(t *testing.T) {
 	t.Parallel() // mostly waiting for moto's seconds: with the other slow waiters, after the rest
 	needPeers(t)
-	dirs, err := filepath.Glob("testdata/peers/*/case.json")
+	dirs, err := filepath.Glob("../testdata/peers/*/case.json")
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no peer cases: %v", err)
 	}
