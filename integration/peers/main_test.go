@@ -8,8 +8,6 @@ package peers
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
@@ -22,10 +20,6 @@ const (
 	gitToken    = "tok-9f8e7d6c5b4a-secret"
 )
 
-// skipVar, set to 1, skips the peer suite where moto is missing; otherwise
-// it fails there (as the integration package does).
-const skipVar = "IMAGEBUTLER_SKIP_INTEGRATION"
-
 var (
 	binary    string // the imagebutler command, built for the tests
 	skipCause string // why the tests cannot run here
@@ -36,38 +30,22 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if err := testpeers.MotoAvailable(); err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv(skipVar) != "1" {
-			fmt.Fprintf(os.Stderr, "peers: %v\nInstall moto (pip install 'moto[server]' where PyPI is reachable), or set %s=1 to skip these tests.\n", err, skipVar)
-			return 1
-		}
-		skipCause = err.Error() + " (" + skipVar + "=1)"
-		fmt.Fprintln(os.Stderr, "peers: skipped:", skipCause)
+	var ok bool
+	if skipCause, ok = testpeers.CheckMoto("peers"); !ok {
+		return 1
+	} else if skipCause != "" {
 		return m.Run()
 	}
-	// The SDK's default chain must find these, and nothing of the developer's.
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "",
-		"AWS_REGION": testpeers.SeedRegion, "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		if v == "" {
-			os.Unsetenv(k)
-		} else {
-			os.Setenv(k, v)
-		}
-	}
-	dir, err := os.MkdirTemp("", "imagebutler-bin-*")
-	if err != nil {
+	testpeers.IsolateAWS()
+	var (
+		cleanup func()
+		err     error
+	)
+	if binary, cleanup, err = testpeers.BuildCommand("../../cmd/imagebutler"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "imagebutler")
-	if out, err := exec.Command("go", "build", "-o", binary, "../../cmd/imagebutler").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building imagebutler: %v\n%s", err, out)
-		return 1
-	}
+	defer cleanup()
 	return m.Run()
 }
 
