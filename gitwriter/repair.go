@@ -42,7 +42,7 @@ func (c *Checkout) checkoutOver(ctx context.Context, tree *object.Tree) ([]strin
 	}
 	defer w.close()
 	old := loadStamps(c.Dir)
-	if old != nil && old.complete && old.by["./"].Hash == tree.Hash && old.allHold(w.root) {
+	if old != nil && old.complete && old.rootTree() == tree.Hash && old.allHold(w.root) {
 		return nil, nil // the tree the last checkout wrote, untouched since
 	}
 	r := &repair{writer: w, old: old, now: map[string]stamp{}, complete: true, buf: make([]byte, 32<<10)}
@@ -50,7 +50,7 @@ func (c *Checkout) checkoutOver(ctx context.Context, tree *object.Tree) ([]strin
 		return w.skipped, err
 	}
 	complete := r.complete && len(w.skipped) == 0
-	if !r.changed && old != nil && len(r.now) == len(old.by) && complete == old.complete {
+	if !r.changed && old != nil && len(r.now) == len(old.order) && complete == old.complete {
 		return w.skipped, nil // the stamps kept say all there is
 	}
 	if err := saveStamps(c.Dir, r.now, complete); err != nil && c.log != nil {

@@ -183,7 +183,7 @@ func TestRestartOverIntactCopyTrustsStamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := loadStamps(dir)
-	if st == nil || len(st.by) != 7 || !st.complete { // three files, a link, three folders (the root among them)
+	if st == nil || len(st.order) != 7 || !st.complete { // three files, a link, three folders (the root among them)
 		t.Fatalf("stamps %+v, want three files, a link and three folders, complete", st)
 	}
 	open()
@@ -198,7 +198,7 @@ func TestRestartOverIntactCopyTrustsStamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	open()
-	if st := loadStamps(dir); st == nil || len(st.by) != 7 {
+	if st := loadStamps(dir); st == nil || len(st.order) != 7 {
 		t.Errorf("stamps after a restart over a damaged stamps file: %+v", st)
 	}
 }

@@ -51,8 +51,8 @@ type stamp struct {
 // stamps are the stamps of a working tree by slash path, a folder's
 // ending in "/" (the root's is "./"), and when they were saved.
 type stamps struct {
-	by    map[string]stamp
-	order []string // the paths of by, sorted: a folder before what it holds
+	order []string // the paths, sorted: a folder before what it holds
+	list  []stamp  // the stamp of each path of order
 	// complete says by stamps every entry of the tree in "./" (its Hash),
 	// and that tree has no name left unwritten: a working tree whose every
 	// stamp holds is that tree, nothing more (allHold).
@@ -66,12 +66,27 @@ func (s *stamps) holds(name string, st stamp, h plumbing.Hash) bool {
 	if s == nil || st.Mtime == 0 {
 		return false
 	}
-	kept, ok := s.by[name]
-	if !ok || kept.Hash != h || kept.Mtime >= s.savedAt || kept.Ctime >= s.savedAt {
+	kept, ok := s.get(name)
+	return ok && s.same(kept, st, h)
+}
+
+// same says whether st, found now, is kept, stamped before the stamps were
+// saved, and kept says it holds h.
+func (s *stamps) same(kept, st stamp, h plumbing.Hash) bool {
+	if st.Mtime == 0 || kept.Hash != h || kept.Mtime >= s.savedAt || kept.Ctime >= s.savedAt {
 		return false
 	}
 	kept.Hash = st.Hash
 	return kept == st
+}
+
+// get returns the stamp of name.
+func (s *stamps) get(name string) (stamp, bool) {
+	i, ok := slices.BinarySearch(s.order, name)
+	if !ok {
+		return stamp{}, false
+	}
+	return s.list[i], true
 }
 
 // The stamps file: stampsMagic, 1 when the stamps are complete (else 0),
@@ -131,7 +146,7 @@ func decodeStamps(b []byte) (*stamps, error) {
 	if !ok1 || !ok2 || n > maxStamps {
 		return nil, errBadStamps
 	}
-	by := make(map[string]stamp, n)
+	list := make([]stamp, 0, n)
 	order := make([]string, 0, n)
 	for range n {
 		l, ok := uvarint()
@@ -155,10 +170,10 @@ func decodeStamps(b []byte) (*stamps, error) {
 		if len(order) > 0 && key <= order[len(order)-1] {
 			return nil, errors.New("stamps out of order")
 		}
-		by[key] = st
+		list = append(list, st)
 		order = append(order, key)
 	}
-	return &stamps{by: by, order: order, complete: complete == 1}, nil
+	return &stamps{order: order, list: list, complete: complete == 1}, nil
 }
 
 // saveStamps replaces the stamps of the working copy dir with by (none
@@ -220,7 +235,7 @@ func (s *stamps) allHold(root *treeDir) bool {
 	if s == nil || !s.complete || len(s.order) == 0 {
 		return false
 	}
-	for _, name := range s.order {
+	for i, name := range s.order {
 		var (
 			st  stamp
 			ok  bool
@@ -232,9 +247,15 @@ func (s *stamps) allHold(root *treeDir) bool {
 		} else {
 			st, ok, err = root.stamp(strings.TrimSuffix(name, "/"))
 		}
-		if err != nil || !ok || !s.holds(name, st, s.by[name].Hash) {
+		if err != nil || !ok || !s.same(s.list[i], st, s.list[i].Hash) {
 			return false
 		}
 	}
 	return true
+}
+
+// rootTree is the tree the root folder was stamped with.
+func (s *stamps) rootTree() plumbing.Hash {
+	st, _ := s.get("./")
+	return st.Hash
 }

@@ -1,13 +1,17 @@
 package gitwriter
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -35,8 +39,42 @@ const MaxPacks = 16
 
 // openStorage opens the git storage of the working copy dir.
 func openStorage(dir string) *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(osfs.New(filepath.Join(dir, ".git")), cache.NewObjectLRU(ObjectCacheBytes),
+	return filesystem.NewStorageWithOptions(idxBuffered{osfs.New(filepath.Join(dir, ".git"))}, cache.NewObjectLRU(ObjectCacheBytes),
 		filesystem.Options{KeepDescriptors: true})
+}
+
+// idxBuffered opens pack index files with a read buffer. go-git decodes an
+// index with one read per fan-out bucket for each of its tables (about a
+// thousand reads for any pack of some size), straight from the file; the
+// first fetch of a restart reads the whole index to learn whether it holds
+// the remote's head.
+type idxBuffered struct{ billy.Filesystem }
+
+// Open opens filename, buffered when it is a pack index.
+func (fs idxBuffered) Open(filename string) (billy.File, error) {
+	f, err := fs.Filesystem.Open(filename)
+	if err != nil || !strings.HasSuffix(filename, ".idx") {
+		return f, err
+	}
+	return &bufferedFile{File: f, r: bufio.NewReaderSize(f, 64<<10)}, nil
+}
+
+// bufferedFile reads a file through a buffer; Seek and ReadAt see the
+// file's position as the reader does.
+type bufferedFile struct {
+	billy.File
+	r *bufio.Reader
+}
+
+func (f *bufferedFile) Read(p []byte) (int, error) { return f.r.Read(p) }
+
+func (f *bufferedFile) Seek(offset int64, whence int) (int64, error) {
+	if whence == io.SeekCurrent {
+		offset -= int64(f.r.Buffered())
+	}
+	n, err := f.File.Seek(offset, whence)
+	f.r.Reset(f.File)
+	return n, err
 }
 
 // openRepository opens the working copy dir (a repository whose .git is a
