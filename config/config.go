@@ -184,10 +184,44 @@ type Git struct {
 	Author Author `yaml:"author"`
 	// CommitMessage is a Go text/template for commit messages; empty selects the default.
 	CommitMessage string `yaml:"commitMessage"`
-	// SigningKeyFile holds an ASCII-armored OpenPGP private key; when set, commits are signed.
+	// Signing, when set, signs the butler's commits.
+	Signing *Signing `yaml:"signing"`
+	// SigningKeyFile holds an ASCII-armored OpenPGP private key; when set,
+	// commits are signed. The same as signing: {format: openpgp, keyFile}.
 	SigningKeyFile string `yaml:"signingKeyFile"`
 	// SigningKeyPassphraseFile holds the key's passphrase, when it has one.
 	SigningKeyPassphraseFile string `yaml:"signingKeyPassphraseFile"`
+}
+
+// Signing is how the butler signs its commits, as git does with
+// gpg.format: an OpenPGP signature, or an SSH signature (namespace "git").
+type Signing struct {
+	// Format is "openpgp" (the default) or "ssh".
+	Format string `yaml:"format"`
+	// KeyFile holds the private key: ASCII-armored OpenPGP, or an OpenSSH
+	// private key (ed25519, ECDSA or RSA).
+	KeyFile string `yaml:"keyFile"`
+	// PassphraseFile holds the key's passphrase, when it has one.
+	PassphraseFile string `yaml:"passphraseFile"`
+}
+
+// SigningFormats are the signature formats of git.signing.format.
+var SigningFormats = []string{"openpgp", "ssh"}
+
+// SigningKey returns how commits are signed: git.signing, or the older
+// git.signingKeyFile as an OpenPGP key; nil when they are not.
+func (g Git) SigningKey() *Signing {
+	if g.Signing != nil {
+		s := *g.Signing
+		if s.Format == "" {
+			s.Format = "openpgp"
+		}
+		return &s
+	}
+	if g.SigningKeyFile != "" {
+		return &Signing{Format: "openpgp", KeyFile: g.SigningKeyFile, PassphraseFile: g.SigningKeyPassphraseFile}
+	}
+	return nil
 }
 
 // Author is a git identity.

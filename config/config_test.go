@@ -123,6 +123,9 @@ testdata/bad-refs-and-numbers.yaml:16: repositories[2].branch: "bad branch" is n
 testdata/bad-refs-and-numbers.yaml:17: repositories[2].pushBranch: "refs/heads/butler" is not a branch name (write the branch alone, such as main)`},
 		{"bad-listen.yaml", `testdata/bad-listen.yaml:1: listen: "8080" is not a host:port address such as :8080 ("" turns HTTP off)
 testdata/bad-listen.yaml:2: listenMetrics: "metrics.local:" is not a host:port address such as :9090`},
+		{"bad-signing.yaml", `testdata/bad-signing.yaml:3: git.signingKeyFile: is set with git.signing: keep one (git.signing: {format: openpgp, keyFile: /keys/old.asc})
+testdata/bad-signing.yaml:5: git.signing.format: "x509" is not one of openpgp, ssh
+testdata/bad-signing.yaml:4: git.signing.keyFile: must name the private key file`},
 		{"tiny-rate.yaml", "testdata/tiny-rate.yaml:3: aws.requestsPerSecond: must be between 0.01 and 10000, got 1e-300"},
 		{"bad-notify.yaml", `testdata/bad-notify.yaml:8: notify[0].type: must be one of webhook, slack, teams, got "discord"
 testdata/bad-notify.yaml:10: notify[1].urlFile: must be set: the file holding the receiver's URL

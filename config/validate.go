@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -213,6 +214,17 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	}
 	if c.Git.SigningKeyPassphraseFile != "" && c.Git.SigningKeyFile == "" {
 		p.add(at("git", "signingKeyPassphraseFile"), "git.signingKeyPassphraseFile", "is set but git.signingKeyFile is not")
+	}
+	if s := c.Git.Signing; s != nil {
+		if c.Git.SigningKeyFile != "" {
+			p.add(at("git", "signingKeyFile"), "git.signingKeyFile", "is set with git.signing: keep one (git.signing: {format: openpgp, keyFile: %s})", c.Git.SigningKeyFile)
+		}
+		if s.Format != "" && !slices.Contains(SigningFormats, s.Format) {
+			p.add(at("git", "signing", "format"), "git.signing.format", "%q is not one of %s", s.Format, strings.Join(SigningFormats, ", "))
+		}
+		if s.KeyFile == "" {
+			p.add(at("git", "signing", "keyFile"), "git.signing.keyFile", "must name the private key file")
+		}
 	}
 	if len(c.Repositories) == 0 {
 		p.add(at("repositories"), "repositories", "must list at least one repository")

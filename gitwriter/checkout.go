@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
@@ -359,9 +358,9 @@ func (c *Checkout) ChangesSince(from plumbing.Hash) (*Changes, error) {
 }
 
 // Commit commits files (relative to Dir), as the working tree holds them,
-// onto Head as author, signed with key when it is not nil.
-func (c *Checkout) Commit(files []string, message string, author config.Author, key *openpgp.Entity) (plumbing.Hash, error) {
-	h, err := c.commitFiles(files, message, author, key)
+// onto Head as author, signed by signer when it is not nil (LoadSigner).
+func (c *Checkout) Commit(files []string, message string, author config.Author, signer git.Signer) (plumbing.Hash, error) {
+	h, err := c.commitFiles(files, message, author, signer)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -531,7 +531,7 @@ func (c *Checkout) entryAt(t *object.Tree, p string) (object.TreeEntry, bool, er
 // to the repository's root) onto Head: Head's tree with those blobs
 // replaced. Every file must be a regular file of Head's tree: the butler
 // changes values, it never adds, removes or re-types a file.
-func (c *Checkout) commitFiles(files []string, message string, author config.Author, key *openpgp.Entity) (plumbing.Hash, error) {
+func (c *Checkout) commitFiles(files []string, message string, author config.Author, signer git.Signer) (plumbing.Hash, error) {
 	head, err := c.git.CommitObject(c.Head)
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("reading commit %s: %w", c.Head, err)
@@ -578,7 +578,7 @@ func (c *Checkout) commitFiles(files []string, message string, author config.Aut
 	clean := strings.NewReplacer("<", "", ">", "", "\n", "")
 	sig := object.Signature{Name: clean.Replace(author.Name), Email: clean.Replace(author.Email), When: time.Now()}
 	commit := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: treeHash, ParentHashes: []plumbing.Hash{c.Head}}
-	if key != nil {
+	if signer != nil {
 		unsigned := &plumbing.MemoryObject{}
 		if err := commit.EncodeWithoutSignature(unsigned); err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("signing: %w", err)
@@ -587,11 +587,11 @@ func (c *Checkout) commitFiles(files []string, message string, author config.Aut
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("signing: %w", err)
 		}
-		var sigBuf bytes.Buffer
-		if err := openpgp.ArmoredDetachSign(&sigBuf, key, r, nil); err != nil {
+		sig, err := signer.Sign(r)
+		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("signing: %w", err)
 		}
-		commit.PGPSignature = sigBuf.String()
+		commit.PGPSignature = string(sig)
 	}
 	obj := c.git.Storer.NewEncodedObject()
 	if err := commit.Encode(obj); err != nil {

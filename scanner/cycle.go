@@ -15,7 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/imagebutler/imagebutler/config"
@@ -573,20 +572,19 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 
 // commit makes the butler's commit of pass's files on co's head: the
 // message from git.commitMessage (or the default) with the trailers that
-// record what it set, signed when git.signingKeyFile is set.
+// record what it set, signed when git.signing (or git.signingKeyFile) is
+// set: the key is read at each commit, so a rotated key is used at once.
 func (s *Scanner) commit(co *gitwriter.Checkout, repo config.Repository, pass passResult) (plumbing.Hash, string, error) {
 	msg, err := gitwriter.MessageGated(s.cfg.CommitTemplate, repo.Name(), pass.changes, pass.passed)
 	if err != nil {
 		return plumbing.ZeroHash, "", err
 	}
 	msg = gitwriter.WithTrailers(msg, pass.set)
-	var key *openpgp.Entity
-	if s.cfg.Git.SigningKeyFile != "" {
-		if key, err = gitwriter.LoadSigningKey(s.cfg.Git.SigningKeyFile, s.cfg.Git.SigningKeyPassphraseFile); err != nil {
-			return plumbing.ZeroHash, "", err
-		}
+	signer, err := gitwriter.LoadSigner(s.cfg.Git.SigningKey())
+	if err != nil {
+		return plumbing.ZeroHash, "", err
 	}
-	h, err := co.Commit(pass.files, msg, s.cfg.Git.Author, key)
+	h, err := co.Commit(pass.files, msg, s.cfg.Git.Author, signer)
 	return h, msg, err
 }
 

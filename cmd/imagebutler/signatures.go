@@ -10,6 +10,7 @@ import (
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/gate"
+	"github.com/imagebutler/imagebutler/gitwriter"
 	"github.com/imagebutler/imagebutler/policy"
 	"github.com/imagebutler/imagebutler/scanner"
 	"github.com/imagebutler/imagebutler/signature"
@@ -72,6 +73,11 @@ func loadConfig(file string) (*config.Config, error) {
 		return nil, err
 	}
 	var errs []error
+	// The signing key is read again at each commit (a rotated key is used
+	// at once); read here, a broken one is a config error at start.
+	if _, err := gitwriter.LoadSigner(cfg.Git.SigningKey()); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", file, err))
+	}
 	if g := cfg.Gates.Signature; g != nil {
 		if err := signature.CheckTrust(g); err != nil {
 			errs = append(errs, fmt.Errorf("%s: gates.signature: %w", file, err))
