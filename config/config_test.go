@@ -169,7 +169,9 @@ testdata/bad-pull-request.yaml:12: repositories[1].pullRequest.labels[0]: must n
 testdata/bad-pull-request.yaml:16: repositories[2].pullRequest.apiURL: must be set: the repository URL names no forge host to take it from
 testdata/bad-pull-request.yaml:16: repositories[2].pullRequest.branch: "bad branch" is not a valid branch name (see git check-ref-format)
 testdata/bad-pull-request.yaml:15: repositories[2].auth: must be empty for a local repository
-testdata/bad-pull-request.yaml:20: repositories[3].pullRequest.apiURL: must not hold credentials (they would be sent, logged and shown); the token comes from auth.tokenFile`},
+testdata/bad-pull-request.yaml:20: repositories[3].pullRequest.apiURL: must not hold credentials (they would be sent, logged and shown); the token comes from auth.tokenFile
+testdata/bad-pull-request.yaml:26: repositories[4].pullRequest.autoMerge.method: must be one of merge, squash, rebase, got "fast-forward"
+testdata/bad-pull-request.yaml:32: repositories[5].pullRequest.autoMerge.method: GitLab merges or squashes a merge request (fast-forward is the project's merge method setting): use merge or squash`},
 		{"token-over-http.yaml", "testdata/token-over-http.yaml:7: repositories[0].auth.tokenFile: would be sent in clear over http://; use https:// (or set insecureHTTP: true)"},
 	}
 	for _, tt := range tests {

@@ -28,12 +28,27 @@ type PullRequest struct {
 	Body  string `yaml:"body"`
 	// Labels are put on the pull request when it is opened.
 	Labels []string `yaml:"labels"`
+	// AutoMerge, when set, turns on the forge's own auto-merge each time
+	// the butler opens or updates its pull request: the forge merges it
+	// once its required checks (and reviews) pass.
+	AutoMerge *AutoMerge `yaml:"autoMerge"`
 
 	// TitleTemplate and BodyTemplate are Title and Body parsed (nil when
 	// empty).
 	TitleTemplate *template.Template `yaml:"-"`
 	BodyTemplate  *template.Template `yaml:"-"`
 }
+
+// AutoMerge is how the forge merges the butler's pull request by itself.
+type AutoMerge struct {
+	// Method is "merge" (a merge commit), "squash" or "rebase"; default
+	// merge. GitLab takes merge or squash (its fast-forward or merge
+	// commit is the project's setting).
+	Method string `yaml:"method"`
+}
+
+// MergeMethods are the methods of pullRequest.autoMerge.method.
+var MergeMethods = []string{"merge", "squash", "rebase"}
 
 // Providers are the forges a pull request (a merge request on GitLab) can
 // be opened on.
@@ -109,6 +124,9 @@ func (pr *PullRequest) applyDefaults(r *Repository) {
 	if pr.APIURL == "" {
 		pr.APIURL = defaultAPIURL(pr.Provider, r.URL)
 	}
+	if pr.AutoMerge != nil && pr.AutoMerge.Method == "" {
+		pr.AutoMerge.Method = "merge"
+	}
 }
 
 func (pr *PullRequest) validate(p *problems, r Repository, field string, line func(keys ...any) int) {
@@ -158,6 +176,14 @@ func (pr *PullRequest) validate(p *problems, r Repository, field string, line fu
 			pr.TitleTemplate = t
 		} else {
 			pr.BodyTemplate = t
+		}
+	}
+	if am := pr.AutoMerge; am != nil {
+		switch {
+		case !slices.Contains(MergeMethods, am.Method):
+			p.add(at("autoMerge", "method"), field+".autoMerge.method", "must be one of %s, got %q", strings.Join(MergeMethods, ", "), am.Method)
+		case am.Method == "rebase" && pr.Provider == "gitlab":
+			p.add(at("autoMerge", "method"), field+".autoMerge.method", "GitLab merges or squashes a merge request (fast-forward is the project's merge method setting): use merge or squash")
 		}
 	}
 	for i, l := range pr.Labels {

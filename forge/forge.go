@@ -27,6 +27,8 @@ type PullRequest struct {
 	Merged bool
 	// Author is the login of whoever opened it.
 	Author string
+	// NodeID is GitHub's GraphQL id of the pull request ("" elsewhere).
+	NodeID string
 }
 
 // State is how a pull request stands: "open", "merged" or "closed"
@@ -55,6 +57,24 @@ type Client interface {
 	Open(ctx context.Context, head, base, title, body string, labels []string) (PullRequest, error)
 	// Update sets the title and body of pull request number.
 	Update(ctx context.Context, number int64, title, body string) error
+	// AutoMerge asks the forge to merge pr by method (merge, squash or
+	// rebase) once its required checks pass, provided its head is still
+	// head: a commit pushed after the butler's is never merged by this.
+	// A forge's refusal (auto-merge not allowed on the repository, nothing
+	// required to wait for, ...) is an AutoMergeResult, not an error.
+	AutoMerge(ctx context.Context, pr PullRequest, head, method string) (AutoMergeResult, error)
+}
+
+// AutoMergeResult is what came of asking a forge to merge a pull request by
+// itself.
+type AutoMergeResult struct {
+	// State is "enabled" (the forge merges it when its checks pass),
+	// "merged" (nothing required was pending, so the forge merged it at
+	// once), "refused", or "pending" (the forge is still taking the pull
+	// request in: ask again later).
+	State string
+	// Reason is the forge's words, when it refused or is pending.
+	Reason string
 }
 
 // MaxPulls is how many of the newest pull requests Pulls returns.
@@ -125,6 +145,12 @@ func (r redacting) Open(ctx context.Context, head, base, title, body string, lab
 
 func (r redacting) Update(ctx context.Context, number int64, title, body string) error {
 	return r.scrub(r.Client.Update(ctx, number, title, body))
+}
+
+func (r redacting) AutoMerge(ctx context.Context, pr PullRequest, head, method string) (AutoMergeResult, error) {
+	a, err := r.Client.AutoMerge(ctx, pr, head, method)
+	a.Reason = r.redact(a.Reason)
+	return a, r.scrub(err)
 }
 
 // Redacted stands where a secret was.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,6 +157,53 @@ func TestErrorsNeverHoldTheToken(t *testing.T) {
 		}
 		if _, err := c.Self(context.Background()); err == nil || strings.Contains(err.Error(), token) {
 			t.Errorf("%s: Self: %v", provider, err)
+		}
+	}
+}
+
+func TestGitHubAutoMerge(t *testing.T) {
+	f := &forgetest.GitHub{Owner: "org", Repo: "apps", Token: "good-token"}
+	c := gitHubClient(t, f, "good-token")
+	ctx := context.Background()
+	p, err := c.Open(ctx, "imagebutler/main", "main", "Update x", "body", nil)
+	if err != nil || p.NodeID == "" {
+		t.Fatalf("Open = %+v, %v; want a node id", p, err)
+	}
+	got, err := c.AutoMerge(ctx, p, "0123abcd", "squash")
+	if err != nil || got != (AutoMergeResult{State: "enabled"}) {
+		t.Fatalf("AutoMerge = %+v, %v; want enabled", got, err)
+	}
+	want := forgetest.AutoMergeCall{PullRequestID: p.NodeID, MergeMethod: "SQUASH", ExpectedHeadOid: "0123abcd"}
+	if calls := f.AutoMerges(); len(calls) != 1 || calls[0] != want {
+		t.Errorf("mutations = %+v, want %+v", calls, want)
+	}
+	f.AutoMergeRefusal = "Pull request Auto merge is not allowed for this repository"
+	got, err = c.AutoMerge(ctx, p, "0123abcd", "merge")
+	if err != nil || got != (AutoMergeResult{State: "refused", Reason: f.AutoMergeRefusal}) {
+		t.Errorf("refused: AutoMerge = %+v, %v", got, err)
+	}
+	// A pull request GitHub does not know (another node id) is refused too,
+	// in GitHub's words.
+	got, err = c.AutoMerge(ctx, PullRequest{Number: 9, NodeID: "PR_other"}, "0123abcd", "merge")
+	if err != nil || got.State != "refused" || !strings.Contains(got.Reason, "Could not resolve to a node with the global id of 'PR_other'") {
+		t.Errorf("unknown node: AutoMerge = %+v, %v", got, err)
+	}
+	// A refused token is an error of the call, not a refusal.
+	bad := gitHubClient(t, f, "bad-token")
+	if _, err := bad.AutoMerge(ctx, p, "0123abcd", "merge"); err == nil || !strings.Contains(err.Error(), "github: turning on auto-merge of pull request #1 in org/apps: HTTP 401: the token was refused") {
+		t.Errorf("401: %v", err)
+	}
+}
+
+func TestGraphQLURL(t *testing.T) {
+	for _, tc := range []struct{ rest, want string }{
+		{"https://api.github.com/", "https://api.github.com/graphql"},
+		{"https://ghe.example.com/api/v3/", "https://ghe.example.com/api/graphql"},
+		{"http://127.0.0.1:8080/", "http://127.0.0.1:8080/graphql"},
+	} {
+		u, _ := url.Parse(tc.rest)
+		if got := graphQLURL(u); got != tc.want {
+			t.Errorf("graphQLURL(%s) = %s, want %s", tc.rest, got, tc.want)
 		}
 	}
 }

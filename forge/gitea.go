@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"code.gitea.io/sdk/gitea"
 )
@@ -148,3 +149,53 @@ func (g *giteaForge) Update(ctx context.Context, number int64, title, body strin
 	}
 	return nil
 }
+
+func (g *giteaForge) AutoMerge(ctx context.Context, pr PullRequest, head, method string) (AutoMergeResult, error) {
+	op := fmt.Sprintf("turning on auto-merge of pull request #%d", pr.Number)
+	c, err := g.client(ctx)
+	if err != nil {
+		return AutoMergeResult{}, g.fail(op, nil, err)
+	}
+	// Gitea checks a pull request's mergeability, and takes in a pushed
+	// head, in the background: until it did, it answers 405 "try again
+	// later" or 409 "head out of date". Asked again a few times, then
+	// left pending for the next cycle.
+	wait := 500 * time.Millisecond
+	for deadline := time.Now().Add(giteaSettle); ; wait = min(2*wait, 4*time.Second) {
+		// merge_when_checks_succeed schedules the merge (201) while a
+		// required check is pending, or merges at once (200) when none is.
+		_, resp, err := c.MergePullRequest(g.owner, g.repo, pr.Number, gitea.MergePullRequestOption{
+			Style: gitea.MergeStyle(method), HeadCommitId: head, MergeWhenChecksSucceed: true,
+		})
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		settling := err != nil && (status == http.StatusMethodNotAllowed && strings.Contains(err.Error(), "try again later") ||
+			status == http.StatusConflict && strings.Contains(err.Error(), "head out of date"))
+		switch {
+		case err == nil && status == http.StatusCreated:
+			return AutoMergeResult{State: "enabled"}, nil
+		case err == nil:
+			return AutoMergeResult{State: "merged"}, nil
+		case status == http.StatusConflict && strings.Contains(err.Error(), "already scheduled"):
+			return AutoMergeResult{State: "enabled"}, nil
+		case settling && time.Now().Add(wait).After(deadline):
+			return AutoMergeResult{State: "pending", Reason: clip(err.Error())}, nil
+		case settling:
+			select {
+			case <-ctx.Done():
+				return AutoMergeResult{}, g.fail(op, resp, ctx.Err())
+			case <-time.After(wait):
+			}
+			continue
+		case status == http.StatusMethodNotAllowed || status == http.StatusConflict || status == http.StatusUnprocessableEntity:
+			return AutoMergeResult{State: "refused", Reason: clip(err.Error())}, nil
+		}
+		return AutoMergeResult{}, g.fail(op, resp, err)
+	}
+}
+
+// giteaSettle bounds how long AutoMerge waits for Gitea to take in a pull
+// request before it leaves the request to the next cycle.
+var giteaSettle = 30 * time.Second

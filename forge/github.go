@@ -2,6 +2,7 @@ package forge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -66,7 +67,7 @@ func (g *gitHub) Pulls(ctx context.Context, head, base string) ([]PullRequest, e
 
 func gitHubPull(p *github.PullRequest) PullRequest {
 	return PullRequest{Number: int64(p.GetNumber()), URL: p.GetHTMLURL(), Title: p.GetTitle(), Body: p.GetBody(),
-		Open: p.GetState() == "open", Merged: p.MergedAt != nil || p.GetMerged(), Author: p.GetUser().GetLogin()}
+		Open: p.GetState() == "open", Merged: p.MergedAt != nil || p.GetMerged(), Author: p.GetUser().GetLogin(), NodeID: p.GetNodeID()}
 }
 
 func (g *gitHub) Self(ctx context.Context) (string, error) {
@@ -99,4 +100,71 @@ func (g *gitHub) Update(ctx context.Context, number int64, title, body string) e
 		return g.fail(fmt.Sprintf("updating pull request #%d", number), resp, err)
 	}
 	return nil
+}
+
+// graphQLURL is the GraphQL endpoint beside the REST API at base:
+// https://api.github.com/graphql, or https://HOST/api/graphql on GitHub
+// Enterprise Server (whose REST root is https://HOST/api/v3/).
+func graphQLURL(base *url.URL) string {
+	u := *base
+	if p, ok := strings.CutSuffix(u.Path, "/api/v3/"); ok {
+		u.Path = p + "/api/graphql"
+	} else {
+		u.Path += "graphql"
+	}
+	return u.String()
+}
+
+// enableAutoMerge is GitHub's mutation (REST has none): the merge happens
+// when the required checks and reviews pass, provided the head is still
+// expectedHeadOid.
+const enableAutoMerge = `mutation($id: ID!, $method: PullRequestMergeMethod!, $head: GitObjectID) {
+  enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method, expectedHeadOid: $head}) {
+    pullRequest { autoMergeRequest { enabledAt } }
+  }
+}`
+
+func (g *gitHub) AutoMerge(ctx context.Context, pr PullRequest, head, method string) (AutoMergeResult, error) {
+	op := fmt.Sprintf("turning on auto-merge of pull request #%d", pr.Number)
+	if pr.NodeID == "" {
+		return AutoMergeResult{}, g.fail(op, nil, fmt.Errorf("GitHub gave no node id for pull request #%d", pr.Number))
+	}
+	req, err := g.c.NewRequest(http.MethodPost, graphQLURL(g.c.BaseURL), map[string]any{
+		"query":     enableAutoMerge,
+		"variables": map[string]string{"id": pr.NodeID, "method": strings.ToUpper(method), "head": head},
+	})
+	if err != nil {
+		return AutoMergeResult{}, g.fail(op, nil, err)
+	}
+	var out struct {
+		Data struct {
+			Enable *struct {
+				PullRequest struct {
+					AutoMergeRequest *struct{ EnabledAt string } `json:"autoMergeRequest"`
+				} `json:"pullRequest"`
+			} `json:"enablePullRequestAutoMerge"`
+		} `json:"data"`
+		Errors []struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	resp, err := g.c.Do(ctx, req, &out)
+	if err != nil {
+		return AutoMergeResult{}, g.fail(op, resp, err)
+	}
+	// GraphQL answers 200 and says in errors what it refused: auto-merge
+	// not allowed on the repository, a pull request already mergeable
+	// ("clean status": nothing required to wait for), ...
+	if len(out.Errors) > 0 {
+		var msgs []string
+		for _, e := range out.Errors {
+			msgs = append(msgs, e.Message)
+		}
+		return AutoMergeResult{State: "refused", Reason: clip(strings.Join(msgs, "; "))}, nil
+	}
+	if out.Data.Enable == nil || out.Data.Enable.PullRequest.AutoMergeRequest == nil {
+		return AutoMergeResult{}, g.fail(op, resp, errors.New("GitHub's answer holds no auto-merge request"))
+	}
+	return AutoMergeResult{State: "enabled"}, nil
 }

@@ -95,3 +95,25 @@ func (g *gitLab) Update(ctx context.Context, number int64, title, body string) e
 	}
 	return nil
 }
+
+func (g *gitLab) AutoMerge(ctx context.Context, pr PullRequest, head, method string) (AutoMergeResult, error) {
+	op := fmt.Sprintf("turning on auto-merge of merge request !%d", pr.Number)
+	if method == "rebase" {
+		return AutoMergeResult{State: "refused", Reason: "GitLab merges or squashes a merge request; fast-forward is the project's merge method"}, nil
+	}
+	yes, squash := true, method == "squash"
+	mr, resp, err := g.c.MergeRequests.AcceptMergeRequest(g.project, pr.Number, &gitlab.AcceptMergeRequestOptions{
+		AutoMerge: &yes, Squash: &squash, SHA: &head,
+	}, gitlab.WithContext(ctx))
+	if err != nil {
+		if resp != nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotAcceptable ||
+			resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusUnprocessableEntity) {
+			return AutoMergeResult{State: "refused", Reason: clip(err.Error())}, nil
+		}
+		return AutoMergeResult{}, g.fail(op, resp, err)
+	}
+	if mr.State == "merged" {
+		return AutoMergeResult{State: "merged"}, nil
+	}
+	return AutoMergeResult{State: "enabled"}, nil
+}

@@ -101,6 +101,16 @@ type prEnv struct {
 
 func newPREnv(t *testing.T, name string) *prEnv {
 	t.Helper()
+	return newPREnvWith(t, name, "")
+}
+
+// newPREnvWith is newPREnv with more pullRequest settings (YAML flow
+// entries, such as "autoMerge: {method: squash}").
+func newPREnvWith(t *testing.T, name, prSettings string) *prEnv {
+	t.Helper()
+	if prSettings != "" {
+		prSettings = ", " + prSettings
+	}
 	g := needGitea(t)
 	ctx := context.Background()
 	if err := g.CreateRepo(ctx, name, map[string]string{"apps/bartender/deployment.yaml": testpeers.SeedDeployment}); err != nil {
@@ -118,8 +128,8 @@ repositories:
   - url: %s
     branch: main
     auth: {username: %s, tokenFile: %s}
-    pullRequest: {provider: gitea}
-`, filepath.Join(dir, "state"), testpeers.SeedRegion, butlerName, butlerEmail, g.CloneURL(name), g.User, tokenFile)))
+    pullRequest: {provider: gitea%s}
+`, filepath.Join(dir, "state"), testpeers.SeedRegion, butlerName, butlerEmail, g.CloneURL(name), g.User, tokenFile, prSettings)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,9 @@ type Scanner struct {
 
 	pullMu sync.Mutex
 	pulls  map[string]map[int64]string // pull request states seen, by repository and number
+	// autoMerges is what the forge last said of auto-merge of each pull
+	// request, by repository and number: asked once per head.
+	autoMerges map[string]autoMerged
 
 	observers []func(RepoStatus) // told of each repository's result, as /status shows it
 

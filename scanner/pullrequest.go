@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/forge"
 	"github.com/imagebutler/imagebutler/gitwriter"
@@ -35,6 +37,10 @@ type PullRequestStatus struct {
 	// person pushed to the branch) or "".
 	Action string `json:"action,omitempty"`
 	Title  string `json:"title,omitempty"`
+	// AutoMerge is what the forge said of auto-merge (pullRequest.autoMerge):
+	// "enabled", "merged", "refused: <the forge's reason>", or "pending:
+	// <reason>" (asked again next cycle).
+	AutoMerge string `json:"autoMerge,omitempty"`
 }
 
 // setsLine is how a pull request's body records the values it proposes,
@@ -251,6 +257,10 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 		}
 		pushed = true
 	}
+	head := h
+	if !pushed {
+		head = remote // the butler's commit already on its branch
+	}
 	switch {
 	case open == nil:
 		opened, err := client.Open(ctx, pr.Branch, repo.Branch, title, body, pr.Labels)
@@ -259,6 +269,7 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 			st.Action = "opened"
 			s.pullEvent(repo.Name(), "opened")
 			s.rememberPull(repo.Name(), opened.Number, "open")
+			open = &opened
 		}
 		if err != nil {
 			r.Err = err
@@ -279,7 +290,57 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 	}
 	log.Info("pull request "+st.Action, "number", st.Number, "url", st.URL, "branch", pr.Branch)
 	r.Err = pass.failed
+	if pr.AutoMerge != nil && open != nil {
+		r.Err = errors.Join(r.Err, s.autoMerge(ctx, client, repo, *open, head, st, log))
+	}
 	return r
+}
+
+// autoMerged is what the forge said of auto-merge of a pull request whose
+// head was head.
+type autoMerged struct {
+	head   plumbing.Hash
+	result forge.AutoMergeResult
+}
+
+// autoMerge turns on the forge's auto-merge of the butler's pull request
+// open, whose head is the butler's commit head: once per pull request and
+// head (a new commit is asked again). A refusal is said once, in the log
+// and /status, and leaves the pull request open for a person; a failed
+// call is the repository's error, asked again next cycle.
+func (s *Scanner) autoMerge(ctx context.Context, client forge.Client, repo config.Repository, open forge.PullRequest, head plumbing.Hash, st *PullRequestStatus, log *slog.Logger) error {
+	key := fmt.Sprintf("%s\x00%d", repo.Name(), open.Number)
+	s.pullMu.Lock()
+	seen, asked := s.autoMerges[key]
+	s.pullMu.Unlock()
+	got := seen.result
+	if !asked || seen.head != head {
+		var err error
+		if got, err = client.AutoMerge(ctx, open, head.String(), repo.PullRequest.AutoMerge.Method); err != nil {
+			return err
+		}
+		if got.State != "pending" { // pending: asked again next cycle
+			s.pullMu.Lock()
+			if s.autoMerges == nil {
+				s.autoMerges = map[string]autoMerged{}
+			}
+			s.autoMerges[key] = autoMerged{head, got}
+			s.pullMu.Unlock()
+		}
+		switch got.State {
+		case "pending":
+			log.Info("the forge is still taking the pull request in; auto-merge is asked again next cycle", "number", open.Number, "reason", got.Reason)
+		case "refused":
+			log.Warn("the forge refused to merge the pull request by itself; it stays open for a person", "number", open.Number, "url", open.URL, "reason", got.Reason)
+		default:
+			log.Info("pull request auto-merge "+got.State, "number", open.Number, "url", open.URL, "method", repo.PullRequest.AutoMerge.Method)
+		}
+	}
+	st.AutoMerge = got.State
+	if got.State == "refused" || got.State == "pending" {
+		st.AutoMerge += ": " + got.Reason
+	}
+	return nil
 }
 
 // pullText renders a pull request's title and body: the templates, else the

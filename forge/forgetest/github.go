@@ -28,7 +28,26 @@ type GitHub struct {
 	labels map[int][]string
 	// Fail, when set and returning true, has answered the request instead.
 	Fail func(w http.ResponseWriter, r *http.Request) bool
+	// AutoMergeRefusal, when set, is the GraphQL error enabling auto-merge
+	// answers, as GitHub does when the repository does not allow it.
+	AutoMergeRefusal string
+	autoMerges       []AutoMergeCall
 }
+
+// AutoMergeCall is one enablePullRequestAutoMerge mutation received.
+type AutoMergeCall struct {
+	PullRequestID, MergeMethod, ExpectedHeadOid string
+}
+
+// AutoMerges returns the enablePullRequestAutoMerge mutations received.
+func (g *GitHub) AutoMerges() []AutoMergeCall {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]AutoMergeCall(nil), g.autoMerges...)
+}
+
+// nodeID is GitHub's GraphQL id of pull request n (opaque to clients).
+func nodeID(n int) string { return "PR_kwDOAbc" + strconv.Itoa(n) }
 
 // Pull is what the fake holds of one pull request.
 type Pull struct {
@@ -79,7 +98,7 @@ func (g *GitHub) AddFork(head, base, body, state string) {
 func (g *GitHub) add(head, base string, repoID int, user, body, state string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.pulls = append(g.pulls, map[string]any{"number": len(g.pulls) + 1, "state": state, "title": "", "body": body,
+	g.pulls = append(g.pulls, map[string]any{"number": len(g.pulls) + 1, "node_id": nodeID(len(g.pulls) + 1), "state": state, "title": "", "body": body,
 		"user": map[string]any{"login": user},
 		"head": g.branch(head, repoID), "base": g.branch(base, 1)})
 }
@@ -163,7 +182,7 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		n := len(g.pulls) + 1
-		p := map[string]any{"number": n, "state": "open", "title": in["title"], "body": in["body"],
+		p := map[string]any{"number": n, "node_id": nodeID(n), "state": "open", "title": in["title"], "body": in["body"],
 			"html_url": "https://github.com/" + g.Owner + "/" + g.Repo + "/pull/" + strconv.Itoa(n),
 			"user":     map[string]any{"login": g.login()},
 			"head":     g.branch(in["head"], 1), "base": g.branch(in["base"], 1)}
@@ -191,8 +210,42 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.labels[n] = append(g.labels[n], in...)
 		json.NewEncoder(w).Encode([]map[string]string{})
+	case r.Method == http.MethodPost && path == "/graphql":
+		g.graphQL(w, r)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"message":"Not Found"}`)
+	}
+}
+
+// graphQL answers the one mutation the butler sends,
+// enablePullRequestAutoMerge, as GitHub's GraphQL API documents it: 200
+// with data, or 200 with errors.
+func (g *GitHub) graphQL(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Query     string            `json:"query"`
+		Variables map[string]string `json:"variables"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || !strings.Contains(in.Query, "enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method, expectedHeadOid: $head})") {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"message":"Problems parsing JSON"}`)
+		return
+	}
+	v := in.Variables
+	g.autoMerges = append(g.autoMerges, AutoMergeCall{v["id"], v["method"], v["head"]})
+	known := false
+	for _, p := range g.pulls {
+		known = known || p["node_id"] == v["id"]
+	}
+	switch {
+	case !known:
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"enablePullRequestAutoMerge": nil},
+			"errors": []map[string]any{{"type": "NOT_FOUND", "message": "Could not resolve to a node with the global id of '" + v["id"] + "'"}}})
+	case g.AutoMergeRefusal != "":
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"enablePullRequestAutoMerge": nil},
+			"errors": []map[string]any{{"type": "UNPROCESSABLE", "message": g.AutoMergeRefusal}}})
+	default:
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"enablePullRequestAutoMerge": map[string]any{
+			"pullRequest": map[string]any{"autoMergeRequest": map[string]any{"enabledAt": time.Now().UTC().Format(time.RFC3339)}}}}})
 	}
 }
