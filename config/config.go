@@ -269,4 +269,27 @@ type Auth struct {
 	// InsecureHTTP allows sending the token over plain http:// to a host
 	// other than loopback.
 	InsecureHTTP bool `yaml:"insecureHTTP"`
+	// GitHubApp, in place of TokenFile, authenticates as a GitHub App
+	// installation: git over HTTPS and the pull request API use its
+	// installation tokens, minted and renewed by the butler.
+	GitHubApp *GitHubApp `yaml:"githubApp"`
+	// Token is a token minted at run time (an installation token of
+	// GitHubApp), used as one read from TokenFile would be; never in the
+	// file, never logged.
+	Token string `yaml:"-"`
+}
+
+// GitHubApp is a GitHub App installation the butler acts as.
+type GitHubApp struct {
+	// AppID is the App's id (its settings page, "App ID").
+	AppID int64 `yaml:"appID"`
+	// InstallationID is the App's installation on the repository's owner;
+	// default: looked up from the repository (GET /repos/{owner}/{repo}/installation).
+	InstallationID int64 `yaml:"installationID"`
+	// PrivateKeyFile holds the App's private key (PEM, as GitHub gives it).
+	PrivateKeyFile string `yaml:"privateKeyFile"`
+	// BaseURL is the REST API root: default pullRequest.apiURL, else
+	// https://api.github.com/ for github.com and https://HOST/api/v3/ for
+	// GitHub Enterprise Server.
+	BaseURL string `yaml:"baseURL"`
 }

@@ -126,6 +126,13 @@ testdata/bad-listen.yaml:2: listenMetrics: "metrics.local:" is not a host:port a
 		{"bad-signing.yaml", `testdata/bad-signing.yaml:3: git.signingKeyFile: is set with git.signing: keep one (git.signing: {format: openpgp, keyFile: /keys/old.asc})
 testdata/bad-signing.yaml:5: git.signing.format: "x509" is not one of openpgp, ssh
 testdata/bad-signing.yaml:4: git.signing.keyFile: must name the private key file`},
+		{"bad-github-app.yaml", `testdata/bad-github-app.yaml:8: repositories[0].auth.githubApp: and auth.tokenFile exclude each other: the App's installation tokens are the token
+testdata/bad-github-app.yaml:8: repositories[0].auth.githubApp.appID: must be the App's id (a positive number, its settings page's "App ID")
+testdata/bad-github-app.yaml:8: repositories[0].auth.githubApp.installationID: must be positive, or left out to look it up from the repository
+testdata/bad-github-app.yaml:8: repositories[0].auth.githubApp.privateKeyFile: must name the App's private key file (PEM)
+testdata/bad-github-app.yaml:12: repositories[1].auth.githubApp: is GitHub's; this repository's pull requests go to gitea
+testdata/bad-github-app.yaml:19: repositories[2].auth.githubApp: authenticates git over HTTPS and GitHub's API; this URL uses SSH and opens no pull request: remove it
+testdata/bad-github-app.yaml:23: repositories[3].auth.githubApp.baseURL: would send the App's tokens in clear over http://; use https://`},
 		{"tiny-rate.yaml", "testdata/tiny-rate.yaml:3: aws.requestsPerSecond: must be between 0.01 and 10000, got 1e-300"},
 		{"bad-notify.yaml", `testdata/bad-notify.yaml:8: notify[0].type: must be one of webhook, slack, teams, got "discord"
 testdata/bad-notify.yaml:10: notify[1].urlFile: must be set: the file holding the receiver's URL
@@ -161,7 +168,7 @@ testdata/bad-events.yaml:4: events.webhook.secretFile: must be set: unsigned del
 testdata/bad-events.yaml:4: events.webhook: needs listen (the webhook is served at POST /hooks/git there)`},
 		{"bad-pull-request.yaml", `testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.provider: must be one of github, gitea, gitlab, got "bitbucket"
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.branch: must differ from branch "main" (the pull request goes into it)
-testdata/bad-pull-request.yaml:7: repositories[0].pullRequest: needs auth.tokenFile: the forge's API token (also used for git over HTTPS)
+testdata/bad-pull-request.yaml:7: repositories[0].pullRequest: needs auth.tokenFile: the forge's API token (also used for git over HTTPS), or auth.githubApp on GitHub
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.title: template: title:1: unclosed action
 testdata/bad-pull-request.yaml:12: repositories[1].pullRequest.apiURL: would send the token in clear over http://; use https:// (or set auth.insecureHTTP: true)
 testdata/bad-pull-request.yaml:10: repositories[1].pullRequest: and pushBranch exclude each other: the butler's branch is pullRequest.branch

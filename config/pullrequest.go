@@ -156,8 +156,8 @@ func (pr *PullRequest) validate(p *problems, r Repository, field string, line fu
 	if r.PushBranch != r.Branch {
 		p.add(line("pushBranch"), field, "and pushBranch exclude each other: the butler's branch is pullRequest.branch")
 	}
-	if r.Auth.TokenFile == "" {
-		p.add(at(), field, "needs auth.tokenFile: the forge's API token (also used for git over HTTPS)")
+	if r.Auth.TokenFile == "" && r.Auth.GitHubApp == nil {
+		p.add(at(), field, "needs auth.tokenFile: the forge's API token (also used for git over HTTPS), or auth.githubApp on GitHub")
 	}
 	if _, _, err := r.OwnerAndRepo(); err != nil {
 		p.add(line("url"), field, "%v", err)

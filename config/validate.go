@@ -273,6 +273,9 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 			r.PullRequest.validate(p, r, field, line)
 		}
 		a := r.Auth
+		if app := a.GitHubApp; app != nil {
+			app.validate(p, r, field+".auth.githubApp", func(keys ...any) int { return line(append([]any{"auth", "githubApp"}, keys...)...) })
+		}
 		switch scheme {
 		case "ssh":
 			if a.TokenFile != "" && r.PullRequest == nil {
@@ -292,6 +295,9 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 			if scheme == "http" && a.TokenFile != "" && !a.InsecureHTTP && !loopback(clean) {
 				p.add(line("auth", "tokenFile"), field+".auth.tokenFile", "would be sent in clear over http://; use https:// (or set insecureHTTP: true)")
 			}
+			if scheme == "http" && a.GitHubApp != nil && !a.InsecureHTTP && !loopback(clean) {
+				p.add(line("auth", "githubApp"), field+".auth.githubApp", "its tokens would be sent in clear over http://; use https:// (or set insecureHTTP: true)")
+			}
 			if scheme == "http" && (user != "" || password != "") && !a.InsecureHTTP && !loopback(clean) {
 				p.add(line("url"), field+".url", "the credentials in the URL would be sent in clear over http://; use https:// (or set insecureHTTP: true)")
 			}
@@ -302,7 +308,7 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 				p.add(line("auth", "knownHostsFile"), field+".auth.knownHostsFile", "is for SSH URLs; this URL uses %s", scheme)
 			}
 		case "file":
-			if a.TokenFile != "" || a.SSHKeyFile != "" {
+			if a.TokenFile != "" || a.SSHKeyFile != "" || a.GitHubApp != nil {
 				p.add(line("auth"), field+".auth", "must be empty for a local repository")
 			}
 		}

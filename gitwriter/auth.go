@@ -21,6 +21,9 @@ func authFor(repo config.Repository, log *slog.Logger) (transport.AuthMethod, er
 	a := repo.Auth
 	switch repo.Scheme() {
 	case "https", "http":
+		if a.Token != "" {
+			return &githttp.BasicAuth{Username: a.Username, Password: a.Token}, nil
+		}
 		if a.TokenFile == "" {
 			// Credentials written into the URL are sent as basic auth and
 			// never kept in the URL that go-git stores.

@@ -57,9 +57,14 @@ type Checkout struct {
 }
 
 // Refresh re-reads the repository's credentials (a rotated token takes
-// effect) and syncs the copy, keeping the opened repository: a copy kept
-// across cycles does not re-read its pack indexes.
-func (c *Checkout) Refresh(ctx context.Context) error {
+// effect; repo's minted token, if any, replaces the one before) and syncs
+// the copy, keeping the opened repository: a copy kept across cycles does
+// not re-read its pack indexes. repo is the copy's repository.
+func (c *Checkout) Refresh(ctx context.Context, repo config.Repository) error {
+	if repo.URL != c.repo.URL {
+		return fmt.Errorf("working copy %s: refreshed for %s, opened for another URL", c.Dir, config.Redact(repo.URL))
+	}
+	c.repo.Auth = repo.Auth
 	auth, err := authFor(c.repo, c.log)
 	if err != nil {
 		return err

@@ -59,7 +59,7 @@ func TestSyncKeptCopy(t *testing.T) {
 	read := func() string { b, _ := os.ReadFile(file); return string(b) }
 
 	os.WriteFile(file, []byte("written\n"), 0o644) // as Apply would, unannounced
-	if err := co.Refresh(context.Background()); err != nil {
+	if err := co.Refresh(context.Background(), co.repo); err != nil {
 		t.Fatal(err)
 	}
 	if read() != "written\n" {
@@ -86,7 +86,7 @@ func TestSyncKeptCopy(t *testing.T) {
 	cfg, _ := kept.Config()
 	cfg.Remotes["origin"].URLs = []string{"http://127.0.0.1:1/elsewhere.git"}
 	kept.SetConfig(cfg)
-	if err := co.Refresh(context.Background()); err == nil || errors.Is(err, ErrRemote) {
+	if err := co.Refresh(context.Background(), co.repo); err == nil || errors.Is(err, ErrRemote) {
 		t.Errorf("Refresh of a copy pointed elsewhere: %v, want a working-copy error", err)
 	}
 }
@@ -113,7 +113,7 @@ func TestKeptCopyMergesPacks(t *testing.T) {
 	most := 0
 	for i := range 3 * MaxPacks {
 		pushTree(t, bare, map[string]entry{"apps/a.yaml": regular(fmt.Sprintf("a: %d\n", i+1)), fmt.Sprintf("notes/%d.md", i): regular("note\n")})
-		if err := co.Refresh(context.Background()); err != nil {
+		if err := co.Refresh(context.Background(), co.repo); err != nil {
 			t.Fatalf("fetch %d: %v", i, err)
 		}
 		most = max(most, packs())

@@ -241,7 +241,7 @@ func TestCheckoutFollowsTree(t *testing.T) {
 				t.Fatal(err)
 			}
 			co.MarkDirty("bin/run.sh")
-			if err := co.Refresh(context.Background()); err != nil {
+			if err := co.Refresh(context.Background(), co.repo); err != nil {
 				t.Fatalf("%s: %v", step.name, err)
 			}
 		}
@@ -449,7 +449,7 @@ func TestCheckoutRefusesDuplicateNamesAndNeverWritesThroughLinks(t *testing.T) {
 
 	// The duplicate: refused by the kept copy and by a fresh clone.
 	commitTree(t, bare, rawTree(t, bare, appsEntry, linkToGit, object.TreeEntry{Name: "x", Mode: filemode.Dir, Hash: planted}))
-	if err := co.Refresh(context.Background()); !errors.Is(err, ErrDuplicateEntry) {
+	if err := co.Refresh(context.Background(), co.repo); !errors.Is(err, ErrDuplicateEntry) {
 		t.Errorf("kept copy: Refresh = %v, want ErrDuplicateEntry", err)
 	}
 	fresh := filepath.Join(t.TempDir(), "fresh")
@@ -524,7 +524,7 @@ func TestCheckoutDeepTree(t *testing.T) {
 	}
 	// The whole folder goes in one move.
 	commitTree(t, bare, rawTree(t, bare, object.TreeEntry{Name: "b.yaml", Mode: filemode.Regular, Hash: h}))
-	if err := co.Refresh(context.Background()); err != nil {
+	if err := co.Refresh(context.Background(), co.repo); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 { // .git and b.yaml

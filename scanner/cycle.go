@@ -19,6 +19,7 @@ import (
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/gate"
+	"github.com/imagebutler/imagebutler/ghapp"
 	"github.com/imagebutler/imagebutler/gitwriter"
 	"github.com/imagebutler/imagebutler/policy"
 )
@@ -62,6 +63,9 @@ type Scanner struct {
 
 	pullMu sync.Mutex
 	pulls  map[string]map[int64]string // pull request states seen, by repository and number
+	appMu  sync.Mutex
+	apps   map[string]*ghapp.Installation // GitHub App installations, by repository name
+
 	// autoMerges is what the forge last said of auto-merge of each pull
 	// request, by repository and number: asked once per head.
 	autoMerges map[string]autoMerged
@@ -490,7 +494,7 @@ func WorkDir(stateDir string, repo config.Repository) string {
 // dropped and opened afresh, as on the first cycle.
 func (s *Scanner) checkout(ctx context.Context, k *keptCopy, repo config.Repository, log *slog.Logger) (*gitwriter.Checkout, error) {
 	if k.co != nil {
-		err := k.co.Refresh(ctx)
+		err := k.co.Refresh(ctx, repo)
 		if err == nil {
 			return k.co, nil
 		}
@@ -513,6 +517,11 @@ func (s *Scanner) checkout(ctx context.Context, k *keptCopy, repo config.Reposit
 
 func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *listings, log *slog.Logger) RepoResult {
 	var r RepoResult
+	repo, err := s.credentials(ctx, repo)
+	if err != nil {
+		r.Err = err
+		return r
+	}
 	k := s.keep(repo.WorkDirName())
 	co, err := s.checkout(ctx, k, repo, log)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/gate"
+	"github.com/imagebutler/imagebutler/ghapp"
 	"github.com/imagebutler/imagebutler/gitwriter"
 	"github.com/imagebutler/imagebutler/policy"
 	"github.com/imagebutler/imagebutler/scanner"
@@ -81,6 +82,13 @@ func loadConfig(file string) (*config.Config, error) {
 	if g := cfg.Gates.Signature; g != nil {
 		if err := signature.CheckTrust(g); err != nil {
 			errs = append(errs, fmt.Errorf("%s: gates.signature: %w", file, err))
+		}
+	}
+	for i, r := range cfg.Repositories {
+		if app := r.Auth.GitHubApp; app != nil {
+			if _, err := ghapp.ReadKey(app.PrivateKeyFile); err != nil {
+				errs = append(errs, fmt.Errorf("%s: repositories[%d] (%s): %w", file, i, r.Name(), err))
+			}
 		}
 	}
 	for i, r := range cfg.Repositories {

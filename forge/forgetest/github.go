@@ -6,13 +6,19 @@
 package forgetest
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/golang-jwt/jwt/v4"
 )
 
 // GitHub answers as GitHub's REST API for one repository, owner/repo,
@@ -32,6 +38,135 @@ type GitHub struct {
 	// answers, as GitHub does when the repository does not allow it.
 	AutoMergeRefusal string
 	autoMerges       []AutoMergeCall
+	// App, when set, makes the stand-in a GitHub App's API too: a JWT the
+	// App's key signed mints installation tokens, which then act as Token
+	// does.
+	App *App
+}
+
+// App is a GitHub App installed on the stand-in's repository.
+type App struct {
+	ID, InstallationID int64
+	// Key is the public half of the App's private key.
+	Key *rsa.PublicKey
+	// TokenTTL is how long an installation token lives; default an hour,
+	// as on GitHub.
+	TokenTTL time.Duration
+
+	revoked bool
+	minted  []minted
+}
+
+type minted struct {
+	token   string
+	expires time.Time
+}
+
+// Revoke uninstalls the App: its JWT still authenticates, but the
+// installation is gone (404) and every token it minted is refused.
+func (g *GitHub) Revoke() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.App.revoked = true
+}
+
+// Minted returns the installation tokens minted so far, oldest first.
+func (g *GitHub) Minted() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for _, m := range g.App.minted {
+		out = append(out, m.token)
+	}
+	return out
+}
+
+// ValidToken says whether token is Token, or an installation token the App
+// minted that has neither expired nor been revoked: what a git server in
+// front of the repository accepts.
+func (g *GitHub) ValidToken(token string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.validToken(token)
+}
+
+func (g *GitHub) validToken(token string) bool {
+	if g.Token != "" && token == g.Token {
+		return true
+	}
+	if g.App == nil || g.App.revoked {
+		return false
+	}
+	for _, m := range g.App.minted {
+		if m.token == token && time.Now().Before(m.expires) {
+			return true
+		}
+	}
+	return false
+}
+
+// appJWT checks the request's JWT as GitHub does: RS256, signed by the
+// App's key, issued by its id, expiring at most 10 minutes after issue and
+// not yet expired.
+func (g *GitHub) appJWT(r *http.Request) bool {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || g.App == nil {
+		return false
+	}
+	var claims jwt.RegisteredClaims
+	tok, err := jwt.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
+		if t.Method != jwt.SigningMethodRS256 {
+			return nil, fmt.Errorf("unexpected method %v", t.Method.Alg())
+		}
+		return g.App.Key, nil
+	})
+	if err != nil || !tok.Valid || claims.Issuer != strconv.FormatInt(g.App.ID, 10) || claims.IssuedAt == nil || claims.ExpiresAt == nil {
+		return false
+	}
+	return claims.ExpiresAt.Sub(claims.IssuedAt.Time) <= 10*time.Minute
+}
+
+// serveApp answers the App's own calls (JWT-authenticated); false when r
+// is not one.
+func (g *GitHub) serveApp(w http.ResponseWriter, r *http.Request) bool {
+	if g.App == nil {
+		return false
+	}
+	a := g.App
+	path := r.URL.Path
+	tokensPath := fmt.Sprintf("/app/installations/%d/access_tokens", a.InstallationID)
+	isTokens := r.Method == http.MethodPost && strings.HasPrefix(path, "/app/installations/") && strings.HasSuffix(path, "/access_tokens")
+	isFind := r.Method == http.MethodGet && strings.HasPrefix(path, "/repos/") && strings.HasSuffix(path, "/installation")
+	if !isTokens && !isFind {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !g.appJWT(r) {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"message":"A JSON web token could not be decoded","documentation_url":"https://docs.github.com/rest"}`)
+		return true
+	}
+	if a.revoked || (isTokens && path != tokensPath) || (isFind && path != "/repos/"+g.Owner+"/"+g.Repo+"/installation") {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}`)
+		return true
+	}
+	if isFind {
+		json.NewEncoder(w).Encode(map[string]any{"id": a.InstallationID, "app_id": a.ID, "account": map[string]any{"login": g.Owner}})
+		return true
+	}
+	ttl := a.TokenTTL
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	b := make([]byte, 18)
+	rand.Read(b)
+	m := minted{token: "ghs_" + hex.EncodeToString(b), expires: time.Now().Add(ttl).Truncate(time.Second)}
+	a.minted = append(a.minted, m)
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(map[string]any{"token": m.token, "expires_at": m.expires.UTC().Format(time.RFC3339),
+		"permissions": map[string]string{"contents": "write", "pull_requests": "write"}, "repository_selection": "selected"})
+	return true
 }
 
 // AutoMergeCall is one enablePullRequestAutoMerge mutation received.
@@ -127,7 +262,10 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if r.Header.Get("Authorization") != "Bearer "+g.Token {
+	if g.serveApp(w, r) {
+		return
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || !g.validToken(tok) {
 		w.WriteHeader(http.StatusUnauthorized)
 		io.WriteString(w, `{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}`)
 		return
@@ -136,6 +274,10 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	prefix := "/repos/" + g.Owner + "/" + g.Repo
 	path := r.URL.Path
 	switch {
+	case r.Method == http.MethodGet && path == "/user" && r.Header.Get("Authorization") != "Bearer "+g.Token:
+		// An installation token is no user's.
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest/users/users#get-the-authenticated-user"}`)
 	case r.Method == http.MethodGet && path == "/user":
 		json.NewEncoder(w).Encode(map[string]any{"login": g.login(), "id": 7})
 	case r.Method == http.MethodGet && path == prefix+"/pulls":

@@ -39,6 +39,18 @@ func (g *GitServer) Requests(method, last string) int {
 // NewGitServer serves root. When token is not empty, every request must
 // carry Basic auth with username and token.
 func NewGitServer(root, username, token string) (*GitServer, error) {
+	var check func(user, password string) bool
+	if token != "" {
+		check = func(u, p string) bool {
+			return u == username && subtle.ConstantTimeCompare([]byte(p), []byte(token)) == 1
+		}
+	}
+	return NewGitServerAuth(root, check)
+}
+
+// NewGitServerAuth serves root; when check is not nil, every request must
+// carry Basic auth that check accepts.
+func NewGitServerAuth(root string, check func(user, password string) bool) (*GitServer, error) {
 	execPath, err := Git("", "--exec-path")
 	if err != nil {
 		return nil, err
@@ -49,10 +61,10 @@ func NewGitServer(root, username, token string) (*GitServer, error) {
 		Stderr: io.Discard, // hooks' and git's own messages reach the client anyway
 	}
 	var h http.Handler = backend
-	if token != "" {
+	if check != nil {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			u, p, ok := r.BasicAuth()
-			if !ok || u != username || subtle.ConstantTimeCompare([]byte(p), []byte(token)) != 1 {
+			if !ok || !check(u, p) {
 				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
 				http.Error(w, "unauthorized", http.StatusUnauthorized)
 				return

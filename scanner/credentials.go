@@ -1,0 +1,43 @@
+package scanner
+
+import (
+	"context"
+
+	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/ghapp"
+)
+
+// credentials returns repo with the token minted for it this cycle: with
+// auth.githubApp, an installation token (kept and renewed by the App's
+// Installation, one per repository for the scanner's life). Other
+// repositories come back as they are; their secrets are read from files
+// where they are used.
+func (s *Scanner) credentials(ctx context.Context, repo config.Repository) (config.Repository, error) {
+	app := repo.Auth.GitHubApp
+	if app == nil {
+		return repo, nil
+	}
+	s.appMu.Lock()
+	inst, ok := s.apps[repo.Name()]
+	if !ok {
+		owner, name, err := repo.OwnerAndRepo()
+		if err == nil {
+			inst, err = ghapp.New(*app, app.APIURL(repo), owner, name, nil)
+		}
+		if err != nil {
+			s.appMu.Unlock()
+			return repo, err
+		}
+		if s.apps == nil {
+			s.apps = map[string]*ghapp.Installation{}
+		}
+		s.apps[repo.Name()] = inst
+	}
+	s.appMu.Unlock()
+	token, err := inst.Token(ctx)
+	if err != nil {
+		return repo, err
+	}
+	repo.Auth.Token, repo.Auth.Username = token, ghapp.Username
+	return repo, nil
+}
