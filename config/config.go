@@ -252,6 +252,10 @@ type Repository struct {
 	PullRequest *PullRequest `yaml:"pullRequest"`
 	// Gates, when set, replace the top-level gates for this repository.
 	Gates *Gates `yaml:"gates"`
+	// CommitMethod is how the butler's commits reach the remote: "git" (a
+	// push; the default) or "api" (made through GitHub's Git Data API,
+	// which signs what a GitHub App makes so).
+	CommitMethod string `yaml:"commitMethod"`
 }
 
 // Auth holds references to credentials, never the credentials themselves.

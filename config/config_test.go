@@ -133,6 +133,12 @@ testdata/bad-github-app.yaml:8: repositories[0].auth.githubApp.privateKeyFile: m
 testdata/bad-github-app.yaml:12: repositories[1].auth.githubApp: is GitHub's; this repository's pull requests go to gitea
 testdata/bad-github-app.yaml:19: repositories[2].auth.githubApp: authenticates git over HTTPS and GitHub's API; this URL uses SSH and opens no pull request: remove it
 testdata/bad-github-app.yaml:23: repositories[3].auth.githubApp.baseURL: would send the App's tokens in clear over http://; use https://`},
+		{"bad-commit-method.yaml", `testdata/bad-commit-method.yaml:7: repositories[0].commitMethod: must be one of git, api, got "rest"
+testdata/bad-commit-method.yaml:10: repositories[1].commitMethod: api is GitHub's Git Data API; this repository's pull requests go to gitea
+testdata/bad-commit-method.yaml:10: repositories[1].commitMethod: api and git.signing exclude each other: GitHub signs the commits an App makes through its API
+testdata/bad-commit-method.yaml:15: repositories[2].commitMethod: api needs GitHub's token: auth.githubApp (whose commits GitHub shows as verified) or auth.tokenFile
+testdata/bad-commit-method.yaml:15: repositories[2].commitMethod: api needs an https:// URL on GitHub (the butler still fetches with git)
+testdata/bad-commit-method.yaml:15: repositories[2].commitMethod: api and git.signing exclude each other: GitHub signs the commits an App makes through its API`},
 		{"tiny-rate.yaml", "testdata/tiny-rate.yaml:3: aws.requestsPerSecond: must be between 0.01 and 10000, got 1e-300"},
 		{"bad-notify.yaml", `testdata/bad-notify.yaml:8: notify[0].type: must be one of webhook, slack, teams, got "discord"
 testdata/bad-notify.yaml:10: notify[1].urlFile: must be set: the file holding the receiver's URL

@@ -6,16 +6,55 @@ import (
 )
 
 // APIURL is the REST API root the App's tokens are minted at: BaseURL, else
-// the pull request's API root, else the one the repository URL's host
-// implies.
+// the repository's GitHub API root.
 func (a *GitHubApp) APIURL(r Repository) string {
-	switch {
-	case a.BaseURL != "":
+	if a.BaseURL != "" {
 		return a.BaseURL
+	}
+	return r.GitHubAPIURL()
+}
+
+// GitHubAPIURL is the repository's GitHub REST API root: the App's
+// baseURL, else the pull request's apiURL, else the one the URL's host
+// implies (https://api.github.com/ for github.com, https://HOST/api/v3/
+// for GitHub Enterprise Server).
+func (r Repository) GitHubAPIURL() string {
+	switch {
+	case r.Auth.GitHubApp != nil && r.Auth.GitHubApp.BaseURL != "":
+		return r.Auth.GitHubApp.BaseURL
 	case r.PullRequest != nil && r.PullRequest.APIURL != "":
 		return r.PullRequest.APIURL
 	}
 	return defaultAPIURL("github", r.URL)
+}
+
+// CommitMethods are the values of repositories[].commitMethod.
+var CommitMethods = []string{"git", "api"}
+
+func (r Repository) validateCommitMethod(p *problems, c *Config, field string, at func(keys ...any) int) {
+	switch r.CommitMethod {
+	case "", "git":
+		return
+	case "api":
+	default:
+		p.add(at("commitMethod"), field+".commitMethod", "must be one of %s, got %q", strings.Join(CommitMethods, ", "), r.CommitMethod)
+		return
+	}
+	if r.PullRequest != nil && r.PullRequest.Provider != "github" {
+		p.add(at("commitMethod"), field+".commitMethod", "api is GitHub's Git Data API; this repository's pull requests go to %s", r.PullRequest.Provider)
+	}
+	if r.Auth.TokenFile == "" && r.Auth.GitHubApp == nil {
+		p.add(at("commitMethod"), field+".commitMethod", "api needs GitHub's token: auth.githubApp (whose commits GitHub shows as verified) or auth.tokenFile")
+	}
+	if s := r.Scheme(); s != "https" && s != "http" {
+		p.add(at("commitMethod"), field+".commitMethod", "api needs an https:// URL on GitHub (the butler still fetches with git)")
+	}
+	if c.Git.SigningKey() != nil {
+		p.add(at("commitMethod"), field+".commitMethod", "api and git.signing exclude each other: GitHub signs the commits an App makes through its API")
+	}
+	if u, err := url.Parse(r.GitHubAPIURL()); err != nil || u.Host == "" {
+		p.add(at("commitMethod"), field+".commitMethod", "api needs GitHub's API root: set pullRequest.apiURL or auth.githubApp.baseURL")
+	}
 }
 
 func (a *GitHubApp) validate(p *problems, r Repository, field string, at func(keys ...any) int) {

@@ -272,6 +272,7 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		if r.PullRequest != nil {
 			r.PullRequest.validate(p, r, field, line)
 		}
+		r.validateCommitMethod(p, c, field, line)
 		a := r.Auth
 		if app := a.GitHubApp; app != nil {
 			app.validate(p, r, field+".auth.githubApp", func(keys ...any) int { return line(append([]any{"auth", "githubApp"}, keys...)...) })

@@ -54,6 +54,8 @@ type Checkout struct {
 	// written on this platform ("name: reason"), the first 100 (for the
 	// tests); each was logged once.
 	skipped []string
+	// api, when set, makes the commits pushes would send (UseAPI).
+	api CommitAPI
 }
 
 // Refresh re-reads the repository's credentials (a rotated token takes
@@ -389,7 +391,11 @@ func (c *Checkout) Push(ctx context.Context) error {
 	if r, err := c.git.Reference(remoteRef(c.repo.PushBranch), true); err == nil {
 		old = r.Hash()
 	}
-	err = c.pushCommit(ctx, ref, old, local.Hash())
+	if c.api != nil {
+		err = c.publish(ctx, ref, old, local.Hash(), false)
+	} else {
+		err = c.pushCommit(ctx, ref, old, local.Hash())
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -487,7 +493,7 @@ func (c *Checkout) added(h plumbing.Hash) ([]plumbing.Hash, error) {
 
 func isRejection(err error) bool {
 	msg := err.Error()
-	return errors.Is(err, errRemoteMoved) || strings.Contains(msg, "non-fast-forward update") || strings.Contains(msg, "command error on")
+	return errors.Is(err, errRemoteMoved) || errors.Is(err, ErrRejected) || strings.Contains(msg, "non-fast-forward update") || strings.Contains(msg, "command error on")
 }
 
 // Diff is the unified diff commit h made to its parent.

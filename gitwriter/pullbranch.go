@@ -99,6 +99,9 @@ func (c *Checkout) PushTo(ctx context.Context, name string, h, lease plumbing.Ha
 	if err := c.git.Storer.SetReference(plumbing.NewHashReference(ref, h)); err != nil {
 		return fmt.Errorf("setting %s: %w", ref, err)
 	}
+	if c.api != nil {
+		return c.pushed(name, c.publish(ctx, ref, lease, h, true))
+	}
 	return c.pushed(name, c.pushCommit(ctx, ref, lease, h))
 }
 

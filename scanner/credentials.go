@@ -2,9 +2,14 @@ package scanner
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/forge"
 	"github.com/imagebutler/imagebutler/ghapp"
+	"github.com/imagebutler/imagebutler/gitwriter"
 )
 
 // credentials returns repo with the token minted for it this cycle: with
@@ -40,4 +45,31 @@ func (s *Scanner) credentials(ctx context.Context, repo config.Repository) (conf
 	}
 	repo.Auth.Token, repo.Auth.Username = token, ghapp.Username
 	return repo, nil
+}
+
+// useCommitAPI makes co's commits go through GitHub's API when repo's
+// commitMethod is api (with this cycle's token), through git otherwise.
+func useCommitAPI(co *gitwriter.Checkout, repo config.Repository) error {
+	if repo.CommitMethod != "api" {
+		co.UseAPI(nil)
+		return nil
+	}
+	token := repo.Auth.Token
+	if token == "" {
+		b, err := os.ReadFile(repo.Auth.TokenFile)
+		if err != nil {
+			return fmt.Errorf("reading auth.tokenFile for commitMethod api: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	owner, name, err := repo.OwnerAndRepo()
+	if err != nil {
+		return err
+	}
+	api, err := forge.NewGitHubCommits(repo.GitHubAPIURL(), owner, name, token, nil)
+	if err != nil {
+		return err
+	}
+	co.UseAPI(api)
+	return nil
 }

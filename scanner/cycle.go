@@ -528,6 +528,10 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 		r.Err = err
 		return r
 	}
+	if err := useCommitAPI(co, repo); err != nil {
+		r.Err = err
+		return r
+	}
 	if repo.PullRequest != nil {
 		return s.propose(ctx, co, k, repo, ls, log)
 	}
@@ -557,7 +561,9 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 		}
 		err = co.Push(ctx)
 		if err == nil {
-			r.Commit, r.Err = h.String(), pass.failed
+			// Head: the commit on the remote (the forge's own, made
+			// through its API, or h).
+			r.Commit, r.Err = co.Head.String(), pass.failed
 			return r
 		}
 		if !errors.Is(err, gitwriter.ErrRejected) || attempt == MaxPushAttempts {

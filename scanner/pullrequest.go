@@ -260,6 +260,8 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 			return r
 		}
 		pushed = true
+		h = co.Head // the forge's own commit, made through its API, or h
+		r.Commit = h.String()
 	}
 	head := h
 	if !pushed {

@@ -38,6 +38,15 @@ type GitHub struct {
 	// answers, as GitHub does when the repository does not allow it.
 	AutoMergeRefusal string
 	autoMerges       []AutoMergeCall
+	// Bare, when set, is the bare repository GitHub's Git Data API (blobs,
+	// trees, commits, refs) writes to and reads from.
+	Bare string
+	// BeforeRefUpdate, when set, runs before each ref update (PATCH)
+	// is answered: a test moves the branch there, as a person might.
+	BeforeRefUpdate func()
+
+	commitsMade, refUpdates, refusedUpdates int
+
 	// App, when set, makes the stand-in a GitHub App's API too: a JWT the
 	// App's key signed mints installation tokens, which then act as Token
 	// does.
@@ -354,6 +363,7 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode([]map[string]string{})
 	case r.Method == http.MethodPost && path == "/graphql":
 		g.graphQL(w, r)
+	case g.gitData(w, r, prefix):
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"message":"Not Found"}`)
