@@ -33,6 +33,7 @@ type Installation struct {
 	mu     sync.Mutex
 	id     int64                     // the installation, once known
 	tokens *ghinstallation.Transport // nil until id is known
+	login  string                    // the App's bot, once known
 }
 
 // Username is the user name git sends with an installation token.
@@ -92,15 +93,52 @@ func (i *Installation) Token(ctx context.Context) (string, error) {
 	return t, nil
 }
 
-// find looks up the App's installation on the repository (with the App's
-// JWT: GET /repos/{owner}/{repo}/installation).
-func (i *Installation) find(ctx context.Context) (int64, error) {
+// Login is the login of the App's bot, "<slug>[bot]": the author of what
+// its installation tokens open (GitHub answers 403 to GET /user for such a
+// token). It is asked of GitHub once (GET /app, with the App's JWT).
+func (i *Installation) Login(ctx context.Context) (string, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.login != "" {
+		return i.login, nil
+	}
+	c, err := i.appClient()
+	if err != nil {
+		return "", err
+	}
+	app, resp, err := c.Apps.Get(ctx, "")
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return "", fmt.Errorf("GitHub App %d: reading the App: HTTP %d: %w", i.app.AppID, status, err)
+	}
+	if app.GetSlug() == "" {
+		return "", fmt.Errorf("GitHub App %d: GitHub gave no slug for the App", i.app.AppID)
+	}
+	i.login = app.GetSlug() + "[bot]"
+	return i.login, nil
+}
+
+// appClient is a go-github client that authenticates as the App (JWT).
+func (i *Installation) appClient() (*github.Client, error) {
 	c := github.NewClient(&http.Client{Transport: i.apps})
 	base, err := url.Parse(i.apps.BaseURL + "/")
 	if err != nil {
-		return 0, fmt.Errorf("GitHub App %d: %w", i.app.AppID, err)
+		return nil, fmt.Errorf("GitHub App %d: %w", i.app.AppID, err)
 	}
 	c.BaseURL = base
+	return c, nil
+}
+
+// find looks up the App's installation on the repository (with the App's
+// JWT: GET /repos/{owner}/{repo}/installation).
+func (i *Installation) find(ctx context.Context) (int64, error) {
+	c, err := i.appClient()
+	if err != nil {
+		return 0, err
+	}
 	inst, resp, err := c.Apps.FindRepositoryInstallation(ctx, i.owner, i.repo)
 	if err != nil {
 		status := 0

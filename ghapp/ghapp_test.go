@@ -95,3 +95,17 @@ func TestReadKey(t *testing.T) {
 		}
 	}
 }
+
+func TestLogin(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	api := &forgetest.GitHub{Owner: "org", Repo: "apps", App: &forgetest.App{ID: 4242, InstallationID: 77, Key: &key.PublicKey, Slug: "acme-butler"}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	inst, err := New(config.GitHubApp{AppID: 4242, PrivateKeyFile: writeKey(t, key)}, srv.URL+"/", "org", "apps", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if login, err := inst.Login(context.Background()); err != nil || login != "acme-butler[bot]" {
+		t.Errorf("Login = %q, %v; want acme-butler[bot]", login, err)
+	}
+}

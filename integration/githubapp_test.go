@@ -116,6 +116,16 @@ repositories:
 		t.Errorf("the butler's branch: %v\n%s", err, out)
 	}
 
+	// Closed without merging: the butler knows the pull request for its
+	// own (opened by the App's bot, asked of GET /app) and holds its value.
+	api.Close(1, false)
+	waitFor(t, "the closed pull request's value held", func() bool {
+		return strings.Contains(body(t, base+"/status"), "was closed without merging; waiting for a tag newer than")
+	})
+	if strings.Contains(logs.String(), "did not say whose token") {
+		t.Error("the butler could not tell its own pull requests")
+	}
+
 	api.Revoke()
 	want := "GitHub App 4242, installation 77: minting an installation token: HTTP 404: no such installation of the App: it was uninstalled, or installationID is wrong; reinstall the App (or fix auth.githubApp.installationID) (GitHub: Not Found)"
 	waitFor(t, "the revoked installation to fail the repository", func() bool {

@@ -73,3 +73,15 @@ func useCommitAPI(co *gitwriter.Checkout, repo config.Repository) error {
 	co.UseAPI(api)
 	return nil
 }
+
+// self is the login the butler's pull requests are opened by: a GitHub
+// App's bot, or the token's user as the forge says.
+func (s *Scanner) self(ctx context.Context, client forge.Client, repo config.Repository) (string, error) {
+	s.appMu.Lock()
+	inst := s.apps[repo.Name()]
+	s.appMu.Unlock()
+	if inst != nil {
+		return inst.Login(ctx)
+	}
+	return client.Self(ctx)
+}

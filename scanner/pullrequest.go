@@ -202,7 +202,7 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 		if !selfRead {
 			selfRead = true
 			var err error
-			if self, err = client.Self(ctx); err != nil {
+			if self, err = s.self(ctx, client, repo); err != nil {
 				log.Warn("the forge did not say whose token this is; pull requests from the butler's branch in this repository count as the butler's", "err", Clip(err.Error()))
 			}
 		}

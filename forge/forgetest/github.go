@@ -56,6 +56,9 @@ type GitHub struct {
 // App is a GitHub App installed on the stand-in's repository.
 type App struct {
 	ID, InstallationID int64
+	// Slug is the App's URL name; its bot is "<slug>[bot]". Default
+	// "imagebutler-test".
+	Slug string
 	// Key is the public half of the App's private key.
 	Key *rsa.PublicKey
 	// TokenTTL is how long an installation token lives; default an hour,
@@ -64,6 +67,13 @@ type App struct {
 
 	revoked bool
 	minted  []minted
+}
+
+func (a *App) slug() string {
+	if a.Slug == "" {
+		return "imagebutler-test"
+	}
+	return a.Slug
 }
 
 type minted struct {
@@ -146,7 +156,8 @@ func (g *GitHub) serveApp(w http.ResponseWriter, r *http.Request) bool {
 	tokensPath := fmt.Sprintf("/app/installations/%d/access_tokens", a.InstallationID)
 	isTokens := r.Method == http.MethodPost && strings.HasPrefix(path, "/app/installations/") && strings.HasSuffix(path, "/access_tokens")
 	isFind := r.Method == http.MethodGet && strings.HasPrefix(path, "/repos/") && strings.HasSuffix(path, "/installation")
-	if !isTokens && !isFind {
+	isApp := r.Method == http.MethodGet && path == "/app"
+	if !isTokens && !isFind && !isApp {
 		return false
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -155,13 +166,17 @@ func (g *GitHub) serveApp(w http.ResponseWriter, r *http.Request) bool {
 		io.WriteString(w, `{"message":"A JSON web token could not be decoded","documentation_url":"https://docs.github.com/rest"}`)
 		return true
 	}
-	if a.revoked || (isTokens && path != tokensPath) || (isFind && path != "/repos/"+g.Owner+"/"+g.Repo+"/installation") {
+	if (a.revoked && !isApp) || (isTokens && path != tokensPath) || (isFind && path != "/repos/"+g.Owner+"/"+g.Repo+"/installation") {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}`)
 		return true
 	}
 	if isFind {
 		json.NewEncoder(w).Encode(map[string]any{"id": a.InstallationID, "app_id": a.ID, "account": map[string]any{"login": g.Owner}})
+		return true
+	}
+	if isApp {
+		json.NewEncoder(w).Encode(map[string]any{"id": a.ID, "slug": a.slug(), "name": a.slug()})
 		return true
 	}
 	ttl := a.TokenTTL
@@ -264,6 +279,15 @@ func (g *GitHub) login() string {
 	return g.Login
 }
 
+// loginOf is who the request's token acts as: the App's bot for an
+// installation token.
+func (g *GitHub) loginOf(r *http.Request) string {
+	if g.App != nil && r.Header.Get("Authorization") != "Bearer "+g.Token {
+		return g.App.slug() + "[bot]"
+	}
+	return g.login()
+}
+
 // ServeHTTP answers one API request.
 func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.Fail != nil && g.Fail(w, r) {
@@ -335,7 +359,7 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n := len(g.pulls) + 1
 		p := map[string]any{"number": n, "node_id": nodeID(n), "state": "open", "title": in["title"], "body": in["body"],
 			"html_url": "https://github.com/" + g.Owner + "/" + g.Repo + "/pull/" + strconv.Itoa(n),
-			"user":     map[string]any{"login": g.login()},
+			"user":     map[string]any{"login": g.loginOf(r)},
 			"head":     g.branch(in["head"], 1), "base": g.branch(in["base"], 1)}
 		g.pulls = append(g.pulls, p)
 		w.WriteHeader(http.StatusCreated)
