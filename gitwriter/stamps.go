@@ -133,6 +133,7 @@ func decodeStamps(b []byte) (*stamps, error) {
 	if !ok {
 		return nil, errBadStamps
 	}
+	all := string(b) // the paths are slices of it: one allocation, not one each
 	uvarint := func() (uint64, bool) {
 		v, n := binary.Uvarint(rest)
 		if n <= 0 {
@@ -153,7 +154,8 @@ func decodeStamps(b []byte) (*stamps, error) {
 		if !ok || l > uint64(len(rest)) {
 			return nil, errBadStamps
 		}
-		key := string(rest[:l])
+		at := len(b) - len(rest)
+		key := all[at : at+int(l)] // no copy: a slice of the one string
 		rest = rest[l:]
 		var v [6]uint64
 		for i := range v {
