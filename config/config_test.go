@@ -91,7 +91,9 @@ func TestLoadBadConfigs(t *testing.T) {
 		file string
 		want string
 	}{
-		{"unknown-field.yaml", "testdata/unknown-field.yaml:6: repositories[0].brnach: unknown field"},
+		{"unknown-field.yaml", `testdata/unknown-field.yaml:6: repositories[0].brnach: unknown field; did you mean branch?
+testdata/unknown-field.yaml:7: repositories[0].PushBranch: unknown field; did you mean pushBranch?
+testdata/unknown-field.yaml:8: repositories[0].colour: unknown field`},
 		{"missing-branch.yaml", "testdata/missing-branch.yaml:6: repositories[1].branch: must not be empty"},
 		{"many-problems.yaml", `testdata/many-problems.yaml:1: schedule: "every minute" is not a cron spec or descriptor: expected exactly 5 fields, found 2: [every minute]
 testdata/many-problems.yaml:3: git.author.name: must not be empty
@@ -124,8 +126,8 @@ testdata/bad-refs-and-numbers.yaml:17: repositories[2].pushBranch: "refs/heads/b
 		{"bad-listen.yaml", `testdata/bad-listen.yaml:1: listen: "8080" is not a host:port address such as :8080 ("" turns HTTP off)
 testdata/bad-listen.yaml:2: listenMetrics: "metrics.local:" is not a host:port address such as :9090`},
 		{"bad-signing.yaml", `testdata/bad-signing.yaml:3: git.signingKeyFile: is set with git.signing: keep one (git.signing: {format: openpgp, keyFile: /keys/old.asc})
-testdata/bad-signing.yaml:5: git.signing.format: "x509" is not one of openpgp, ssh
-testdata/bad-signing.yaml:4: git.signing.keyFile: must name the private key file`},
+testdata/bad-signing.yaml:4: git.signing.keyFile: must name the private key file
+testdata/bad-signing.yaml:5: git.signing.format: "x509" is not one of openpgp, ssh`},
 		{"bad-github-app.yaml", `testdata/bad-github-app.yaml:8: repositories[0].auth.githubApp: and auth.tokenFile exclude each other: the App's installation tokens are the token
 testdata/bad-github-app.yaml:8: repositories[0].auth.githubApp.appID: must be the App's id (a positive number, its settings page's "App ID")
 testdata/bad-github-app.yaml:8: repositories[0].auth.githubApp.installationID: must be positive, or left out to look it up from the repository
@@ -145,14 +147,14 @@ testdata/bad-notify.yaml:10: notify[1].urlFile: must be set: the file holding th
 testdata/bad-notify.yaml:12: notify[1].secretFile: is for type webhook (Slack's and Teams' URLs carry their key)
 testdata/bad-notify.yaml:13: notify[1].events[1]: must be one of pushed, pull-request, held, failing, recovered, got "deployed"
 testdata/bad-notify.yaml:14: notify[1].repositories[0]: "[unclosed" is not a pattern: syntax error in pattern
-testdata/bad-notify.yaml:18: notify[2].failingAfter: must be between 1 and 1000, got -2
-testdata/bad-notify.yaml:15: notify[2].name: "team" is also the name of notify[1]`},
+testdata/bad-notify.yaml:15: notify[2].name: "team" is also the name of notify[1]
+testdata/bad-notify.yaml:18: notify[2].failingAfter: must be between 1 and 1000, got -2`},
 		{"bad-gates.yaml", `testdata/bad-gates.yaml:5: gates.minAge: must be between 0s and 2160h (90 days), got -5m0s
 testdata/bad-gates.yaml:6: gates.scan.maxSeverity: must be one of INFORMATIONAL, LOW, MEDIUM, HIGH, CRITICAL, got "SEVERE"
+testdata/bad-gates.yaml:7: gates.signature.trustedRootFile: must be set for keyless signers: the Fulcio and Rekor keys come from it
 testdata/bad-gates.yaml:9: gates.signature.keyless[0]: needs identity or identityRegexp (one of them), such as https://github.com/org/repo/.github/workflows/build.yaml@refs/heads/main
 testdata/bad-gates.yaml:10: gates.signature.keyless[1]: needs identity or identityRegexp (one of them), such as https://github.com/org/repo/.github/workflows/build.yaml@refs/heads/main
 testdata/bad-gates.yaml:10: gates.signature.keyless[1].issuerRegexp: "(" is not a regexp: error parsing regexp: missing closing ): ` + "`(`" + `
-testdata/bad-gates.yaml:7: gates.signature.trustedRootFile: must be set for keyless signers: the Fulcio and Rekor keys come from it
 testdata/bad-gates.yaml:11: gates.signature.registry: "localhost:5000" is not an http:// or https:// URL
 testdata/bad-gates.yaml:18: repositories[0].gates.signature.keys[1]: "awskms://kms.us-east-2.amazonaws.com/1234abcd" is not a KMS key: use awskms:///arn:aws:kms:<region>:<account>:key/<id> (or alias/<name>); the endpoint comes from aws.endpoint
 testdata/bad-gates.yaml:19: repositories[0].gates.signature.trustedRootFile: must be set with requireTransparencyLog: the Rekor keys that check a log entry come from it
@@ -162,26 +164,26 @@ testdata/bad-gates.yaml:23: repositories[1].gates.signature: needs keys or keyle
 testdata/many-types.yaml:2: concurrency: must be a whole number, got the string "four"
 testdata/many-types.yaml:3: repositoryTimeout: must be a duration such as 30s or 5m, got the string "5 minutes"
 testdata/many-types.yaml:6: aws.maxAttempts: must be a whole number, got the number "2.5"
+testdata/many-types.yaml:10: repositories[0].branch: must not be empty
 testdata/many-types.yaml:11: repositories[0].paths: must be a list of strings, got the string "apps"
 testdata/many-types.yaml:12: repositories[0].auth.insecureHTTP: must be true or false, got the string "yes please"
 testdata/many-types.yaml:15: repositories[1].timeout: must be a duration such as 30s or 5m, got the string "1d"
-testdata/many-types.yaml:16: repositories[2]: must be a mapping, got the string "just a string"
-testdata/many-types.yaml:10: repositories[0].branch: must not be empty`},
-		{"bad-events.yaml", `testdata/bad-events.yaml:6: events.passesPerMinute: must be a whole number, got the number "0.5"
-testdata/bad-events.yaml:5: events.coalesce: must be between 0s and 1m, got 2h0m0s
-testdata/bad-events.yaml:3: events.sqs.queueURL: "imagebutler-ecr-events" is not a queue URL such as https://sqs.us-east-2.amazonaws.com/123456789012/imagebutler
+testdata/many-types.yaml:16: repositories[2]: must be a mapping, got the string "just a string"`},
+		{"bad-events.yaml", `testdata/bad-events.yaml:3: events.sqs.queueURL: "imagebutler-ecr-events" is not a queue URL such as https://sqs.us-east-2.amazonaws.com/123456789012/imagebutler
 testdata/bad-events.yaml:4: events.webhook.secretFile: must be set: unsigned deliveries are refused
-testdata/bad-events.yaml:4: events.webhook: needs listen (the webhook is served at POST /hooks/git there)`},
+testdata/bad-events.yaml:4: events.webhook: needs listen (the webhook is served at POST /hooks/git there)
+testdata/bad-events.yaml:5: events.coalesce: must be between 0s and 1m, got 2h0m0s
+testdata/bad-events.yaml:6: events.passesPerMinute: must be a whole number, got the number "0.5"`},
 		{"bad-pull-request.yaml", `testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.provider: must be one of github, gitea, gitlab, got "bitbucket"
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.branch: must differ from branch "main" (the pull request goes into it)
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest: needs auth.tokenFile: the forge's API token (also used for git over HTTPS), or auth.githubApp on GitHub
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.title: template: title:1: unclosed action
-testdata/bad-pull-request.yaml:12: repositories[1].pullRequest.apiURL: would send the token in clear over http://; use https:// (or set auth.insecureHTTP: true)
 testdata/bad-pull-request.yaml:10: repositories[1].pullRequest: and pushBranch exclude each other: the butler's branch is pullRequest.branch
+testdata/bad-pull-request.yaml:12: repositories[1].pullRequest.apiURL: would send the token in clear over http://; use https:// (or set auth.insecureHTTP: true)
 testdata/bad-pull-request.yaml:12: repositories[1].pullRequest.labels[0]: must not be empty
+testdata/bad-pull-request.yaml:15: repositories[2].auth: must be empty for a local repository
 testdata/bad-pull-request.yaml:16: repositories[2].pullRequest.apiURL: must be set: the repository URL names no forge host to take it from
 testdata/bad-pull-request.yaml:16: repositories[2].pullRequest.branch: "bad branch" is not a valid branch name (see git check-ref-format)
-testdata/bad-pull-request.yaml:15: repositories[2].auth: must be empty for a local repository
 testdata/bad-pull-request.yaml:20: repositories[3].pullRequest.apiURL: must not hold credentials (they would be sent, logged and shown); the token comes from auth.tokenFile
 testdata/bad-pull-request.yaml:26: repositories[4].pullRequest.autoMerge.method: must be one of merge, squash, rebase, got "fast-forward"
 testdata/bad-pull-request.yaml:32: repositories[5].pullRequest.autoMerge.method: GitLab merges or squashes a merge request (fast-forward is the project's merge method setting): use merge or squash`},

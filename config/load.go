@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/imagebutler/imagebutler/suggest"
 )
 
 // Load reads, decodes and validates the configuration file at path.
@@ -72,6 +76,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	c.applyDefaults()
 	c.validate(p, doc)
 	if len(p.list) > 0 {
+		// In file order, as a person reads and fixes them; problems of one
+		// line in the order found.
+		slices.SortStableFunc(p.list, func(a, b error) int { return a.(*FieldError).Line - b.(*FieldError).Line })
 		return nil, errors.Join(p.list...)
 	}
 	return &c, nil
@@ -122,7 +129,7 @@ func checkKeys(p *problems, n *yaml.Node, t reflect.Type, path string) {
 			field := join(path, k.Value)
 			ft, ok := fields[k.Value]
 			if !ok {
-				p.add(k.Line, field, "unknown field")
+				p.add(k.Line, field, "unknown field%s", suggest.DidYouMean(suggest.Nearest(k.Value, slices.Collect(maps.Keys(fields)), 2)))
 				continue
 			}
 			if seen[k.Value] {

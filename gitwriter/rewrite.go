@@ -105,7 +105,7 @@ func (t *Tree) Apply(resolved map[string]Resolution) ([]Change, []error) {
 				known = slices.Collect(maps.Keys(resolved))
 			}
 			problems = append(problems, &FileError{File: m.File, Line: m.Line,
-				Err: fmt.Errorf("marker %s: %w%s", m.Policy, ErrUnknownPolicy, policy.DidYouMean(policy.SameName(m.Policy, known)))})
+				Err: fmt.Errorf("marker %s: %w%s", m.Policy, ErrUnknownPolicy, policy.DidYouMean(policy.Suggest(m.Policy, known)))})
 			continue
 		case r.Err != nil:
 			if !errors.Is(r.Err, ErrReported) {

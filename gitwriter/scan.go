@@ -112,12 +112,38 @@ func automatedObject(f *fileResult, n *yaml.Node) ObjectRef {
 		return ref
 	}
 	annotations := make(map[string]string, len(ann.Content)/2)
+	var misspelt, opted []*yaml.Node
 	for i := 0; i+1 < len(ann.Content); i += 2 {
-		if v := ann.Content[i+1]; v.Kind == yaml.ScalarNode {
-			annotations[ann.Content[i].Value] = v.Value
+		k, v := ann.Content[i], ann.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			continue
+		}
+		if k.Value == policy.AutomatedKey && v.ShortTag() != "!!str" {
+			// automated: true unquoted is a boolean: Kubernetes refuses the
+			// object (annotations are strings), and so does the butler.
+			f.problems = append(f.problems, &FileError{File: f.name, Line: v.Line,
+				Err: fmt.Errorf("%s: annotation %s: %s is not a string (Kubernetes annotations are strings, and the API server refuses this object): quote it: %s: \"%s\"", ref, k.Value, v.Value, k.Value, v.Value)})
+			continue
+		}
+		if !strings.HasPrefix(k.Value, policy.Domain) && strings.Contains(k.Value, "/flux.") {
+			// Another domain's key shaped like ours: app.lily.com/flux.automated.
+			misspelt = append(misspelt, k)
+		} else if strings.HasPrefix(k.Value, policy.Domain) && k.Value != policy.AutomatedKey {
+			opted = append(opted, k) // app.lilly.com/flux.automate, say; Parse reports the rest
+		}
+		annotations[k.Value] = v.Value
+	}
+	automated := policy.Automated(annotations)
+	if !automated {
+		misspelt = append(misspelt, opted...)
+	}
+	for _, k := range misspelt {
+		if guess := policy.KeySuggestion(k.Value); guess != "" && (automated || guess == policy.AutomatedKey || !strings.HasPrefix(k.Value, policy.Domain)) {
+			f.problems = append(f.problems, &FileError{File: f.name, Line: k.Line, Warning: true,
+				Err: fmt.Errorf("%s: annotation %s: not one of the butler's; ignored; did you mean %s?", ref, k.Value, guess)})
 		}
 	}
-	if policy.Automated(annotations) {
+	if automated {
 		f.objects = append(f.objects, Object{File: f.name, Line: n.Line, ObjectRef: ref, Annotations: annotations})
 	}
 	return ref

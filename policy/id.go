@@ -3,6 +3,8 @@ package policy
 import (
 	"slices"
 	"strings"
+
+	"github.com/imagebutler/imagebutler/suggest"
 )
 
 // SameName returns the ids among known that name the same policy as id in
@@ -23,10 +25,19 @@ func SameName(id string, known []string) []string {
 	return out
 }
 
-// DidYouMean is ", did you mean a or b?" for SameName's answer, or "".
-func DidYouMean(candidates []string) string {
-	if len(candidates) == 0 {
-		return ""
+// Suggest returns what a marker naming the unknown id most likely meant:
+// the same name in another namespace (SameName), or an id of known at most
+// two edits away (a typo), sorted.
+func Suggest(id string, known []string) []string {
+	out := SameName(id, known)
+	for _, k := range suggest.Nearest(id, known, 2) {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
 	}
-	return "; did you mean " + strings.Join(candidates, " or ") + "?"
+	slices.Sort(out)
+	return out
 }
+
+// DidYouMean is "; did you mean a or b?" for Suggest's answer, or "".
+func DidYouMean(candidates []string) string { return suggest.DidYouMean(candidates) }

@@ -43,7 +43,7 @@ func TestParseImageRef(t *testing.T) {
 	}
 }
 
-func TestSameName(t *testing.T) {
+func TestSuggest(t *testing.T) {
 	known := []string{"falcon-qa:ns-policy", "apps:web", "falcon-prod:ns-policy", "default:other"}
 	tests := []struct {
 		id   string
@@ -54,10 +54,15 @@ func TestSameName(t *testing.T) {
 		{"apps:web", ""},
 		{"default:nothing", ""},
 		{"no-colon", ""},
+		// A typo in the name, or the namespace: at most two edits.
+		{"falcon-qa:ns-polcy", "; did you mean falcon-qa:ns-policy?"},
+		{"falcon-q:ns-policy", "; did you mean falcon-prod:ns-policy or falcon-qa:ns-policy?"}, // the name elsewhere, and the typo
+		{"apps:webb", "; did you mean apps:web?"},
+		{"apps:website", ""},
 	}
 	for _, tt := range tests {
-		if got := DidYouMean(SameName(tt.id, known)); got != tt.want {
-			t.Errorf("SameName(%q) = %q, want %q", tt.id, got, tt.want)
+		if got := DidYouMean(Suggest(tt.id, known)); got != tt.want {
+			t.Errorf("Suggest(%q) = %q, want %q", tt.id, got, tt.want)
 		}
 	}
 }

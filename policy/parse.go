@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/imagebutler/imagebutler/suggest"
 )
 
 // AnnotationError is a problem with one annotation of an object.
@@ -28,6 +30,33 @@ func (e *AnnotationError) Error() string {
 
 // Unwrap returns the problem.
 func (e *AnnotationError) Unwrap() error { return e.Err }
+
+// KeySuggestion returns the annotation key the misspelt key most likely
+// meant, or "": a key of this butler's domain written with a typo
+// (app.lily.com/flux.automated, app.lilly.com/flux.simpel.web), three
+// edits at most. A key of another domain that does not end like one of
+// ours is left alone.
+func KeySuggestion(key string) string {
+	domain, rest, ok := strings.Cut(key, "/")
+	if !ok {
+		return ""
+	}
+	if domain+"/" != Domain && len(suggest.Nearest(domain+"/", []string{Domain}, 3)) == 0 {
+		return ""
+	}
+	candidates := []string{AutomatedKey, CustomReposKey, CustomPolicyKey}
+	if after, ok := strings.CutPrefix(rest, "flux."); ok {
+		if _, name, ok := strings.Cut(after, "."); ok && name != "" {
+			for _, p := range []string{SimplePrefix, HoldPrefix, ArtifactPrefix, GatePrefix} {
+				candidates = append(candidates, p+name)
+			}
+		}
+	}
+	if near := suggest.Nearest(key, candidates, 3); len(near) == 1 {
+		return near[0]
+	}
+	return ""
+}
 
 // Automated reports whether annotations opt the object in.
 func Automated(annotations map[string]string) bool {
@@ -67,6 +96,11 @@ func Parse(annotations map[string]string, namespace, region string) ([]*Policy, 
 		case key == CustomReposKey || key == CustomPolicyKey || key == AutomatedKey || strings.HasPrefix(key, HoldPrefix) || strings.HasPrefix(key, ArtifactPrefix) || strings.HasPrefix(key, GatePrefix):
 			// Read together below.
 		case strings.HasPrefix(key, keyPrefix):
+			if guess := KeySuggestion(key); guess != "" {
+				errs = append(errs, &AnnotationError{Key: key, Value: value, Warning: true,
+					Err: fmt.Errorf("unknown annotation; ignored%s", suggest.DidYouMean([]string{guess}))})
+				continue
+			}
 			errs = append(errs, &AnnotationError{Key: key, Value: value, Warning: true,
 				Err: fmt.Errorf("unknown annotation; ignored (known: %s, %s<policy>, %s, %s, %s<policy>, %s<policy>, %s<policy>)", AutomatedKey, SimplePrefix, CustomReposKey, CustomPolicyKey, HoldPrefix, ArtifactPrefix, GatePrefix)})
 		}

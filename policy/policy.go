@@ -26,6 +26,8 @@ const (
 	// tightens the gates the config sets for its candidates (ParseGate).
 	GatePrefix = "app.lilly.com/flux.gate."
 	keyPrefix  = "app.lilly.com/flux."
+	// Domain is the prefix of every annotation key the butler reads.
+	Domain = "app.lilly.com/"
 )
 
 // DefaultExclusion is the exclusion list used when none is given: it drops

@@ -157,7 +157,7 @@ func (c checker) dir(ctx context.Context, dir string) (failed bool) {
 			state = "its annotation failed" // reported above, once
 		case !ok:
 			state = "no such policy"
-			problems = append(problems, fmt.Errorf("%s: marker %s: %w%s", m.Location(), m.Policy, gitwriter.ErrUnknownPolicy, policy.DidYouMean(policy.SameName(m.Policy, ids))))
+			problems = append(problems, fmt.Errorf("%s: marker %s: %w%s", m.Location(), m.Policy, gitwriter.ErrUnknownPolicy, policy.DidYouMean(policy.Suggest(m.Policy, ids))))
 		case f.Err != nil:
 			state = f.Err.Error()
 		}
