@@ -17,6 +17,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// DefaultAWS is the AWS settings of a configuration that sets only region
+// and endpoint: every other one at its default (check --ecr without a
+// configuration file).
+func DefaultAWS(region, endpoint string) AWS {
+	c := Config{AWS: AWS{Region: region, Endpoint: endpoint}}
+	c.applyDefaults()
+	return c.AWS
+}
+
 func (c *Config) applyDefaults() {
 	if c.Schedule == "" {
 		c.Schedule = DefaultSchedule

@@ -53,7 +53,8 @@ func (fixedLister) Scan(_ context.Context, _ policy.ImageRef, digest string) (ga
 }
 
 func TestCheckGolden(t *testing.T) {
-	newLister = func(context.Context, config.AWS) (scanner.Lister, error) { return fixedLister{}, nil }
+	var gotAWS config.AWS
+	newLister = func(_ context.Context, a config.AWS) (scanner.Lister, error) { gotAWS = a; return fixedLister{}, nil }
 	tests := []struct {
 		name   string
 		args   []string
@@ -67,6 +68,10 @@ func TestCheckGolden(t *testing.T) {
 		{"ecr held", []string{"check", "--ecr", "--candidates", "2", "--config", "testdata/check-ecr.yaml", "testdata/check/held"}, 0, "testdata/check-ecr-held.golden"},
 		{"ecr gates", []string{"check", "--ecr", "--candidates", "2", "--config", "testdata/check-ecr-gates.yaml", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-ecr-gates.golden"},
 		{"ecr errors", []string{"check", "--ecr", "--config", "testdata/check-ecr.yaml", "testdata/check/bad", "testdata/check/denied"}, 1, "testdata/check-ecr-errors.golden"},
+		// No configuration file: the AWS settings of the flags (a minimal
+		// start, and a parity check against Flux with --output json).
+		{"ecr without config", []string{"check", "--ecr", "--candidates", "3", "--region", "us-east-2", "--endpoint", "http://127.0.0.1:5000", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-ecr.golden"},
+		{"ecr json", []string{"check", "--ecr", "--candidates", "2", "--output", "json", "--config", "testdata/check-ecr-gates.yaml", "../../gitwriter/testdata/seed/original", "testdata/check/denied"}, 1, "testdata/check-ecr-json.golden"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +87,10 @@ func TestCheckGolden(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d (stderr %s)", code, tt.code, errb.String())
 			}
-			if *update {
+			if tt.name == "ecr without config" && (gotAWS.Region != "us-east-2" || gotAWS.Endpoint != "http://127.0.0.1:5000" || gotAWS.MaxPages != config.DefaultMaxPages) {
+				t.Errorf("AWS settings without a config: %+v", gotAWS)
+			}
+			if *update && tt.name != "ecr without config" { // it shares ecr's golden
 				os.WriteFile(tt.golden, out.Bytes(), 0o644)
 			}
 			want, _ := os.ReadFile(tt.golden)
@@ -95,7 +103,7 @@ func TestCheckGolden(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
-		nil, {"frobnicate"}, {"check"}, {"check", "--ecr", "."}, {"once", "--no-such-flag"},
+		nil, {"frobnicate"}, {"check"}, {"check", "--output", "yaml", "."}, {"check", "--config", "x.yaml", "--endpoint", "http://localhost:5000", "."}, {"once", "--no-such-flag"},
 		{"once", "extra"}, {"run", "--config", "x.yaml", "extra"}, {"version", "x"},
 		{"check", "apps/", "--no-such-flag"},
 	} {
