@@ -134,7 +134,7 @@ func TestReadmeTryIt(t *testing.T) {
 		}
 	}
 	out := runScript(t, copyRepo(t), script.String())
-	for _, want := range []string{"1 change(s), pushed ", "Author: Light Account Butler <butler@example.com>", "Update falcon-qa:my-policy-bartender to " + "qa-sha-1a2b3c4"} {
+	for _, want := range []string{"1 change(s), pushed ", "Author: Light Account Butler <butler@example.com>", "Update falcon-qa:my-policy-bartender to " + "qa-sha-1a2b3c4", "\nnext: see what the butler would pick"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, out)
 		}

@@ -302,16 +302,27 @@ func (r RepoResult) held() int {
 // summary echo: a hostile remote cannot fill them with one answer.
 const MaxMessage = 1024
 
-// Clip cuts s to MaxMessage bytes, saying how much it left out.
+// Clip cuts s to about MaxMessage bytes, saying how much it left out: at a
+// space when one is near the cut, never inside a character, and keeping a
+// trailing " (hint: ...)" whole.
 func Clip(s string) string {
 	if len(s) <= MaxMessage {
 		return s
 	}
-	cut := MaxMessage
+	// A hint at the end is what a person acts on: it is kept whole, and
+	// the text before it is cut instead, at a space where one is near.
+	tail := ""
+	if i := strings.LastIndex(s, " (hint: "); i > 0 && len(s)-i <= MaxMessage/2 {
+		s, tail = s[:i], s[i:]
+	}
+	cut := MaxMessage - len(tail)
+	if sp := strings.LastIndexByte(s[:cut], ' '); sp > 0 && sp > cut-80 {
+		cut = sp
+	}
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return fmt.Sprintf("%s... (%d more bytes)", s[:cut], len(s)-cut)
+	return fmt.Sprintf("%s... (%d more bytes)%s", s[:cut], len(s)-cut, tail)
 }
 
 // reported is what the log and /status show of the problems: the first limit

@@ -124,5 +124,14 @@ repositories:
 		return err
 	}
 	fmt.Printf("\nthe commit the butler pushed:\n\n%s", show)
+	fmt.Print(nextStep)
 	return nil
 }
+
+// nextStep is the demo's last word: what to run on one's own manifests.
+const nextStep = `
+next: see what the butler would pick in your own manifests, with your AWS credentials and no git access:
+  go run ./cmd/imagebutler check --ecr --region us-east-2 path/to/your/manifests
+then write an imagebutler.yaml for your repository (README, "Configuration") and try it without pushing:
+  go run ./cmd/imagebutler once --dry-run --config imagebutler.yaml
+`
