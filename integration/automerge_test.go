@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -36,9 +37,17 @@ func TestPullRequestAutoMerge(t *testing.T) {
 	if r.Err != nil || r.PullRequest == nil || r.PullRequest.Action != "opened" {
 		t.Fatalf("first cycle: err %v, pull request %+v\n%s", r.Err, r.PullRequest, e.logs.String())
 	}
-	// Gitea takes a new pull request in the background; a loaded machine
-	// may need more than one cycle's wait.
-	for i := 0; strings.HasPrefix(r.PullRequest.AutoMerge, "pending") && i < 5; i++ {
+	// Gitea checks a new pull request's mergeability in the background
+	// (the butler asks again for 30 s, then leaves it pending for the next
+	// cycle); a freshly started Gitea on a loaded machine may take longer.
+	for deadline := time.Now().Add(5 * time.Minute); strings.HasPrefix(r.PullRequest.AutoMerge, "pending") && time.Now().Before(deadline); {
+		var pr struct {
+			Mergeable bool `json:"mergeable"`
+		}
+		for !pr.Mergeable && time.Now().Before(deadline) {
+			time.Sleep(500 * time.Millisecond)
+			e.g.API(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", repo, r.PullRequest.Number), nil, &pr)
+		}
 		r = e.cycle(t)
 	}
 	if r.PullRequest.AutoMerge != "enabled" {
