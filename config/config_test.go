@@ -345,9 +345,9 @@ notify:
 	}
 }
 
-// The README's receivers load as they are written.
+// The documentation's receivers load as they are written.
 func TestReadmeNotifyBlock(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/service.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,9 +366,9 @@ func TestReadmeNotifyBlock(t *testing.T) {
 	}
 }
 
-// The README's gates load as they are written.
+// The documentation's gates load as they are written.
 func TestReadmeGatesBlock(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/gates.md")
 	if err != nil {
 		t.Fatal(err)
 	}

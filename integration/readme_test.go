@@ -15,16 +15,24 @@ import (
 )
 
 // readmeBlock returns the first ```sh block after the line heading, in the
-// project's README.md, so the test runs what a person copies.
+// project's README.md or a page of docs/, so the test runs what a person
+// copies.
 func readmeBlock(t *testing.T, heading string) string {
 	t.Helper()
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
+	pages, _ := filepath.Glob("../docs/*.md")
+	var after string
+	ok := false
+	for _, page := range append([]string{"../README.md"}, pages...) {
+		text, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, after, ok = strings.Cut(string(text), "\n"+heading+"\n"); ok {
+			break
+		}
 	}
-	_, after, ok := strings.Cut(string(readme), "\n"+heading+"\n")
 	if !ok {
-		t.Fatalf("README.md has no heading %q", heading)
+		t.Fatalf("neither README.md nor docs/ has the heading %q", heading)
 	}
 	_, block, ok := strings.Cut(after, "\n```sh\n")
 	if !ok {
@@ -102,7 +110,7 @@ func runScript(t *testing.T, dir, script string) string {
 	return out.String()
 }
 
-// TestReadmeRunLocallyWithMoto runs README "Run locally / With moto" as
+// TestReadmeRunLocallyWithMoto runs docs/running-locally.md "With moto" as
 // written, in a copy of the repository.
 func TestReadmeRunLocallyWithMoto(t *testing.T) {
 	needPeers(t)

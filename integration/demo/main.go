@@ -132,6 +132,6 @@ repositories:
 const nextStep = `
 next: see what the butler would pick in your own manifests, with your AWS credentials and no git access:
   go run ./cmd/imagebutler check --ecr --region us-east-2 path/to/your/manifests
-then write an imagebutler.yaml for your repository (README, "Configuration") and try it without pushing:
+then write an imagebutler.yaml for your repository (docs/configuration.md) and try it without pushing:
   go run ./cmd/imagebutler once --dry-run --config imagebutler.yaml
 `

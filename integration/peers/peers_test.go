@@ -24,7 +24,7 @@ import (
 
 // peerDifferences are the peer cases where imagebutler deliberately differs
 // from the peer whose test the case comes from, each with the reason (the
-// README's "What differs from Flux, on purpose"). A case listed here must
+// docs/annotations.md, "What differs from Flux, on purpose"). A case listed here must
 // fail; one that passes is an error, so the list cannot go stale. Keep it
 // this short.
 var peerDifferences = map[string]string{
