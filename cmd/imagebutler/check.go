@@ -133,6 +133,7 @@ func check(ctx context.Context, stdout io.Writer, dirs []string, o checkOptions)
 	if o.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(reports); err != nil {
 			return err
 		}

@@ -65,6 +65,7 @@ var commands = []command{
 	{"run", "--config FILE", "the service: cycles on the schedule, HTTP /healthz /readyz /metrics /status", defineRun},
 	{"once", "--config FILE [--dry-run]", "run one cycle: sync, select, rewrite, commit, push; exit 0 when every repository succeeded", defineOnce},
 	{"check", "[--config FILE | --region R] [--ecr] DIR...", "lint annotations and markers offline (with --ecr, also list ECR); exit 1 on errors", defineCheck},
+	{"migrate", "flux [--ecr] [--output json] [--write FILE] FILE...", "write the imagebutler.yaml that replaces exported Flux image automation objects, say what does not carry over, and (--ecr) compare each ImagePolicy's latestRef with imagebutler's pick; exit 1 on a difference", defineMigrate},
 	{"check-config", "--config FILE", "validate the configuration file and exit: 0 when it is valid, 2 with every problem (an init container runs it)", defineCheckConfig},
 	{"version", "", "print the version, commit, Go version and platform", defineVersion},
 }
