@@ -330,7 +330,9 @@ func Flux(files []string, stateDir string) (*Plan, error) {
 		for r := range regions {
 			keys = append(keys, r)
 		}
-		sort.Slice(keys, func(i, j int) bool { return regions[keys[i]] > regions[keys[j]] || regions[keys[i]] == regions[keys[j]] && keys[i] < keys[j] })
+		sort.Slice(keys, func(i, j int) bool {
+			return regions[keys[i]] > regions[keys[j]] || regions[keys[i]] == regions[keys[j]] && keys[i] < keys[j]
+		})
 		cfg["aws.region"] = keys[0]
 	}
 	if author == (config.Author{}) {
