@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,25 +91,13 @@ func TestMinAgeGate(t *testing.T) {
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	g.config(t, fmt.Sprintf("listen: \"127.0.0.1:%d\"\nschedule: \"@every 1h\"\nevents:\n  webhook: {secretFile: %q}\ngates:\n  minAge: 3s", port, secret), "")
-	cmd := exec.Command(binary, "run", "--config", g.env.config)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	}()
+	butler := startRun(t, g.env.config)
 	waitFor(t, "the older image committed", func() bool { return len(g.commits(t)) >= 1 })
 	if got := g.commits(t); got[0] != "qa-sha-0000001" {
 		t.Fatalf("first commit set %s, want qa-sha-0000001 (qa-sha-0000002 is too young)", got[0])
 	}
-	if !strings.Contains(logs.String(), `"msg":"candidate gated"`) || !strings.Contains(logs.String(), `"tag":"qa-sha-0000002","gate":"minAge"`) {
-		t.Errorf("the young image was not reported as gated:\n%s", logs.String())
+	if !strings.Contains(butler.logs.String(), `"msg":"candidate gated"`) || !strings.Contains(butler.logs.String(), `"tag":"qa-sha-0000002","gate":"minAge"`) {
+		t.Errorf("the young image was not reported as gated:\n%s", butler.logs.String())
 	}
 	waitFor(t, "the newer image committed once of age", func() bool { return len(g.commits(t)) >= 2 })
 	if got := g.commits(t); got[1] != "qa-sha-0000002" {
@@ -197,19 +183,7 @@ func TestScanGateReadsTheSummary(t *testing.T) {
 	cfg = []byte(strings.NewReplacer("endpoint: "+moto.Endpoint, "endpoint: "+proxy.URL,
 		`listen: ""`, fmt.Sprintf("listen: \"127.0.0.1:%d\"\nschedule: \"@every 2s\"", port)).Replace(string(cfg)) + "gates:\n  scan: {maxSeverity: HIGH}\n")
 	os.WriteFile(g.env.config, cfg, 0o644)
-	cmd := exec.Command(binary, "run", "--config", g.env.config)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	}()
+	startRun(t, g.env.config)
 	cycles := func() int {
 		var st struct{ Cycles int }
 		resp, err := http.Get(base + "/status")

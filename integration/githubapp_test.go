@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,19 +84,7 @@ repositories:
 	if out, err := exec.Command(binary, "check-config", "--config", config).CombinedOutput(); err != nil {
 		t.Fatalf("check-config: %v\n%s", err, out)
 	}
-	cmd := exec.Command(binary, "run", "--config", config)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("imagebutler run logs:\n%s", logs.String())
-		}
-	}()
+	butler := startRun(t, config)
 	waitFor(t, "the pull request", func() bool { return len(api.Pulls()) == 1 })
 	// Renewal: tokens keep being minted, and cycles keep passing with them
 	// (git and the API refuse an expired token).
@@ -122,7 +109,7 @@ repositories:
 	waitFor(t, "the closed pull request's value held", func() bool {
 		return strings.Contains(body(t, base+"/status"), "was closed without merging; waiting for a tag newer than")
 	})
-	if strings.Contains(logs.String(), "did not say whose token") {
+	if strings.Contains(butler.logs.String(), "did not say whose token") {
 		t.Error("the butler could not tell its own pull requests")
 	}
 
@@ -133,10 +120,9 @@ repositories:
 	})
 
 	status := body(t, base+"/status")
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	butler.stop() // its last words in the logs too
 	minted := api.Minted()
-	leaks := map[string]string{"the logs": logs.String(), "/status": status}
+	leaks := map[string]string{"the logs": butler.logs.String(), "/status": status}
 	filepath.WalkDir(stateDir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			b, _ := os.ReadFile(path)

@@ -12,12 +12,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -162,19 +160,7 @@ notify:
   - {name: hanging, type: slack, urlFile: %q}
 `, flakyGit.URL, gitUser, tokenFile, file("hook-url", hook.URL), file("hook-key", secret), file("slack-url", hanging.URL))...)
 	os.WriteFile(e.config, cfg, 0o644)
-	cmd := exec.Command(binary, "run", "--config", e.config)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("imagebutler run logs:\n%s", logs.String())
-		}
-	}()
+	startRun(t, e.config)
 	cycles := func() int {
 		var st struct{ Cycles int }
 		resp, err := http.Get(base + "/status")

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,19 +55,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	cfg = []byte(strings.Replace(string(cfg), `listen: ""`, fmt.Sprintf("listen: \"127.0.0.1:%d\"\nschedule: \"@every 1h\"", port), 1))
 	cfg = append(cfg, "  - {url: \"http://127.0.0.1:1/unreachable.git\", branch: main, timeout: 20s}\n"...)
 	os.WriteFile(e.config, cfg, 0o644)
-	cmd := exec.Command(binary, "run", "--config", e.config)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("imagebutler run logs:\n%s", logs.String())
-		}
-	}()
+	startRun(t, e.config)
 	waitFor(t, "the first cycle", func() bool { return get(base+"/readyz") == 200 })
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],

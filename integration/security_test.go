@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -277,19 +276,7 @@ func TestKeptCopiesMemory(t *testing.T) {
 	cfg := filepath.Join(dir, "imagebutler.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("stateDir: %q\nlisten: \"127.0.0.1:%d\"\nschedule: \"@every 1h\"\naws: {region: %s, endpoint: %s}\ngit:\n  author: {name: %q, email: %q}\nrepositories:\n%s",
 		filepath.Join(dir, "state"), port, testpeers.SeedRegion, moto.Endpoint, butlerName, butlerEmail, repos.String())), 0o644)
-	cmd := exec.Command(binary, "run", "--config", cfg)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	}()
+	butler := startRun(t, cfg)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// Five clones of 80 MB: minutes on a loaded machine.
 	for deadline := time.Now().Add(20 * time.Minute); get(base+"/readyz") != 200; time.Sleep(time.Second) {
@@ -297,7 +284,7 @@ func TestKeptCopiesMemory(t *testing.T) {
 			t.Fatal("the first cycle over five 80 MB repositories did not finish in 20 minutes")
 		}
 	}
-	rss, peak := procKiB(t, cmd.Process.Pid, "VmRSS"), procKiB(t, cmd.Process.Pid, "VmHWM")
+	rss, peak := procKiB(t, butler.cmd.Process.Pid, "VmRSS"), procKiB(t, butler.cmd.Process.Pid, "VmHWM")
 	t.Logf("%d kept copies of 80 MB: RSS %d KiB after the first cycle, peak %d KiB", copies, rss, peak)
 	if rss > 256<<10 {
 		t.Errorf("RSS %d KiB after the first cycle over %d kept copies; want under 256 MiB", rss, copies)

@@ -170,6 +170,40 @@ func TestServiceMode(t *testing.T) {
 	}
 }
 
+// butlerRun is an `imagebutler run` a test started.
+type butlerRun struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer // its stdout and stderr
+	once sync.Once
+}
+
+// startRun starts `imagebutler run --config config`. It is stopped (SIGTERM,
+// then waited for) when the test ends, and its logs are printed when the
+// test failed.
+func startRun(t *testing.T, config string) *butlerRun {
+	t.Helper()
+	r := &butlerRun{cmd: exec.Command(binary, "run", "--config", config), logs: &syncBuffer{}}
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.stop()
+		if t.Failed() {
+			t.Logf("imagebutler run logs:\n%s", r.logs.String())
+		}
+	})
+	return r
+}
+
+// stop ends the run (once) and waits for it.
+func (r *butlerRun) stop() {
+	r.once.Do(func() {
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		r.cmd.Wait()
+	})
+}
+
 func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

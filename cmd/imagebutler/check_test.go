@@ -75,27 +75,10 @@ func TestCheckGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := run(context.Background(), tt.args, &out, &errb)
-			code := 0
-			var ee *exitError
-			if errors.As(err, &ee) {
-				code = ee.code
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if code != tt.code {
-				t.Errorf("exit code %d, want %d (stderr %s)", code, tt.code, errb.String())
-			}
+			// "ecr without config" shares ecr's golden: it is not rewritten.
+			runGolden(t, tt.args, tt.code, tt.golden, tt.name != "ecr without config", nil)
 			if tt.name == "ecr without config" && (gotAWS.Region != "us-east-2" || gotAWS.Endpoint != "http://127.0.0.1:5000" || gotAWS.MaxPages != config.DefaultMaxPages) {
 				t.Errorf("AWS settings without a config: %+v", gotAWS)
-			}
-			if *update && tt.name != "ecr without config" { // it shares ecr's golden
-				os.WriteFile(tt.golden, out.Bytes(), 0o644)
-			}
-			want, _ := os.ReadFile(tt.golden)
-			if diff := cmp.Diff(string(want), out.String()); diff != "" {
-				t.Errorf("check output (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -276,5 +259,35 @@ func TestCheckConfigReadsSignatureTrust(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("check-config error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// runGolden runs the command args, checks its exit code, and compares its
+// stdout (through clean, when not nil) with the golden file, which -update
+// rewrites when rewrite is true.
+func runGolden(t *testing.T, args []string, wantCode int, golden string, rewrite bool, clean func([]byte) []byte) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	code := 0
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != wantCode {
+		t.Errorf("exit code %d, want %d (%v; stderr %s)", code, wantCode, err, errb.String())
+	}
+	got := out.Bytes()
+	if clean != nil {
+		got = clean(got)
+	}
+	if *update && rewrite {
+		os.WriteFile(golden, got, 0o644)
+	}
+	want, _ := os.ReadFile(golden)
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s output (-want +got):\n%s", args[0], diff)
 	}
 }

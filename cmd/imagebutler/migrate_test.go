@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/scanner"
@@ -34,26 +31,7 @@ func TestMigrateFluxGolden(t *testing.T) {
 		{"offline", []string{"migrate", "flux", "testdata/migrate/flux-guide.yaml"}, 0, "testdata/migrate-flux-offline.golden"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := run(context.Background(), tt.args, &out, &errb)
-			code := 0
-			var ee *exitError
-			if errors.As(err, &ee) {
-				code = ee.code
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if code != tt.code {
-				t.Errorf("exit code %d, want %d (%v; stderr %s)", code, tt.code, err, errb.String())
-			}
-			got := bytes.ReplaceAll(out.Bytes(), []byte(written), []byte("WRITTEN"))
-			if *update {
-				os.WriteFile(tt.golden, got, 0o644)
-			}
-			want, _ := os.ReadFile(tt.golden)
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("migrate output (-want +got):\n%s", diff)
-			}
+			runGolden(t, tt.args, tt.code, tt.golden, true, func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(written), []byte("WRITTEN")) })
 		})
 	}
 	// The config written passes check-config.
