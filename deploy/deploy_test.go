@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -320,4 +321,87 @@ func TestStaticBinary(t *testing.T) {
 	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
 		t.Errorf("the binary needs %v", libs)
 	}
+}
+
+// The Argo CD Application example installs the chart of this repository
+// with values the chart's schema accepts, and renders the objects the
+// chart promises.
+func TestArgoCDApplication(t *testing.T) {
+	data, err := os.ReadFile("argocd/application.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app struct {
+		APIVersion string         `yaml:"apiVersion"`
+		Kind       string         `yaml:"kind"`
+		Metadata   map[string]any `yaml:"metadata"`
+		Spec       struct {
+			Project string `yaml:"project"`
+			Source  struct {
+				RepoURL        string `yaml:"repoURL"`
+				TargetRevision string `yaml:"targetRevision"`
+				Path           string `yaml:"path"`
+				Helm           struct {
+					ReleaseName  string         `yaml:"releaseName"`
+					ValuesObject map[string]any `yaml:"valuesObject"`
+				} `yaml:"helm"`
+			} `yaml:"source"`
+			Destination struct {
+				Server    string `yaml:"server"`
+				Namespace string `yaml:"namespace"`
+			} `yaml:"destination"`
+			SyncPolicy map[string]any `yaml:"syncPolicy"`
+		} `yaml:"spec"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&app); err != nil {
+		t.Fatal(err)
+	}
+	if app.APIVersion != "argoproj.io/v1alpha1" || app.Kind != "Application" {
+		t.Fatalf("%s/%s is not an Argo CD Application", app.APIVersion, app.Kind)
+	}
+	src := app.Spec.Source
+	if _, err := os.Stat(filepath.Join("..", src.Path, "Chart.yaml")); err != nil {
+		t.Fatalf("source.path %s is not this repository's chart: %v", src.Path, err)
+	}
+	c, err := loader.Load(filepath.Join("..", src.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := render(t, c, src.Helm.ValuesObject)
+	if err != nil {
+		t.Fatalf("the chart refuses the Application's values: %v", err)
+	}
+	check(t, o)
+	if got := o.deployments[0].Spec.Template.Spec.Containers[0].Image; got != "123456789012.dkr.ecr.us-east-2.amazonaws.com/imagebutler:v0.1.0" {
+		t.Errorf("image = %s", got)
+	}
+	if app.Spec.Destination.Namespace != "imagebutler" {
+		t.Errorf("destination namespace %q", app.Spec.Destination.Namespace)
+	}
+}
+
+// The EKS overlay builds once copied out of the repository, as people copy
+// it: the kustomize folder whole (base beside examples/eks).
+func TestKustomizeOverlayCopied(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "kustomize")
+	err := filepath.WalkDir("kustomize", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, strings.TrimPrefix(path, "kustomize"))
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kustomize(t, filepath.Join(dst, "examples", "eks"))
 }
