@@ -239,6 +239,11 @@ func TestPushEventsThroughSQS(t *testing.T) {
 	waitFor(t, "commit of the announced tag", func() bool { return strings.HasSuffix(markerOnMain(t, ev.env), "qa-sha-0000002") })
 	t.Logf("announced tag committed %s after the push (schedule @every 1h)", time.Since(pushed).Round(100*time.Millisecond))
 	waitFor(t, "the message deleted", func() bool { return ev.queued(t) == 0 })
+	// The event is recorded just after its message is deleted: on a loaded
+	// machine the queue can be seen empty first.
+	waitFor(t, "the event recorded", func() bool {
+		return ev.metric(t, `imagebutler_events_total{outcome="done",source="sqs"}`) >= 1
+	})
 	if v := ev.metric(t, `imagebutler_events_total{outcome="done",source="sqs"}`); v != 1 {
 		t.Errorf("events_total{done} = %v, want 1", v)
 	}
