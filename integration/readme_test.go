@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,13 +46,33 @@ func readmeBlock(t *testing.T, heading string) string {
 	return block + "\n"
 }
 
-// copyRepo copies the repository's files (not .git, not bin/) to a new
-// folder, so that the README's commands run as in a fresh clone and write
-// nothing into this one.
+var (
+	repoCopyOnce sync.Once
+	repoCopyDir  string // removed by TestMain
+	repoCopyErr  error
+)
+
+// copyRepo copies the repository's files (not .git, not bin/) to a folder
+// of their own, so that the README's commands run as in a fresh clone and
+// write nothing into this one. The README tests share one copy: the go
+// command then compiles the project's packages in it once (its build cache
+// keys them by folder), not once per test.
 func copyRepo(t *testing.T) string {
 	t.Helper()
-	dst := filepath.Join(t.TempDir(), "imagebutler")
-	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+	repoCopyOnce.Do(func() {
+		if repoCopyDir, repoCopyErr = os.MkdirTemp("", "imagebutler-readme-*"); repoCopyErr == nil {
+			repoCopyErr = copyTree(filepath.Join(repoCopyDir, "imagebutler"))
+		}
+	})
+	if repoCopyErr != nil {
+		t.Fatal(repoCopyErr)
+	}
+	return filepath.Join(repoCopyDir, "imagebutler")
+}
+
+// copyTree copies the repository's files (not .git, not bin/) to dst.
+func copyTree(dst string) error {
+	return filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -76,10 +97,6 @@ func copyRepo(t *testing.T) string {
 		}
 		return os.WriteFile(target, data, info.Mode().Perm())
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
 
 // runScript runs script with bash -eu -o pipefail in dir, in a process
