@@ -62,11 +62,6 @@ func runMain(m *testing.M) int {
 	}
 	defer moto.Stop()
 	defer stopGitea()
-	defer func() {
-		if repoCopyDir != "" {
-			os.RemoveAll(repoCopyDir)
-		}
-	}()
 	return m.Run()
 }
 

@@ -242,13 +242,7 @@ func getJSON(t testing.TB, url string, v any) {
 // busy; the test asserts what happens, not how fast.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testpeers.WaitFor(t, what, cond)
 }
 
 func markerOnMain(t testing.TB, e *env) string {

@@ -1,4 +1,4 @@
-package integration
+package docs
 
 import (
 	"bufio"
@@ -20,10 +20,10 @@ import (
 // copies.
 func readmeBlock(t *testing.T, heading string) string {
 	t.Helper()
-	pages, _ := filepath.Glob("../docs/*.md")
+	pages, _ := filepath.Glob("../../docs/*.md")
 	var after string
 	ok := false
-	for _, page := range append([]string{"../README.md"}, pages...) {
+	for _, page := range append([]string{"../../README.md"}, pages...) {
 		text, err := os.ReadFile(page)
 		if err != nil {
 			t.Fatal(err)
@@ -72,11 +72,11 @@ func copyRepo(t *testing.T) string {
 
 // copyTree copies the repository's files (not .git, not bin/) to dst.
 func copyTree(dst string) error {
-	return filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel("..", path)
+		rel, _ := filepath.Rel("../..", path)
 		if d.IsDir() && (rel == ".git" || rel == "bin") {
 			return filepath.SkipDir
 		}

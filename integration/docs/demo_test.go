@@ -1,4 +1,4 @@
-package integration
+package docs
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
 )
 
 // TestDemoCleansUp runs the demo and ends it the ways a person does: a
@@ -19,7 +21,7 @@ import (
 func TestDemoCleansUp(t *testing.T) {
 	needPeers(t)
 	demo := filepath.Join(t.TempDir(), "demo")
-	if out, err := exec.Command("go", "build", "-o", demo, "./demo").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", demo, "../demo").CombinedOutput(); err != nil {
 		t.Fatalf("building the demo: %v\n%s", err, out)
 	}
 	for _, how := range []string{"closed pipe", "SIGKILL"} {
@@ -48,7 +50,7 @@ func TestDemoCleansUp(t *testing.T) {
 			case <-time.After(3 * time.Minute):
 				t.Fatal("the demo did not exit within 3m")
 			}
-			waitFor(t, "moto to exit", func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) })
+			testpeers.WaitFor(t, "moto to exit", func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) })
 			if how == "closed pipe" {
 				if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("the demo left %s behind (%v)", dir, err)
