@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-github/v84/github"
@@ -34,7 +33,7 @@ type GitHubCommits struct {
 // REST root), authenticated with token, making requests with hc (nil: a
 // client with a 30s timeout).
 func NewGitHubCommits(apiURL, owner, repo, token string, hc *http.Client) (*GitHubCommits, error) {
-	g, err := newGitHub(apiURL, owner, repo, token, cmpClient(hc))
+	g, err := newGitHub(apiURL, owner, repo, token, withTimeout(hc))
 	if err != nil {
 		return nil, err
 	}
@@ -116,14 +115,6 @@ func hashOrEmpty(h plumbing.Hash) string {
 		return ""
 	}
 	return h.String()
-}
-
-// cmpClient is hc, or a client with a 30s timeout.
-func cmpClient(hc *http.Client) *http.Client {
-	if hc == nil {
-		return &http.Client{Timeout: 30 * time.Second}
-	}
-	return hc
 }
 
 var _ gitwriter.CommitAPI = (*GitHubCommits)(nil)

@@ -95,9 +95,7 @@ func New(repo config.Repository, token string, hc *http.Client) (Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
+	hc = withTimeout(hc)
 	var c Client
 	switch pr.Provider {
 	case "gitlab":
@@ -265,4 +263,12 @@ func clip(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:max], "") + "…"
+}
+
+// withTimeout is hc, or a client with a 30s timeout when hc is nil.
+func withTimeout(hc *http.Client) *http.Client {
+	if hc == nil {
+		return &http.Client{Timeout: 30 * time.Second}
+	}
+	return hc
 }

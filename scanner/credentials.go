@@ -12,14 +12,23 @@ import (
 	"github.com/imagebutler/imagebutler/gitwriter"
 )
 
-// credentials returns repo with the token minted for it this cycle: with
+// credentials returns repo with this cycle's token in Auth.Token: with
 // auth.githubApp, an installation token (kept and renewed by the App's
-// Installation, one per repository for the scanner's life). Other
-// repositories come back as they are; their secrets are read from files
-// where they are used.
+// Installation, one per repository for the scanner's life); with
+// auth.tokenFile, the file's content. SSH keys are read where they are used.
 func (s *Scanner) credentials(ctx context.Context, repo config.Repository) (config.Repository, error) {
 	app := repo.Auth.GitHubApp
 	if app == nil {
+		if repo.Auth.TokenFile == "" {
+			return repo, nil
+		}
+		// Read once per cycle, for git, the forge and the commit API alike
+		// (a rotated token takes effect at the next cycle).
+		b, err := os.ReadFile(repo.Auth.TokenFile)
+		if err != nil {
+			return repo, fmt.Errorf("reading auth.tokenFile: %w", err)
+		}
+		repo.Auth.Token = strings.TrimSpace(string(b))
 		return repo, nil
 	}
 	s.appMu.Lock()
@@ -54,19 +63,11 @@ func useCommitAPI(co *gitwriter.Checkout, repo config.Repository) error {
 		co.UseAPI(nil)
 		return nil
 	}
-	token := repo.Auth.Token
-	if token == "" {
-		b, err := os.ReadFile(repo.Auth.TokenFile)
-		if err != nil {
-			return fmt.Errorf("reading auth.tokenFile for commitMethod api: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-	}
 	owner, name, err := repo.OwnerAndRepo()
 	if err != nil {
 		return err
 	}
-	api, err := forge.NewGitHubCommits(repo.GitHubAPIURL(), owner, name, token, nil)
+	api, err := forge.NewGitHubCommits(repo.GitHubAPIURL(), owner, name, repo.Auth.Token, nil)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -142,16 +141,7 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 	pr := repo.PullRequest
 	st := &PullRequestStatus{Branch: pr.Branch, Base: repo.Branch}
 	r.PullRequest = st
-	token := repo.Auth.Token // minted (auth.githubApp)
-	if token == "" {
-		b, err := os.ReadFile(repo.Auth.TokenFile)
-		if err != nil {
-			r.Err = fmt.Errorf("reading auth.tokenFile for the pull request: %w", err)
-			return r
-		}
-		token = strings.TrimSpace(string(b))
-	}
-	client, err := newForge(repo, token)
+	client, err := newForge(repo, repo.Auth.Token) // this cycle's (credentials)
 	if err != nil {
 		r.Err = err
 		return r
