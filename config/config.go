@@ -83,6 +83,9 @@ type Config struct {
 	// Gates are what an image must pass before its tag is written, for
 	// every repository that sets none of its own.
 	Gates Gates `yaml:"gates"`
+	// Cluster, when set, spreads the repositories over the replicas that
+	// run with the same settings, through Kubernetes Leases (run only).
+	Cluster *Cluster `yaml:"cluster"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`

@@ -174,6 +174,12 @@ testdata/bad-events.yaml:4: events.webhook.secretFile: must be set: unsigned del
 testdata/bad-events.yaml:4: events.webhook: needs listen (the webhook is served at POST /hooks/git there)
 testdata/bad-events.yaml:5: events.coalesce: must be between 0s and 1m, got 2h0m0s
 testdata/bad-events.yaml:6: events.passesPerMinute: must be a whole number, got the number "0.5"`},
+		{"bad-cluster.yaml", `testdata/bad-cluster.yaml:3: cluster.shards: must be between 1 and 1024, got 2000
+testdata/bad-cluster.yaml:4: cluster.leasePrefix: "Image_Butler" is not a name prefix: lowercase letters, digits and dashes, at most 40, starting and ending with a letter or digit
+testdata/bad-cluster.yaml:5: cluster.leaseDuration: must be whole seconds, at least 1s (a Lease stores seconds), got 1.5s
+testdata/bad-cluster.yaml:6: cluster.kubeconfig: stat /nonexistent/kubeconfig: no such file or directory
+testdata/bad-cluster.yaml:7: cluster.address: "10.0.0.1:8080" is not an http:// or https:// URL`},
+		{"bad-cluster-deadline.yaml", `testdata/bad-cluster-deadline.yaml:4: cluster.renewDeadline: must be shorter than leaseDuration (15s), got 20s: the difference is the time by which a replica that cannot renew stops pushing before another may take its shards`},
 		{"bad-pull-request.yaml", `testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.provider: must be one of github, gitea, gitlab, got "bitbucket"
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.branch: must differ from branch "main" (the pull request goes into it)
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest: needs auth.tokenFile: the forge's API token (also used for git over HTTPS), or auth.githubApp on GitHub

@@ -36,6 +36,9 @@ func (c *Config) applyDefaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
 	}
+	if c.Cluster != nil {
+		c.Cluster.applyDefaults()
+	}
 	if c.MaxProblems == 0 {
 		c.MaxProblems = DefaultProblemsReported
 	}
@@ -187,7 +190,7 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		p.add(at("aws", "maxAttempts"), "aws.maxAttempts", "must be between 1 and 20, got %d", n)
 	}
 	if c.AWS.Endpoint != "" {
-		if u, err := url.Parse(c.AWS.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !httpURL(c.AWS.Endpoint) {
 			p.add(at("aws", "endpoint"), "aws.endpoint", "%q is not an http:// or https:// URL", c.AWS.Endpoint)
 		}
 	}
@@ -201,6 +204,9 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 		}
 	}
 	c.validateEvents(p, at)
+	if c.Cluster != nil {
+		c.Cluster.validate(p, at)
+	}
 	c.validateNotify(p, at)
 	c.Gates.validate(p, at, []any{"gates"}, "gates")
 	for i, r := range c.Repositories {

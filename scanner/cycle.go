@@ -69,6 +69,8 @@ type Scanner struct {
 
 	checker *gate.Checker                   // judges candidates by their gates
 	wake    func(repo string, at time.Time) // asked for a pass when a gated candidate comes of age
+
+	shards Sharder // the repositories this replica works on; nil: all
 }
 
 // keptCopy is a repository's working copy kept open across cycles, and the
@@ -199,18 +201,34 @@ func (s *Scanner) RunOnce(ctx context.Context) []RepoResult {
 	s.cycle++
 	s.memoMu.Unlock()
 	results := make([]RepoResult, len(s.cfg.Repositories))
+	worked := make([]bool, len(s.cfg.Repositories))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(1, s.cfg.Concurrency))
 	for i, repo := range s.cfg.Repositories {
+		end, ok := s.begin(repo)
+		if !ok {
+			continue // another replica's
+		}
+		worked[i] = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer end()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			results[i] = s.runRepository(ctx, repo, listings)
 		}()
 	}
 	wg.Wait()
+	if s.shards != nil {
+		var mine []RepoResult
+		for i, r := range results {
+			if worked[i] {
+				mine = append(mine, r)
+			}
+		}
+		results = mine
+	}
 	s.known.polled(listings)
 	s.lineages.keep(listings)
 	s.memoMu.Lock()
@@ -276,6 +294,7 @@ func (s *Scanner) record(start time.Time, results []RepoResult) {
 	s.statusMu.Unlock()
 	for _, r := range results {
 		rs := r.status(now, s.cfg.MaxProblems)
+		s.setShard(&rs)
 		rs.carry(prev)
 		st.Repositories = append(st.Repositories, rs)
 		for _, f := range s.observers {
@@ -413,6 +432,10 @@ func (s *Scanner) repository(ctx context.Context, repo config.Repository, ls *li
 			if r.Diff, err = co.Diff(h); err != nil {
 				r.Err = err
 			}
+			return r
+		}
+		if err := s.fence(repo); err != nil {
+			r.Err = fmt.Errorf("not pushed: %w", err)
 			return r
 		}
 		err = co.Push(ctx)

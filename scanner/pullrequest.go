@@ -210,6 +210,10 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 		if !remote.IsZero() && merged && open == nil && !s.dryRun {
 			// Merged, and the forge kept the branch (every commit on it is
 			// the butler's, checked above): the butler removes it.
+			if err := s.fence(repo); err != nil {
+				r.Err = errors.Join(r.Err, fmt.Errorf("branch %s not deleted: %w", pr.Branch, err))
+				return r
+			}
 			if err := co.DeleteBranch(ctx, pr.Branch, remote); err != nil {
 				r.Err = errors.Join(r.Err, err)
 				return r
@@ -242,6 +246,11 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 		r.Err = errors.Join(r.Err, pass.failed)
 		return r
 	}
+	if err := s.fence(repo); err != nil {
+		r.Commit = ""
+		r.Err = fmt.Errorf("not pushed: %w", err)
+		return r
+	}
 	pushed := false
 	if remote.IsZero() || !co.Proposes(remote, h) {
 		if err := co.PushTo(ctx, pr.Branch, h, remote); err != nil {
@@ -256,6 +265,10 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 	head := h
 	if !pushed {
 		head = remote // the butler's commit already on its branch
+	}
+	if err := s.fence(repo); err != nil { // the push may have been long
+		r.Err = fmt.Errorf("pull request not opened or updated: %w", err)
+		return r
 	}
 	switch {
 	case open == nil:
@@ -287,6 +300,10 @@ func (s *Scanner) propose(ctx context.Context, co *gitwriter.Checkout, k *keptCo
 	log.Info("pull request "+st.Action, "number", st.Number, "url", st.URL, "branch", pr.Branch)
 	r.Err = pass.failed
 	if pr.AutoMerge != nil && open != nil {
+		if err := s.fence(repo); err != nil {
+			r.Err = errors.Join(r.Err, fmt.Errorf("auto-merge not asked: %w", err))
+			return r
+		}
 		r.Err = errors.Join(r.Err, s.autoMerge(ctx, client, repo, *open, head, st, log))
 	}
 	return r

@@ -39,6 +39,9 @@ type RepoStatus struct {
 	// LastPush is the butler's last commit pushed to the repository since
 	// start, kept across the cycles that push nothing.
 	LastPush *PushStatus `json:"lastPush,omitempty"`
+	// Shard is the repository's shard when several replicas share the
+	// repositories (cluster); absent otherwise.
+	Shard *int `json:"shard,omitempty"`
 }
 
 // PushStatus is a commit the butler pushed.

@@ -121,6 +121,11 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 	if !ok {
 		return RepoResult{}, fmt.Errorf("no configured repository is named %s", repo)
 	}
+	end, ok := s.begin(r)
+	if !ok {
+		return RepoResult{}, fmt.Errorf("%s: %w", repo, ErrNotHeld)
+	}
+	defer end()
 	ls := &listings{ctx: ctx, timeout: s.repoTimeout(r), lister: s.lister, metrics: s.metrics, lineages: &s.lineages, m: map[policy.ImageRef]*listing{}}
 	for _, p := range pushes {
 		if p.Digest != "" { // a scan or a signature may have come with it: ask again
@@ -298,6 +303,7 @@ func (s *Scanner) recordOne(r RepoResult) {
 	now := time.Now()
 	s.metrics.repository(now, r)
 	rs := r.status(now, s.cfg.MaxProblems)
+	s.setShard(&rs)
 	s.statusMu.Lock()
 	rs.carry(s.status.Repositories)
 	s.statusMu.Unlock()

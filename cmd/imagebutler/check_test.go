@@ -71,6 +71,8 @@ func TestCheckGolden(t *testing.T) {
 		// No configuration file: the AWS settings of the flags (a minimal
 		// start, and a parity check against Flux with --output json).
 		{"ecr without config", []string{"check", "--ecr", "--candidates", "3", "--region", "us-east-2", "--endpoint", "http://127.0.0.1:5000", "../../gitwriter/testdata/seed/original"}, 0, "testdata/check-ecr.golden"},
+		// Each repository's shard, and the Lease its work follows.
+		{"check-config cluster", []string{"check-config", "--config", "testdata/cluster.yaml"}, 0, "testdata/check-config-cluster.golden"},
 		{"ecr json", []string{"check", "--ecr", "--candidates", "2", "--output", "json", "--config", "testdata/check-ecr-gates.yaml", "../../gitwriter/testdata/seed/original", "testdata/check/denied"}, 1, "testdata/check-ecr-json.golden"},
 	}
 	for _, tt := range tests {

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/imagebutler/imagebutler/cluster"
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
@@ -183,6 +184,14 @@ func defineCheckConfig(fs *flag.FlagSet, stdout, _ io.Writer) func(context.Conte
 			return &exitError{2, err}
 		}
 		fmt.Fprintf(stdout, "%s: valid, %d repositories, schedule %s\n", *configFile, len(cfg.Repositories), cfg.Schedule)
+		if c := cfg.Cluster; c != nil {
+			// Which Lease each repository's work follows.
+			fmt.Fprintf(stdout, "cluster: %s\n", c)
+			for _, r := range cfg.Repositories {
+				n := cluster.Shard(r.Name(), c.Shards)
+				fmt.Fprintf(stdout, "  shard %d (Lease %s-shard-%d): %s\n", n, c.LeasePrefix, n, r.Name())
+			}
+		}
 		return nil
 	}
 }

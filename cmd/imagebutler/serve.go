@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/imagebutler/imagebutler/cluster"
 	"github.com/imagebutler/imagebutler/config"
 	"github.com/imagebutler/imagebutler/events"
 	"github.com/imagebutler/imagebutler/notify"
@@ -79,7 +80,15 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 		opts = append(opts, scanner.WithObserver(n.Observe))
 		go n.Run(work)
 	}
+	member, setScanner, err := joinCluster(work, cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	if member != nil {
+		opts = append(opts, scanner.WithShards(member))
+	}
 	s := scanner.New(cfg, lister, log, opts...)
+	setScanner(s)
 
 	var (
 		eventMetrics *events.Metrics
@@ -108,7 +117,7 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 		}
 	}
 
-	probes, data := handlers(s, reg, cfg.ListenMetrics != "", eventMetrics, hook)
+	probes, data := handlers(s, member, reg, cfg.ListenMetrics != "", eventMetrics, hook)
 	var servers []*http.Server
 	for _, l := range []struct {
 		addr    string
@@ -142,7 +151,15 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	defer stopGrace()
 
 	log.Info("imagebutler started", "version", readBuildInfo().Version, "commit", readBuildInfo().Commit, "schedule", cfg.Schedule, "repositories", len(cfg.Repositories))
+	if member != nil {
+		member.Start()
+	}
 	s.Run(ctx, work, schedule)
+	if member != nil {
+		// The running passes end (or the grace period does), then the
+		// shards are released for the other replicas to take at once.
+		member.Stop(work)
+	}
 
 	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -157,7 +174,7 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 // is not nil) and what listenMetrics serves (data). Without a separate
 // metrics address (split false) probes serves everything and data is nil:
 // /healthz, /readyz, /metrics, /status. ev may be nil.
-func handlers(s *scanner.Scanner, reg *prometheus.Registry, split bool, ev *events.Metrics, hook http.Handler) (probes, data http.Handler) {
+func handlers(s *scanner.Scanner, member *cluster.Member, reg *prometheus.Registry, split bool, ev *events.Metrics, hook http.Handler) (probes, data http.Handler) {
 	mux := http.NewServeMux()
 	if hook != nil {
 		mux.Handle("POST /hooks/git", hook)
@@ -183,10 +200,16 @@ func handlers(s *scanner.Scanner, reg *prometheus.Registry, split bool, ev *even
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		var cl *cluster.Status
+		if member != nil {
+			st := member.Status()
+			cl = &st
+		}
 		enc.Encode(struct {
 			scanner.Status
-			Events []events.Record `json:"events,omitempty"` // the last events, oldest first
-		}{s.Status(), ev.Recent()})
+			Cluster *cluster.Status `json:"cluster,omitempty"` // this replica's shards, when clustered
+			Events  []events.Record `json:"events,omitempty"`  // the last events, oldest first
+		}{s.Status(), cl, ev.Recent()})
 	})
 	return mux, data
 }

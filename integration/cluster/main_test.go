@@ -1,0 +1,65 @@
+// Package cluster tests several `imagebutler run` replicas sharing the
+// repositories through Leases on a real kube-apiserver and etcd (started
+// here; built by integration/kube/build-kube.sh), with moto for ECR and git
+// http-backend for git. It has a package of its own so that its minutes of
+// lease durations do not count against the integration package's ten.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
+)
+
+var (
+	moto      *testpeers.Moto
+	binary    string // the imagebutler command, built for the tests
+	kubeBin   string // the folder of kube-apiserver and kubectl
+	skipCause string // why the tests cannot run here
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	var ok bool
+	if skipCause, ok = testpeers.CheckMoto("cluster"); !ok {
+		return 1
+	} else if skipCause != "" {
+		return m.Run()
+	}
+	var err error
+	if kubeBin, err = testpeers.KubeBinaries(); err != nil {
+		if os.Getenv("CI") == "true" || os.Getenv(testpeers.SkipVar) != "1" {
+			fmt.Fprintf(os.Stderr, "cluster: %v\nOr set %s=1 to skip these tests.\n", err, testpeers.SkipVar)
+			return 1
+		}
+		skipCause = err.Error() + " (" + testpeers.SkipVar + "=1)"
+		fmt.Fprintln(os.Stderr, "cluster: skipped:", skipCause)
+		return m.Run()
+	}
+	testpeers.IsolateAWS()
+	var cleanup func()
+	if binary, cleanup, err = testpeers.BuildCommand("../../cmd/imagebutler"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	if moto, err = testpeers.StartMoto(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "cluster:", err)
+		return 1
+	}
+	defer moto.Stop()
+	return m.Run()
+}
+
+func needPeers(t testing.TB) {
+	t.Helper()
+	if skipCause != "" {
+		t.Skip(skipCause)
+	}
+}
