@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +22,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -36,6 +39,9 @@ type objects struct {
 	services        []corev1.Service
 	claims          []corev1.PersistentVolumeClaim
 	networkPolicies []networkingv1.NetworkPolicy
+	roles           []rbacv1.Role
+	roleBindings    []rbacv1.RoleBinding
+	budgets         []policyv1.PodDisruptionBudget
 	// monitoring holds the prometheus-operator objects, loosely decoded.
 	monitoring []map[string]any
 }
@@ -79,6 +85,12 @@ func decode(t *testing.T, stream []byte) objects {
 			target = grow(&o.claims)
 		case "NetworkPolicy":
 			target = grow(&o.networkPolicies)
+		case "Role":
+			target = grow(&o.roles)
+		case "RoleBinding":
+			target = grow(&o.roleBindings)
+		case "PodDisruptionBudget":
+			target = grow(&o.budgets)
 		case "ServiceMonitor", "PrometheusRule":
 			o.monitoring = append(o.monitoring, doc)
 			continue
@@ -121,8 +133,14 @@ func check(t *testing.T, o objects) {
 	if spec.ServiceAccountName != sa.Name {
 		t.Errorf("Deployment runs as %q, the ServiceAccount is %q", spec.ServiceAccountName, sa.Name)
 	}
-	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-		t.Errorf("Deployment replicas %v strategy %q; want 1 and Recreate", d.Spec.Replicas, d.Spec.Strategy.Type)
+	cfg, err := config.Parse("ConfigMap "+cm.Name, []byte(cm.Data["imagebutler.yaml"]))
+	if err != nil {
+		t.Fatalf("the ConfigMap's imagebutler.yaml does not validate:\n%v", err)
+	}
+	if cfg.Cluster != nil {
+		checkCluster(t, o, cfg)
+	} else if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || len(o.roles) != 0 {
+		t.Errorf("Deployment replicas %v strategy %q, %d Roles; want 1, Recreate and none (no cluster section)", d.Spec.Replicas, d.Spec.Strategy.Type, len(o.roles))
 	}
 	if psc := spec.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot ||
 		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -166,10 +184,6 @@ func check(t *testing.T, o objects) {
 	if cfgVolume == "" || configFile != path.Join(mounts[cfgVolume], "imagebutler.yaml") {
 		t.Errorf("--config %q is not imagebutler.yaml in the mount of ConfigMap %s (%q)", configFile, cm.Name, mounts[cfgVolume])
 	}
-	cfg, err := config.Parse("ConfigMap "+cm.Name, []byte(cm.Data["imagebutler.yaml"]))
-	if err != nil {
-		t.Fatalf("the ConfigMap's imagebutler.yaml does not validate:\n%v", err)
-	}
 	if mounts["state"] != cfg.StateDir {
 		t.Errorf("stateDir %s is not the state volume's mount %s", cfg.StateDir, mounts["state"])
 	}
@@ -210,6 +224,58 @@ func check(t *testing.T, o objects) {
 	}
 }
 
+// checkCluster asserts what replicas sharing the repositories need: more
+// than one, replaced one at a time, each with its pod name as identity, a
+// Role for Leases in their own namespace only, bound to their service
+// account, and a disruption budget that keeps all but one.
+func checkCluster(t *testing.T, o objects, cfg *config.Config) {
+	t.Helper()
+	d := o.deployments[0]
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType {
+		t.Errorf("clustered Deployment replicas %v strategy %q; want several and RollingUpdate", d.Spec.Replicas, d.Spec.Strategy.Type)
+	}
+	spec := d.Spec.Template.Spec
+	env := map[string]string{}
+	for _, e := range spec.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	if env["POD_NAME"] != "metadata.name" || env["POD_NAMESPACE"] != "metadata.namespace" || env["POD_IP"] != "status.podIP" {
+		t.Errorf("clustered container env from fields = %v", env)
+	}
+	if len(spec.TopologySpreadConstraints) == 0 {
+		t.Errorf("clustered pod has no topology spread")
+	}
+	for _, v := range spec.Volumes {
+		if v.Name == "state" && v.EmptyDir == nil {
+			t.Errorf("clustered state volume = %+v, want an emptyDir per pod", v)
+		}
+	}
+	if len(o.roles) != 1 || len(o.roleBindings) != 1 || len(o.budgets) != 1 {
+		t.Fatalf("%d Roles, %d RoleBindings, %d PodDisruptionBudgets; want one each", len(o.roles), len(o.roleBindings), len(o.budgets))
+	}
+	role, rb, pdb := o.roles[0], o.roleBindings[0], o.budgets[0]
+	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].APIGroups, []string{"coordination.k8s.io"}) || !slices.Equal(role.Rules[0].Resources, []string{"leases"}) ||
+		!slices.Equal(role.Rules[0].Verbs, []string{"get", "list", "create", "update", "delete"}) {
+		t.Errorf("Role rules = %+v; want leases only", role.Rules)
+	}
+	if role.Namespace != d.Namespace || cfg.Cluster.Namespace != d.Namespace && cfg.Cluster.Namespace != "default" {
+		t.Errorf("Role in %q, Leases in %q, Deployment in %q", role.Namespace, cfg.Cluster.Namespace, d.Namespace)
+	}
+	if rb.RoleRef.Name != role.Name || len(rb.Subjects) != 1 || rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != spec.ServiceAccountName {
+		t.Errorf("RoleBinding = %+v, want Role %s bound to ServiceAccount %s", rb, role.Name, spec.ServiceAccountName)
+	}
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("PodDisruptionBudget maxUnavailable = %v, want 1", pdb.Spec.MaxUnavailable)
+	}
+	for k, v := range pdb.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("PodDisruptionBudget selects %s=%s, the pod has %q", k, v, d.Spec.Template.Labels[k])
+		}
+	}
+}
+
 func kustomize(t *testing.T, dir string) objects {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
@@ -237,6 +303,10 @@ func kustomize(t *testing.T, dir string) objects {
 
 func TestKustomizeBase(t *testing.T) {
 	base := kustomize(t, "kustomize/base")
+	// The clustered example: three replicas, its Role and budget.
+	if c := kustomize(t, "kustomize/examples/cluster"); len(c.roles) != 1 || *c.deployments[0].Spec.Replicas != 3 {
+		t.Errorf("cluster example: %d Roles, %d replicas", len(c.roles), *c.deployments[0].Spec.Replicas)
+	}
 	eks := kustomize(t, "kustomize/examples/eks")
 	if base.configMaps[0].Name == eks.configMaps[0].Name {
 		t.Errorf("the overlay's config has the base's ConfigMap name %s: an edit would not roll the pod", base.configMaps[0].Name)
@@ -261,6 +331,7 @@ func TestHelmChart(t *testing.T) {
 	}{
 		{"defaults", nil, 0},
 		{"persistence and digest", map[string]any{"persistence": map[string]any{"enabled": true}, "image": map[string]any{"digest": "sha256:" + strings.Repeat("a", 64)}}, 1},
+		{"cluster", map[string]any{"cluster": map[string]any{"enabled": true, "config": map[string]any{"shards": 32}}, "replicaCount": 4}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, _, err := render(t, chart, tc.values)
