@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -573,4 +574,58 @@ func (m *Member) release(ctx context.Context, n int) {
 		return
 	}
 	m.log.Info("released a shard", "shard", n)
+}
+
+// Holder names the replica that holds the shard of the repository named
+// repo as this replica last listed the Leases, and the address it gave for
+// forwarded passes; ok is false when no live replica holds it (or gave no
+// address).
+func (m *Member) Holder(repo string) (identity, address string, ok bool) {
+	n := m.ShardOf(repo)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, found := m.seen[m.ShardName(n)]
+	if !found || holder(s.lease) == "" || m.expired(s.lease.Name, m.now()) {
+		return "", "", false
+	}
+	identity = holder(s.lease)
+	for _, r := range m.seen {
+		if r.lease.Labels[LabelKind] == "replica" && holder(r.lease) == identity {
+			address = strings.TrimSuffix(r.lease.Annotations[AnnotationAddress], "/")
+		}
+	}
+	return identity, address, address != ""
+}
+
+// Holds says whether this replica holds the shard of the repository named
+// repo (and is not letting it go).
+func (m *Member) Holds(repo string) bool {
+	n := m.ShardOf(repo)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.held[n]
+	return h != nil && !h.releasing && !m.draining
+}
+
+// Peer is another live replica.
+type Peer struct {
+	Identity string
+	Address  string // where it takes forwarded passes and relayed pushes
+}
+
+// Peers are the other live replicas that gave an address, as last listed.
+func (m *Member) Peers() []Peer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var ps []Peer
+	for name, s := range m.seen {
+		if s.lease.Labels[LabelKind] != "replica" || name == m.replicaName() || m.expired(name, now) {
+			continue
+		}
+		if addr := s.lease.Annotations[AnnotationAddress]; addr != "" && holder(s.lease) != "" {
+			ps = append(ps, Peer{Identity: holder(s.lease), Address: strings.TrimSuffix(addr, "/")})
+		}
+	}
+	return ps
 }

@@ -51,6 +51,11 @@ type Cluster struct {
 	// Address is the URL other replicas forward push events to (default:
 	// http://$POD_IP plus the port of listen).
 	Address string `yaml:"address"`
+	// SecretFile holds the key that signs the passes one replica forwards to
+	// another (a push event received by a replica that does not hold the
+	// repository's shard). Every replica reads the same Secret. Required
+	// with events.
+	SecretFile string `yaml:"secretFile"`
 }
 
 // leasePrefixRE is a name other names can start: lowercase letters, digits
@@ -95,7 +100,13 @@ func (c *Cluster) applyDefaults() {
 	}
 }
 
-func (c *Cluster) validate(p *problems, at func(keys ...any) int) {
+func (c *Cluster) validate(p *problems, at func(keys ...any) int, events bool, listen string) {
+	if events && c.SecretFile == "" {
+		p.add(at("cluster"), "cluster.secretFile", "must be set with events: a replica forwards the passes of the repositories it does not hold, signed with this key, to the replica that holds them")
+	}
+	if events && listen == "" {
+		p.add(at("cluster"), "cluster", "needs listen with events: replicas forward passes to each other's POST /cluster/pass")
+	}
 	if c.Shards < 1 || c.Shards > 1024 {
 		p.add(at("cluster", "shards"), "cluster.shards", "must be between 1 and 1024, got %d", c.Shards)
 	}

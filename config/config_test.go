@@ -180,6 +180,7 @@ testdata/bad-cluster.yaml:5: cluster.leaseDuration: must be whole seconds, at le
 testdata/bad-cluster.yaml:6: cluster.kubeconfig: stat /nonexistent/kubeconfig: no such file or directory
 testdata/bad-cluster.yaml:7: cluster.address: "10.0.0.1:8080" is not an http:// or https:// URL`},
 		{"bad-cluster-deadline.yaml", `testdata/bad-cluster-deadline.yaml:4: cluster.renewDeadline: must be shorter than leaseDuration (15s), got 20s: the difference is the time by which a replica that cannot renew stops pushing before another may take its shards`},
+		{"bad-cluster-events.yaml", `testdata/bad-cluster-events.yaml:4: cluster.secretFile: must be set with events: a replica forwards the passes of the repositories it does not hold, signed with this key, to the replica that holds them`},
 		{"bad-pull-request.yaml", `testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.provider: must be one of github, gitea, gitlab, got "bitbucket"
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest.branch: must differ from branch "main" (the pull request goes into it)
 testdata/bad-pull-request.yaml:7: repositories[0].pullRequest: needs auth.tokenFile: the forge's API token (also used for git over HTTPS), or auth.githubApp on GitHub

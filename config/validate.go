@@ -205,7 +205,7 @@ func (c *Config) validate(p *problems, doc *yaml.Node) {
 	}
 	c.validateEvents(p, at)
 	if c.Cluster != nil {
-		c.Cluster.validate(p, at)
+		c.Cluster.validate(p, at, c.Events.SQS != nil || c.Events.Webhook != nil, *c.Listen)
 	}
 	c.validateNotify(p, at)
 	c.Gates.validate(p, at, []any{"gates"}, "gates")

@@ -119,6 +119,28 @@ func (d *Dispatcher) Trigger(repo string, pushes []scanner.Push, since time.Time
 	return done
 }
 
+// Await triggers a pass over each of repos taking pushes into account and
+// waits for them: nil when none failed, else their errors joined, or the
+// context's error when ctx ends first (the passes go on).
+func (d *Dispatcher) Await(ctx context.Context, repos []string, pushes []scanner.Push, since time.Time) error {
+	var waits []<-chan error
+	for _, repo := range repos {
+		waits = append(waits, d.Trigger(repo, pushes, since))
+	}
+	var errs []error
+	for _, w := range waits {
+		select {
+		case err := <-w:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // schedule starts repo's next pass once the window has passed since the
 // first pending event happened (at once when it has already: an ECR event
 // reaches the queue a moment after the push), or later when the

@@ -40,7 +40,18 @@ type Queue struct {
 	visibility time.Duration
 	metrics    *Metrics
 	log        *slog.Logger
+	relay      Relay // the other replicas of a cluster; nil outside one
 }
+
+// Relay hands an ECR push to the other replicas of a cluster, each of
+// which runs the passes of the repositories it holds (cluster.Forwarder).
+type Relay interface {
+	Relay(ctx context.Context, push scanner.Push, since time.Time) error
+}
+
+// RelayTo has every push the queue brings also handed to r, and its
+// message deleted only once r's passes finished too.
+func (q *Queue) RelayTo(r Relay) { q.relay = r }
 
 // NewSQS returns a Queue reading settings.QueueURL with the SDK's default
 // credential chain (IRSA, Pod Identity, environment). The endpoint follows
@@ -145,7 +156,7 @@ func (q *Queue) handle(ctx context.Context, msg types.Message) {
 	}
 	rec.Subject = push.Ref.String() + ":" + push.Tag
 	users := q.target.Users(push.Ref)
-	if len(users) == 0 {
+	if len(users) == 0 && q.relay == nil {
 		rec.Outcome, rec.Detail = OutcomeUnused, "no policy uses this ECR repository"
 		q.delete(ctx, msg, rec)
 		return
@@ -154,25 +165,27 @@ func (q *Queue) handle(ctx context.Context, msg types.Message) {
 	if since.IsZero() {
 		since = rec.Time
 	}
-	var waits []<-chan error
-	for _, repo := range users {
-		waits = append(waits, q.dispatch.Trigger(repo, []scanner.Push{push}, since))
+	done := make(chan error, 2)
+	go func() { done <- q.dispatch.Await(ctx, users, []scanner.Push{push}, since) }()
+	waits := 1
+	if q.relay != nil {
+		// The other replicas run the passes of the repositories they hold.
+		waits++
+		go func() { done <- q.relay.Relay(ctx, push, since) }()
 	}
 	var errs []error
-	for _, w := range waits {
-		select {
-		case err := <-w:
-			if err != nil {
-				errs = append(errs, err)
-			}
-		case <-ctx.Done():
-			return // left in the queue: it becomes visible again
+	for range waits {
+		if err := <-done; err != nil {
+			errs = append(errs, err)
 		}
+	}
+	if ctx.Err() != nil {
+		return // left in the queue: it becomes visible again
 	}
 	if len(errs) > 0 {
 		rec.Outcome, rec.Detail = OutcomeFailed, scanner.Clip(errors.Join(errs...).Error())
 		q.metrics.record(rec)
-		q.log.Warn("targeted pass failed; the SQS message is left for the queue's redrive", "queue", q.url, "messageId", id, "image", rec.Subject)
+		q.log.Warn("targeted pass failed; the SQS message is left for the queue's redrive", "queue", q.url, "messageId", id, "image", rec.Subject, "err", rec.Detail)
 		return
 	}
 	rec.Outcome = OutcomeDone

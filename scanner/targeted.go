@@ -117,6 +117,18 @@ func (s *Scanner) Repository(name string) (config.Repository, bool) {
 // is listed in full. The repository's status and metrics are updated as by
 // a cycle.
 func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoResult, error) {
+	return s.targeted(ctx, repo, pushes, false)
+}
+
+// Poll runs a pass over the repository named repo as a cycle would: its
+// ECR repositories listed afresh rather than taken from the last poll (a
+// replica that just took the repository's shard may hold an old listing,
+// or none). The listings it makes are kept for the passes after it.
+func (s *Scanner) Poll(ctx context.Context, repo string) (RepoResult, error) {
+	return s.targeted(ctx, repo, nil, true)
+}
+
+func (s *Scanner) targeted(ctx context.Context, repo string, pushes []Push, fresh bool) (RepoResult, error) {
 	r, ok := s.Repository(repo)
 	if !ok {
 		return RepoResult{}, fmt.Errorf("no configured repository is named %s", repo)
@@ -132,7 +144,7 @@ func (s *Scanner) Pass(ctx context.Context, repo string, pushes []Push) (RepoRes
 			s.checker.Forget(p.Ref.Repo(), p.Digest)
 		}
 	}
-	if s.known != nil {
+	if s.known != nil && !fresh {
 		if err := s.mergePushes(ctx, pushes); err != nil {
 			s.log.Warn("looking up pushed images failed; their ECR repositories are listed in full", "err", Clip(err.Error()))
 		}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagebutler/imagebutler/cluster"
 	"github.com/imagebutler/imagebutler/config"
+	"github.com/imagebutler/imagebutler/events"
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
@@ -47,7 +50,7 @@ func joinCluster(work context.Context, cfg *config.Config, reg prometheus.Regist
 					sem <- struct{}{}
 					go func() {
 						defer func() { <-sem }()
-						if _, err := s.Pass(work, r.Name(), nil); err != nil && !errors.Is(err, scanner.ErrNotHeld) {
+						if _, err := s.Poll(work, r.Name()); err != nil && !errors.Is(err, scanner.ErrNotHeld) {
 							log.Warn("the pass over a shard just taken failed", "repo", r.Name(), "err", err.Error())
 						}
 					}()
@@ -57,4 +60,17 @@ func joinCluster(work context.Context, cfg *config.Config, reg prometheus.Regist
 	}
 	log.Info("joining the cluster", "cluster", c.String(), "address", address)
 	return m, setScanner, nil
+}
+
+// clusterHandlers serves what the other replicas send: passes over the
+// repositories this replica holds (through the scanner: the sender's
+// dispatcher coalesced and paced them) and ECR pushes, whose passes over
+// the repositories held here go through this replica's dispatcher d.
+func clusterHandlers(s *scanner.Scanner, fwd *cluster.Forwarder, d *events.Dispatcher, keyFile string, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST "+cluster.PassPath, cluster.PassHandler(s, keyFile, log))
+	mux.Handle("POST "+cluster.PushPath, cluster.PushHandler(func(ctx context.Context, push scanner.Push, since time.Time) error {
+		return d.Await(ctx, fwd.Users(push.Ref), []scanner.Push{push}, since)
+	}, keyFile, log))
+	return mux
 }

@@ -93,6 +93,7 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	var (
 		eventMetrics *events.Metrics
 		hook         http.Handler
+		passHandler  http.Handler // passes forwarded by other replicas
 	)
 	if ev.SQS != nil || ev.Webhook != nil {
 		eventMetrics = events.NewMetrics(reg)
@@ -102,12 +103,27 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 		passes, stopPasses := context.WithCancel(work)
 		defer stopPasses()
 		context.AfterFunc(ctx, stopPasses)
-		d := events.NewDispatcher(passes, s, time.Duration(ev.Coalesce), ev.PassesPerMinute, cfg.Concurrency, eventMetrics, log)
+		var (
+			target events.Target = s
+			fwd    *cluster.Forwarder
+		)
+		if member != nil {
+			// A pass over a repository another replica holds runs there.
+			fwd = cluster.NewForwarder(s, member, cfg.Cluster.SecretFile)
+			target = fwd
+		}
+		d := events.NewDispatcher(passes, target, time.Duration(ev.Coalesce), ev.PassesPerMinute, cfg.Concurrency, eventMetrics, log)
+		if fwd != nil {
+			passHandler = clusterHandlers(s, fwd, d, cfg.Cluster.SecretFile, log)
+		}
 		wake = d.At
 		if ev.SQS != nil {
-			q, err := events.NewSQS(ctx, *ev.SQS, cfg.AWS, s, d, cfg.LongestTimeout()+time.Duration(ev.Coalesce)+time.Minute, eventMetrics, log)
+			q, err := events.NewSQS(ctx, *ev.SQS, cfg.AWS, target, d, cfg.LongestTimeout()+time.Duration(ev.Coalesce)+time.Minute, eventMetrics, log)
 			if err != nil {
 				return err
+			}
+			if fwd != nil {
+				q.RelayTo(fwd)
 			}
 			go q.Run(ctx)
 			log.Info("reading ECR push events", "queue", ev.SQS.QueueURL, "region", ev.SQS.Region)
@@ -117,7 +133,7 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 		}
 	}
 
-	probes, data := handlers(s, member, reg, cfg.ListenMetrics != "", eventMetrics, hook)
+	probes, data := handlers(s, member, reg, cfg.ListenMetrics != "", eventMetrics, hook, passHandler)
 	var servers []*http.Server
 	for _, l := range []struct {
 		addr    string
@@ -170,14 +186,17 @@ func serve(ctx context.Context, st *setup, grace time.Duration) error {
 	return nil
 }
 
-// handlers returns what listen serves (probes, and the webhook hook when it
-// is not nil) and what listenMetrics serves (data). Without a separate
+// handlers returns what listen serves (probes, the webhook hook and the
+// passes other replicas forward when they are not nil) and what listenMetrics serves (data). Without a separate
 // metrics address (split false) probes serves everything and data is nil:
 // /healthz, /readyz, /metrics, /status. ev may be nil.
-func handlers(s *scanner.Scanner, member *cluster.Member, reg *prometheus.Registry, split bool, ev *events.Metrics, hook http.Handler) (probes, data http.Handler) {
+func handlers(s *scanner.Scanner, member *cluster.Member, reg *prometheus.Registry, split bool, ev *events.Metrics, hook, pass http.Handler) (probes, data http.Handler) {
 	mux := http.NewServeMux()
 	if hook != nil {
 		mux.Handle("POST /hooks/git", hook)
+	}
+	if pass != nil {
+		mux.Handle("POST /cluster/", pass)
 	}
 	dataMux := mux
 	if split {

@@ -23,7 +23,7 @@ func TestHandlersSplit(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 		return rec.Code
 	}
-	one, none := handlers(s, nil, reg, false, nil, nil)
+	one, none := handlers(s, nil, reg, false, nil, nil, nil)
 	if none != nil {
 		t.Error("a data handler without listenMetrics")
 	}
@@ -32,7 +32,7 @@ func TestHandlersSplit(t *testing.T) {
 			t.Errorf("one address: %s = %d, want %d", path, got, want)
 		}
 	}
-	probes, data := handlers(s, nil, reg, true, nil, nil)
+	probes, data := handlers(s, nil, reg, true, nil, nil, nil)
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/metrics": 404, "/status": 404, "/": 404} {
 		if got := get(probes, path); got != want {
 			t.Errorf("listen: %s = %d, want %d", path, got, want)

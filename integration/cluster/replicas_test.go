@@ -54,6 +54,7 @@ type fleet struct {
 	names    []string // the butler's names of the repositories (URL@main)
 	ecrOf    []int    // the ECR repository each git repository follows
 	template string   // the config, with STATE and LISTEN to fill
+	team     string   // the ECR repositories are <team>/app-<k>
 
 	mu       sync.Mutex
 	replicas map[string]*replica
@@ -86,8 +87,8 @@ func (l *logBuffer) String() string {
 }
 
 // deployment is a git repository's manifest, following ECR repository
-// team/app-<k> at tag.
-func deployment(k int, tag string) string {
+// ecrRepo at tag.
+func deployment(ecrRepo, tag string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -95,20 +96,30 @@ metadata:
   namespace: team
   annotations:
     app.lilly.com/flux.automated: "true"
-    app.lilly.com/flux.simple.app: "%s;team/app-%d;semver:>=1.0.0"
+    app.lilly.com/flux.simple.app: "%s;%s;semver:>=1.0.0"
 spec:
   template:
     spec:
       containers:
         - name: app
-          image: %s.dkr.ecr.%s.amazonaws.com/team/app-%d:%s # {"$imagepolicy": "team:app"}
-`, testpeers.SeedAccount, k, testpeers.SeedAccount, testpeers.SeedRegion, k, tag)
+          image: %s.dkr.ecr.%s.amazonaws.com/%s:%s # {"$imagepolicy": "team:app"}
+`, testpeers.SeedAccount, ecrRepo, testpeers.SeedAccount, testpeers.SeedRegion, ecrRepo, tag)
 }
 
-func newFleet(t *testing.T) *fleet {
+// newFleet starts a control plane and gitRepos repositories (r00, r01, …,
+// following the fleet's ECR repositories app-0 … app-3 in turn) at 1.0.0; the replicas it
+// starts poll on schedule and take extra config (events, say).
+// fleets counts the fleets made, so that each has ECR repositories of its own.
+var fleets int
+
+// ecrRepo is the name of ECR repository k.
+func (f *fleet) ecrRepo(k int) string { return fmt.Sprintf("%s/app-%d", f.team, k) }
+
+func newFleet(t *testing.T, schedule, extra string) *fleet {
 	needPeers(t)
 	ctx := t.Context()
-	f := &fleet{t: t, dir: t.TempDir(), replicas: map[string]*replica{}}
+	fleets++
+	f := &fleet{t: t, dir: t.TempDir(), replicas: map[string]*replica{}, team: fmt.Sprintf("team%d", fleets)}
 	var err error
 	f.kube, err = testpeers.StartKube(ctx, kubeBin, filepath.Join(f.dir, "kube"), butlerUser)
 	if err != nil {
@@ -138,7 +149,7 @@ func newFleet(t *testing.T) *fleet {
 
 	ecrc := moto.ECR(testpeers.SeedRegion)
 	for k := range ecrRepos {
-		repo := fmt.Sprintf("team/app-%d", k)
+		repo := f.ecrRepo(k)
 		if err := testpeers.CreateRepository(ctx, ecrc, testpeers.SeedAccount, repo); err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +166,7 @@ func newFleet(t *testing.T) *fleet {
 	var repos strings.Builder
 	for i := range gitRepos {
 		name := fmt.Sprintf("r%02d", i)
-		url, err := f.git.InitRepo(name, "main", map[string]string{"deploy.yaml": deployment(i%ecrRepos, "1.0.0")})
+		url, err := f.git.InitRepo(name, "main", map[string]string{"deploy.yaml": deployment(f.ecrRepo(i%ecrRepos), "1.0.0")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +179,7 @@ func newFleet(t *testing.T) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.template = fmt.Sprintf(`schedule: "@every 3s"
+	f.template = fmt.Sprintf(`schedule: %q
 stateDir: STATE
 listen: LISTEN
 aws:
@@ -183,8 +194,9 @@ cluster:
   renewDeadline: %s
   retryPeriod: %s
   kubeconfig: %q
+%s
 repositories:
-%s`, testpeers.SeedRegion, moto.Endpoint, shards, namespace, leaseDuration, renewDeadline, retryPeriod, kubeconfig, repos.String())
+%s`, schedule, testpeers.SeedRegion, moto.Endpoint, shards, namespace, leaseDuration, renewDeadline, retryPeriod, kubeconfig, extra, repos.String())
 	t.Cleanup(func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -192,7 +204,7 @@ repositories:
 			r.cmd.Process.Kill()
 			<-r.done
 			if t.Failed() {
-				t.Logf("replica %s logs (last 6000 bytes):\n%s", r.name, tailString(r.logs.String(), 6000))
+				t.Logf("replica %s logs (last 6000 bytes):\n%s", r.name, tailString(r.logs.String(), 600000))
 			}
 		}
 	})
@@ -223,7 +235,7 @@ func (f *fleet) start(name string) *replica {
 	}
 	r := &replica{name: name, base: "http://" + addr, logs: &logBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(binary, "run", "--config", path, "--grace", "20s")
-	r.cmd.Env = append(os.Environ(), "POD_NAME="+name)
+	r.cmd.Env = append(os.Environ(), "POD_NAME="+name, "POD_IP=127.0.0.1")
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -312,7 +324,7 @@ func (f *fleet) tagOf(i int) string {
 	if err != nil {
 		return ""
 	}
-	_, after, _ := strings.Cut(out, fmt.Sprintf("team/app-%d:", f.ecrOf[i]))
+	_, after, _ := strings.Cut(out, f.ecrRepo(f.ecrOf[i])+":")
 	tag, _, _ := strings.Cut(after, " ")
 	return tag
 }
@@ -337,7 +349,7 @@ func (f *fleet) pushTag(tag string) {
 	time.Sleep(1100 * time.Millisecond) // moto keeps whole seconds
 	c := moto.ECR(testpeers.SeedRegion)
 	for k := range ecrRepos {
-		if _, err := testpeers.PushImage(f.t.Context(), c, testpeers.SeedAccount, fmt.Sprintf("team/app-%d", k), tag); err != nil {
+		if _, err := testpeers.PushImage(f.t.Context(), c, testpeers.SeedAccount, f.ecrRepo(k), tag); err != nil {
 			f.t.Fatal(err)
 		}
 	}
@@ -358,7 +370,14 @@ func (f *fleet) heads() []string {
 // the one before: no commit lost, none made twice, none reversed.
 func (f *fleet) checkHistories(want ...string) {
 	f.t.Helper()
+	f.checkHistoriesOf(func(int) []string { return want })
+}
+
+// checkHistoriesOf is checkHistories with the tags of repository i want(i).
+func (f *fleet) checkHistoriesOf(wantOf func(i int) []string) {
+	f.t.Helper()
 	for i, r := range f.repos {
+		want := wantOf(i)
 		out, err := testpeers.Git(r, "log", "--first-parent", "--reverse", "--format=%H %P|%an", "main")
 		if err != nil {
 			f.t.Fatal(err)
@@ -380,7 +399,7 @@ func (f *fleet) checkHistories(want ...string) {
 				f.t.Errorf("%s: commit %s by %s", f.names[i], fields[0], author)
 			}
 			content, _ := testpeers.Git(r, "show", fields[0]+":deploy.yaml")
-			_, after, _ := strings.Cut(content, fmt.Sprintf("team/app-%d:", f.ecrOf[i]))
+			_, after, _ := strings.Cut(content, f.ecrRepo(f.ecrOf[i])+":")
 			tag, _, _ := strings.Cut(after, " ")
 			tags = append(tags, tag)
 		}
