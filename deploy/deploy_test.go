@@ -266,6 +266,17 @@ func checkCluster(t *testing.T, o objects, cfg *config.Config) {
 	if rb.RoleRef.Name != role.Name || len(rb.Subjects) != 1 || rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != spec.ServiceAccountName {
 		t.Errorf("RoleBinding = %+v, want Role %s bound to ServiceAccount %s", rb, role.Name, spec.ServiceAccountName)
 	}
+	if f := cfg.Cluster.SecretFile; f != "" {
+		mounted := false
+		for _, m := range spec.Containers[0].VolumeMounts {
+			for _, v := range spec.Volumes {
+				mounted = mounted || v.Name == m.Name && v.Secret != nil && strings.HasPrefix(f, m.MountPath+"/")
+			}
+		}
+		if !mounted {
+			t.Errorf("cluster.secretFile %s is in no mounted Secret", f)
+		}
+	}
 	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
 		t.Errorf("PodDisruptionBudget maxUnavailable = %v, want 1", pdb.Spec.MaxUnavailable)
 	}
@@ -332,6 +343,10 @@ func TestHelmChart(t *testing.T) {
 		{"defaults", nil, 0},
 		{"persistence and digest", map[string]any{"persistence": map[string]any{"enabled": true}, "image": map[string]any{"digest": "sha256:" + strings.Repeat("a", 64)}}, 1},
 		{"cluster", map[string]any{"cluster": map[string]any{"enabled": true, "config": map[string]any{"shards": 32}}, "replicaCount": 4}, 0},
+		{"cluster with events", map[string]any{"cluster": map[string]any{"enabled": true, "secretName": "imagebutler-cluster"},
+			"config": map[string]any{"stateDir": "/var/lib/imagebutler", "listen": ":8080", "git": map[string]any{"author": map[string]any{"name": "b", "email": "b@example.com"}},
+				"repositories": []any{map[string]any{"url": "https://github.com/example/apps.git", "branch": "main"}},
+				"events":       map[string]any{"sqs": map[string]any{"queueURL": "https://sqs.us-east-2.amazonaws.com/123456789012/imagebutler"}}}}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, _, err := render(t, chart, tc.values)

@@ -39,6 +39,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- $c := deepCopy (.Values.cluster.config | default dict) -}}
 {{- $_ := set $c "namespace" .Release.Namespace -}}
+{{- if .Values.cluster.secretName -}}
+{{- $_ := set $c "secretFile" "/etc/imagebutler/cluster/key" -}}
+{{- end -}}
 {{- $_ := set $cfg "cluster" $c -}}
 {{- end -}}
 {{- toYaml $cfg -}}
