@@ -17,6 +17,8 @@ type Sharder interface {
 	Fence(repo string) error
 	// ShardOf is the shard of the repository named repo.
 	ShardOf(repo string) int
+	// Holds says whether this replica works on the repository named repo.
+	Holds(repo string) bool
 }
 
 // ErrNotHeld says another replica works on the repository (Pass).

@@ -162,7 +162,13 @@ func (s *Scanner) Status() Status {
 	s.statusMu.Lock()
 	defer s.statusMu.Unlock()
 	st := s.status
-	st.Repositories = append([]RepoStatus(nil), s.status.Repositories...)
+	st.Repositories = nil
+	for _, rs := range s.status.Repositories {
+		// With several replicas, only the repositories this one works on.
+		if s.shards == nil || s.shards.Holds(rs.Name) {
+			st.Repositories = append(st.Repositories, rs)
+		}
+	}
 	return st
 }
 

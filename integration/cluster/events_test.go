@@ -41,7 +41,7 @@ func TestEventsForwarded(t *testing.T) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	os.WriteFile(key, []byte(hex.EncodeToString(b)), 0o600)
-	f := newFleet(t, "@every 1h", fmt.Sprintf("  secretFile: %q\nevents:\n  sqs: {queueURL: %q}\n  passesPerMinute: 60", key, queueURL))
+	f := newFleet(t, fleetConfig{schedule: "@every 1h", extra: fmt.Sprintf("  secretFile: %q\nevents:\n  sqs: {queueURL: %q}\n  passesPerMinute: 60", key, queueURL)})
 	a, b2 := f.start("replica-a"), f.start("replica-b")
 	f.waitBalanced(a.name, b2.name)
 	h, err := f.holders()
@@ -62,15 +62,7 @@ func TestEventsForwarded(t *testing.T) {
 	// Each replica has been over the repositories it holds (the passes of
 	// a shard taken), so only the event can bring the new tag now.
 	for _, r := range []*replica{a, b2} {
-		f.waitUntil(r.name+"'s passes over its shards", func() bool {
-			st, held := f.fullStatus(r), 0
-			for _, name := range f.names {
-				if h[cluster.Shard(name, shards)] == r.name {
-					held++
-				}
-			}
-			return len(st.Repositories) == held
-		})
+		f.waitPassed(r, h)
 	}
 	time.Sleep(1100 * time.Millisecond) // moto keeps whole seconds
 	digest, err := testpeers.PushImage(ctx, moto.ECR(testpeers.SeedRegion), testpeers.SeedAccount, f.ecrRepo(0), "1.1.0")

@@ -34,11 +34,13 @@ func runMain(m *testing.M) int {
 	}
 	var err error
 	if kubeBin, err = testpeers.KubeBinaries(); err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv(testpeers.SkipVar) != "1" {
-			fmt.Fprintf(os.Stderr, "cluster: %v\nOr set %s=1 to skip these tests.\n", err, testpeers.SkipVar)
+		// As the Gitea tests do: skipped on a developer's machine, saying
+		// how to build the servers; a failure in CI.
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "cluster: %v\n", err)
 			return 1
 		}
-		skipCause = err.Error() + " (" + testpeers.SkipVar + "=1)"
+		skipCause = err.Error()
 		fmt.Fprintln(os.Stderr, "cluster: skipped:", skipCause)
 		return m.Run()
 	}

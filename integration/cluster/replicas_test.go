@@ -27,7 +27,7 @@ import (
 	"github.com/imagebutler/imagebutler/scanner"
 )
 
-// The cluster the test runs: short leases, so that a takeover takes
+// The cluster the tests run: short leases, so that a takeover takes
 // seconds; the same ratios as client-go's 15 s / 10 s / 2 s.
 const (
 	shards        = 16
@@ -42,6 +42,15 @@ const (
 	ecrRepos   = 4
 )
 
+// fleetConfig says what a fleet's replicas run.
+type fleetConfig struct {
+	schedule string
+	extra    string // more config (events, say), after the cluster section
+	repos    int    // git repositories (default gitRepos)
+	// The Lease timings (default leaseDuration, renewDeadline, retryPeriod).
+	lease, renew, retry time.Duration
+}
+
 // fleet is the replicas of one test, the servers they use and what the
 // test saw of them.
 type fleet struct {
@@ -50,11 +59,13 @@ type fleet struct {
 	kube     *testpeers.Kube
 	leases   coordclient.LeaseInterface
 	git      *testpeers.GitServer
-	repos    []string // bare repository folders
-	names    []string // the butler's names of the repositories (URL@main)
-	ecrOf    []int    // the ECR repository each git repository follows
-	template string   // the config, with STATE and LISTEN to fill
-	team     string   // the ECR repositories are <team>/app-<k>
+	repos    []string      // bare repository folders
+	names    []string      // the butler's names of the repositories (URL@main)
+	ecrOf    []int         // the ECR repository each git repository follows
+	template string        // the config, with STATE, LISTEN and CLUSTER to fill
+	cluster  string        // the cluster section
+	team     string        // the ECR repositories are <team>/app-<k>
+	patience time.Duration // the longest wait (default 3 minutes)
 
 	mu       sync.Mutex
 	replicas map[string]*replica
@@ -106,20 +117,26 @@ spec:
 `, testpeers.SeedAccount, ecrRepo, testpeers.SeedAccount, testpeers.SeedRegion, ecrRepo, tag)
 }
 
-// newFleet starts a control plane and gitRepos repositories (r00, r01, …,
-// following the fleet's ECR repositories app-0 … app-3 in turn) at 1.0.0; the replicas it
-// starts poll on schedule and take extra config (events, say).
 // fleets counts the fleets made, so that each has ECR repositories of its own.
 var fleets int
 
 // ecrRepo is the name of ECR repository k.
 func (f *fleet) ecrRepo(k int) string { return fmt.Sprintf("%s/app-%d", f.team, k) }
 
-func newFleet(t *testing.T, schedule, extra string) *fleet {
+// newFleet starts a control plane and fc.repos repositories (r00, r01, …,
+// following the fleet's ECR repositories app-0 … app-3 in turn) at 1.0.0,
+// for replicas that run as fc says.
+func newFleet(t *testing.T, fc fleetConfig) *fleet {
+	if fc.repos == 0 {
+		fc.repos = gitRepos
+	}
+	if fc.lease == 0 {
+		fc.lease, fc.renew, fc.retry = leaseDuration, renewDeadline, retryPeriod
+	}
 	needPeers(t)
 	ctx := t.Context()
 	fleets++
-	f := &fleet{t: t, dir: t.TempDir(), replicas: map[string]*replica{}, team: fmt.Sprintf("team%d", fleets)}
+	f := &fleet{t: t, dir: t.TempDir(), replicas: map[string]*replica{}, team: fmt.Sprintf("team%d", fleets), patience: 3 * time.Minute}
 	var err error
 	f.kube, err = testpeers.StartKube(ctx, kubeBin, filepath.Join(f.dir, "kube"), butlerUser)
 	if err != nil {
@@ -164,9 +181,15 @@ func newFleet(t *testing.T, schedule, extra string) *fleet {
 	}
 	t.Cleanup(f.git.Close)
 	var repos strings.Builder
-	for i := range gitRepos {
+	for i := range fc.repos {
 		name := fmt.Sprintf("r%02d", i)
-		url, err := f.git.InitRepo(name, "main", map[string]string{"deploy.yaml": deployment(f.ecrRepo(i%ecrRepos), "1.0.0")})
+		var url string
+		if i < ecrRepos {
+			url, err = f.git.InitRepo(name, "main", map[string]string{"deploy.yaml": deployment(f.ecrRepo(i%ecrRepos), "1.0.0")})
+		} else { // a copy of the first that follows the same ECR repository
+			url = f.git.URL + "/" + name + ".git"
+			err = os.CopyFS(filepath.Join(root, name+".git"), os.DirFS(f.repos[i%ecrRepos]))
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,16 +210,17 @@ aws:
   endpoint: %s
 git:
   author: {name: imagebutler, email: imagebutler@example.com}
-cluster:
+CLUSTER
+repositories:
+%s`, fc.schedule, testpeers.SeedRegion, moto.Endpoint, repos.String())
+	f.cluster = fmt.Sprintf(`cluster:
   shards: %d
   namespace: %s
   leaseDuration: %s
   renewDeadline: %s
   retryPeriod: %s
   kubeconfig: %q
-%s
-repositories:
-%s`, schedule, testpeers.SeedRegion, moto.Endpoint, shards, namespace, leaseDuration, renewDeadline, retryPeriod, kubeconfig, extra, repos.String())
+%s`, shards, namespace, fc.lease, fc.renew, fc.retry, kubeconfig, fc.extra)
 	t.Cleanup(func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -220,7 +244,13 @@ func tailString(s string, n int) string {
 
 // start starts replica name (POD_NAME=name) with a working copy folder of
 // its own.
-func (f *fleet) start(name string) *replica {
+func (f *fleet) start(name string) *replica { return f.run(name, f.cluster) }
+
+// startAlone starts name with no cluster section: one replica, as without
+// clustering.
+func (f *fleet) startAlone(name string) *replica { return f.run(name, "") }
+
+func (f *fleet) run(name, clusterSection string) *replica {
 	t := f.t
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -228,7 +258,7 @@ func (f *fleet) start(name string) *replica {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cfg := strings.NewReplacer("STATE", strconv.Quote(filepath.Join(f.dir, "state-"+name)), "LISTEN", strconv.Quote(addr)).Replace(f.template)
+	cfg := strings.NewReplacer("STATE", strconv.Quote(filepath.Join(f.dir, "state-"+name)), "LISTEN", strconv.Quote(addr), "CLUSTER", clusterSection).Replace(f.template)
 	path := filepath.Join(f.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -293,12 +323,12 @@ func balanced(h map[int]string, live ...string) bool {
 	return true
 }
 
-// waitUntil polls cond every 100 ms until it holds (3 minutes at most: the
+// waitUntil polls cond every 100 ms until it holds (f.patience at most: the
 // machine may be loaded) and returns how long that took.
 func (f *fleet) waitUntil(what string, cond func() bool) time.Duration {
 	f.t.Helper()
 	start := time.Now()
-	deadline := start.Add(3 * time.Minute)
+	deadline := start.Add(f.patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h, err := f.holders()
@@ -481,4 +511,22 @@ func (f *fleet) fullStatus(r *replica) scanner.Status {
 		f.t.Fatal(err)
 	}
 	return st
+}
+
+// waitPassed waits until r's /status shows a pass over every repository
+// whose shard h says r holds.
+func (f *fleet) waitPassed(r *replica, h map[int]string) {
+	f.t.Helper()
+	f.waitUntil(r.name+"'s passes over its shards", func() bool {
+		seen := map[string]bool{}
+		for _, rs := range f.fullStatus(r).Repositories {
+			seen[rs.Name] = true
+		}
+		for _, name := range f.names {
+			if h[cluster.Shard(name, shards)] == r.name && !seen[name] {
+				return false
+			}
+		}
+		return true
+	})
 }
