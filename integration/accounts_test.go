@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,17 +44,17 @@ func policyDeployment(name string, repos []ecrRepo) string {
 	return fmt.Sprintf("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: %s\n  namespace: apps\n  annotations:\n    app.lilly.com/flux.automated: \"true\"\n%sspec:\n  template:\n    spec:\n      containers:\n%s", name, ann.String(), containers.String())
 }
 
-var accountRuns int
+var accountRuns atomic.Int32
 
 // seedAccounts creates one ECR repository in each account, as that account
 // would, and pushes a tag to each.
 func seedAccounts(t *testing.T) (prd, qa, dev ecrRepo) {
 	t.Helper()
 	ctx := t.Context()
-	accountRuns++
-	prd = ecrRepo{prdAccount, fmt.Sprintf("lrl_acct_prd_%d", accountRuns)}
-	qa = ecrRepo{qaAccount, fmt.Sprintf("lrl_acct_qa_%d", accountRuns)}
-	dev = ecrRepo{devAccount, fmt.Sprintf("lrl_acct_dev_%d", accountRuns)}
+	run := accountRuns.Add(1)
+	prd = ecrRepo{prdAccount, fmt.Sprintf("lrl_acct_prd_%d", run)}
+	qa = ecrRepo{qaAccount, fmt.Sprintf("lrl_acct_qa_%d", run)}
+	dev = ecrRepo{devAccount, fmt.Sprintf("lrl_acct_dev_%d", run)}
 	base := moto.ECR(testpeers.SeedRegion)
 	if err := testpeers.CreateRepository(ctx, base, prd.account, prd.name); err != nil {
 		t.Fatal(err)
@@ -156,6 +157,7 @@ repositories:
 // TestECRFaults puts a proxy answering with throttling, 500s and a hang in
 // front of moto and runs cycles in-process, to read the metrics.
 func TestECRFaults(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	needPeers(t)
 	prd, _, _ := seedAccounts(t)
 	proxy := testpeers.NewECRProxy(moto.Endpoint)

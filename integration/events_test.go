@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ import (
 // them, so the ECR repositories of these tests live there.
 const motoAccount = "123456789012"
 
-var eventRuns int
+var eventRuns atomic.Int32
 
 // eventsEnv is a git repository watched by `imagebutler run` with
 // events.sqs on a queue made by deploy/events/setup.sh.
@@ -69,8 +70,8 @@ func setupEvents(t testing.TB, extraConfig string) *eventsEnv {
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Skip("deploy/events/setup.sh needs the aws CLI")
 	}
-	eventRuns++
-	ev := &eventsEnv{repo: fmt.Sprintf("lrl_falcon_events_%d", eventRuns)}
+	run := eventRuns.Add(1)
+	ev := &eventsEnv{repo: fmt.Sprintf("lrl_falcon_events_%d", run)}
 	ctx := t.Context()
 	c := moto.ECR(testpeers.SeedRegion)
 	if err := testpeers.CreateRepository(ctx, c, motoAccount, ev.repo); err != nil {
@@ -80,8 +81,8 @@ func setupEvents(t testing.TB, extraConfig string) *eventsEnv {
 	deployment := strings.NewReplacer(testpeers.SeedAccount, motoAccount, testpeers.SeedRepository, ev.repo).Replace(testpeers.SeedDeployment)
 	ev.env = setupRepo(t, "events", deployment)
 
-	queue := fmt.Sprintf("imagebutler-events-%d", eventRuns)
-	ev.rule = fmt.Sprintf("imagebutler-push-%d", eventRuns)
+	queue := fmt.Sprintf("imagebutler-events-%d", run)
+	ev.rule = fmt.Sprintf("imagebutler-push-%d", run)
 	setup := exec.Command("bash", "../deploy/events/setup.sh", queue, ev.rule)
 	setup.Env = append(os.Environ(), "ENDPOINT="+moto.Endpoint)
 	out, err := setup.Output()
@@ -228,6 +229,7 @@ func (ev *eventsEnv) commits(t testing.TB) int {
 // once are one commit; a message that is not an event is deleted and
 // counted; a pass that fails (git remote down) leaves its message.
 func TestPushEventsThroughSQS(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	ev := setupEvents(t, "")
 	describesBefore := ev.metric(t, `imagebutler_ecr_requests_total{operation="DescribeImages",outcome="ok"}`)
 
@@ -316,6 +318,7 @@ func TestPushEventsThroughSQS(t *testing.T) {
 // the queue as its target, the queue lets only that rule send, and a
 // dead-letter queue takes a message after 5 receives.
 func TestEventsSetupScript(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	ev := setupEvents(t, "")
 	pattern, err := os.ReadFile(filepath.Join("..", "deploy", "events", "event-pattern.json"))
 	if err != nil {

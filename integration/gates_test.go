@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,13 +31,12 @@ type gatesEnv struct {
 	ecr  *ecr.Client
 }
 
-var gatesRuns int
+var gatesRuns atomic.Int32
 
 func newGatesEnv(t *testing.T, name string, pushes ...string) *gatesEnv {
 	t.Helper()
 	needPeers(t)
-	gatesRuns++
-	g := &gatesEnv{repo: fmt.Sprintf("lrl_falcon_gates_%d", gatesRuns), ecr: moto.ECR(testpeers.SeedRegion)}
+	g := &gatesEnv{repo: fmt.Sprintf("lrl_falcon_gates_%d", gatesRuns.Add(1)), ecr: moto.ECR(testpeers.SeedRegion)}
 	if err := testpeers.CreateRepository(t.Context(), g.ecr, testpeers.SeedAccount, g.repo); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +83,7 @@ func (g *gatesEnv) commits(t *testing.T) []string {
 // older image, and the newer lands once it is three seconds old, by the
 // pass the butler asks for at that moment, not by a poll.
 func TestMinAgeGate(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	g := newGatesEnv(t, "min-age", "qa-sha-0000001")
 	time.Sleep(3 * time.Second) // qa-sha-0000001 comes of age
 	g.push(t, "qa-sha-0000002")
@@ -162,6 +163,7 @@ func TestScanGate(t *testing.T) {
 // it there and asks DescribeImageScanFindings nothing; a cycle with
 // nothing new asks ECR for no scan at all.
 func TestScanGateReadsTheSummary(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	g := newGatesEnv(t, "summarised")
 	ctx := t.Context()
 	digests := map[string]string{}

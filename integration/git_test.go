@@ -123,6 +123,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestPushRaceKeepsEveryPersonsCommit(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	needPeers(t)
 	e := newGitEnv(t, "race")
 	gitOut(t, e.bare, "config", "receive.denyNonFastForwards", "true")

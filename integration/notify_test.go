@@ -91,6 +91,7 @@ func (r *testReceiver) kinds() map[string]int {
 // delivered once and signed as documented, and cycles that go on while a
 // receiver hangs.
 func TestNotifications(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	needPeers(t)
 	ctx := t.Context()
 	ecrRepo := "lrl_falcon_notify"

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
 )
 
-var rollbackRuns int
+var rollbackRuns atomic.Int32
 
 // rollbackEnv is a git repository holding the seed Deployment over an ECR
 // repository of its own in moto, which starts empty.
@@ -27,8 +28,7 @@ type rollbackEnv struct {
 func newRollbackEnv(t *testing.T, name string) *rollbackEnv {
 	t.Helper()
 	needPeers(t)
-	rollbackRuns++
-	r := &rollbackEnv{t: t, repo: fmt.Sprintf("lrl_falcon_%s_%d", name, rollbackRuns), ecr: moto.ECR(testpeers.SeedRegion)}
+	r := &rollbackEnv{t: t, repo: fmt.Sprintf("lrl_falcon_%s_%d", name, rollbackRuns.Add(1)), ecr: moto.ECR(testpeers.SeedRegion)}
 	if err := testpeers.CreateRepository(t.Context(), r.ecr, testpeers.SeedAccount, r.repo); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +109,7 @@ func TestDeletedTagIsNotDowngraded(t *testing.T) {
 // until a tag newer than the rejected one is pushed, also after a restart
 // with an empty stateDir.
 func TestRevertSticks(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	r := newRollbackEnv(t, "revert")
 	e, push, marker, once := r.env, r.push, r.marker, r.run
 	person := func(change func(work string)) {
@@ -170,6 +171,7 @@ func TestRevertSticks(t *testing.T) {
 // first `once` writes the policy's choice: whether ECR never held the value,
 // or lists it outside the policy's filter (pushed after the choice).
 func TestOnboardingReplacesPlaceholder(t *testing.T) {
+	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	for _, tt := range []struct {
 		name   string
 		pushes []string // in order, a second apart
@@ -179,8 +181,7 @@ func TestOnboardingReplacesPlaceholder(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			needPeers(t)
-			rollbackRuns++
-			r := &rollbackEnv{t: t, repo: fmt.Sprintf("lrl_falcon_onboard_%d", rollbackRuns), ecr: moto.ECR(testpeers.SeedRegion)}
+			r := &rollbackEnv{t: t, repo: fmt.Sprintf("lrl_falcon_onboard_%d", rollbackRuns.Add(1)), ecr: moto.ECR(testpeers.SeedRegion)}
 			if err := testpeers.CreateRepository(t.Context(), r.ecr, testpeers.SeedAccount, r.repo); err != nil {
 				t.Fatal(err)
 			}

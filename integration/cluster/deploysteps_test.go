@@ -32,11 +32,7 @@ func TestDeploySteps(t *testing.T) {
 	needPeers(t)
 	ctx := t.Context()
 	dir := t.TempDir()
-	kube, err := testpeers.StartKube(ctx, kubeBin, filepath.Join(dir, "kube"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kube.Stop)
+	kube := controlPlane(t) // no other test uses the namespace imagebutler
 	kubectl := func(args ...string) string {
 		t.Helper()
 		out, err := kube.Run(ctx, testpeers.KubeAdmin, dir, args...)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/imagebutler/imagebutler/integration/internal/testpeers"
@@ -56,7 +57,39 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer moto.Stop()
+	defer func() {
+		if kube != nil {
+			kube.Stop()
+		}
+		if kubeDir != "" {
+			os.RemoveAll(kubeDir)
+		}
+	}()
 	return m.Run()
+}
+
+var (
+	kubeOnce sync.Once
+	kube     *testpeers.Kube // the control plane the tests share; nil until one asks
+	kubeDir  string
+	kubeErr  error
+)
+
+// controlPlane is the etcd and kube-apiserver the package's tests share,
+// started by the first that asks (one start, not one per test: it costs
+// seconds of CPU). The replicas run as butlerUser.
+func controlPlane(t testing.TB) *testpeers.Kube {
+	t.Helper()
+	needPeers(t)
+	kubeOnce.Do(func() {
+		if kubeDir, kubeErr = os.MkdirTemp("", "imagebutler-kube-*"); kubeErr == nil {
+			kube, kubeErr = testpeers.StartKube(context.Background(), kubeBin, kubeDir, butlerUser)
+		}
+	})
+	if kubeErr != nil {
+		t.Fatal(kubeErr)
+	}
+	return kube
 }
 
 func needPeers(t testing.TB) {

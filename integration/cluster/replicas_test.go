@@ -34,10 +34,12 @@ const (
 	leaseDuration = 4 * time.Second
 	renewDeadline = 3 * time.Second
 	retryPeriod   = 1 * time.Second
-	namespace     = "imagebutler"
+	// namespace holds every fleet's Leases, each fleet with a prefix of
+	// its own.
+	namespace = "fleets"
 	// butlerUser is the service account the replicas run as: its rights
 	// are only what deploy/kustomize/examples/cluster/role.yaml grants.
-	butlerUser = "system:serviceaccount:imagebutler:imagebutler"
+	butlerUser = "system:serviceaccount:fleets:imagebutler"
 	gitRepos   = 40
 	ecrRepos   = 4
 )
@@ -47,6 +49,7 @@ type fleetConfig struct {
 	schedule string
 	extra    string // more config (events, say), after the cluster section
 	repos    int    // git repositories (default gitRepos)
+	shards   int    // default shards
 	// The Lease timings (default leaseDuration, renewDeadline, retryPeriod).
 	lease, renew, retry time.Duration
 }
@@ -62,6 +65,7 @@ type fleet struct {
 	repos    []string      // bare repository folders
 	names    []string      // the butler's names of the repositories (URL@main)
 	ecrOf    []int         // the ECR repository each git repository follows
+	prefix   string        // of the fleet's Leases
 	template string        // the config, with STATE, LISTEN and CLUSTER to fill
 	cluster  string        // the cluster section
 	team     string        // the ECR repositories are <team>/app-<k>
@@ -130,26 +134,25 @@ func newFleet(t *testing.T, fc fleetConfig) *fleet {
 	if fc.repos == 0 {
 		fc.repos = gitRepos
 	}
+	if fc.shards == 0 {
+		fc.shards = shards
+	}
 	if fc.lease == 0 {
 		fc.lease, fc.renew, fc.retry = leaseDuration, renewDeadline, retryPeriod
 	}
 	needPeers(t)
 	ctx := t.Context()
 	fleets++
-	f := &fleet{t: t, dir: t.TempDir(), replicas: map[string]*replica{}, team: fmt.Sprintf("team%d", fleets), patience: 3 * time.Minute}
+	f := &fleet{t: t, dir: t.TempDir(), replicas: map[string]*replica{}, team: fmt.Sprintf("team%d", fleets), patience: 3 * time.Minute,
+		prefix: fmt.Sprintf("fleet%d", fleets)}
 	var err error
-	f.kube, err = testpeers.StartKube(ctx, kubeBin, filepath.Join(f.dir, "kube"), butlerUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.kube.Stop)
-	// As the deploy guide does: the namespace, then the Role the replicas
-	// need, from the kustomize example.
+	f.kube = controlPlane(t)
+	// The namespace, then the Role the replicas need, from the kustomize
+	// example: applied, so that a later fleet applies them again.
 	role, _ := filepath.Abs("../../deploy/kustomize/examples/cluster/role.yaml")
-	for _, args := range [][]string{
-		{"create", "namespace", namespace},
-		{"-n", namespace, "apply", "-f", role},
-	} {
+	ns := filepath.Join(f.dir, "namespace.yaml")
+	os.WriteFile(ns, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+namespace+"\n"), 0o644)
+	for _, args := range [][]string{{"apply", "-f", ns}, {"-n", namespace, "apply", "-f", role}} {
 		if _, err := f.kube.Run(ctx, testpeers.KubeAdmin, f.dir, args...); err != nil {
 			t.Fatal(err)
 		}
@@ -216,11 +219,12 @@ repositories:
 	f.cluster = fmt.Sprintf(`cluster:
   shards: %d
   namespace: %s
+  leasePrefix: %s
   leaseDuration: %s
   renewDeadline: %s
   retryPeriod: %s
   kubeconfig: %q
-%s`, shards, namespace, fc.lease, fc.renew, fc.retry, kubeconfig, fc.extra)
+%s`, fc.shards, namespace, f.prefix, fc.lease, fc.renew, fc.retry, kubeconfig, fc.extra)
 	t.Cleanup(func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -282,13 +286,13 @@ func (f *fleet) run(name, clusterSection string) *replica {
 func (f *fleet) holders() (map[int]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	list, err := f.leases.List(ctx, metav1.ListOptions{LabelSelector: cluster.LabelKind + "=shard"})
+	list, err := f.leases.List(ctx, metav1.ListOptions{LabelSelector: cluster.LabelKind + "=shard," + cluster.LabelPrefix + "=" + f.prefix})
 	if err != nil {
 		return nil, err
 	}
 	h := map[int]string{}
 	for _, l := range list.Items {
-		n, err := strconv.Atoi(strings.TrimPrefix(l.Name, "imagebutler-shard-"))
+		n, err := strconv.Atoi(strings.TrimPrefix(l.Name, f.prefix+"-shard-"))
 		if err != nil {
 			return nil, fmt.Errorf("lease %s: %v", l.Name, err)
 		}

@@ -16,7 +16,7 @@ import (
 // bounds asserted are the waits' three minutes, since the machine may be
 // loaded: the closing notes report what was measured.
 func TestReplicas(t *testing.T) {
-	f := newFleet(t, fleetConfig{schedule: "@every 3s"})
+	f := newFleet(t, fleetConfig{schedule: "@every 10s"})
 
 	// Three replicas spread the shards 6/5/5.
 	start := time.Now()
