@@ -61,7 +61,6 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer moto.Stop()
-	defer stopGitea()
 	return m.Run()
 }
 

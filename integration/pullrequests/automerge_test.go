@@ -1,4 +1,4 @@
-package integration
+package pullrequests
 
 import (
 	"context"
@@ -101,7 +101,6 @@ func TestPullRequestAutoMerge(t *testing.T) {
 // said once per head, in the log and /status, and the pull request stays
 // open.
 func TestPullRequestGitHubAutoMerge(t *testing.T) {
-	needPeers(t)
 	e := newGitEnv(t, "plain")
 	url, err := e.srv.InitRepo("org/apps", "main", map[string]string{"apps/bartender/deployment.yaml": testpeers.SeedDeployment})
 	if err != nil {

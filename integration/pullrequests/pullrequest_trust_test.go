@@ -1,4 +1,4 @@
-package integration
+package pullrequests
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package integration
+package pullrequests
 
 import (
 	"context"
@@ -340,7 +340,6 @@ func TestPullRequestBranchWithAPersonsCommitIsLeftAlone(t *testing.T) {
 // documented answers; the real service cannot be reached from here) driven
 // through go-github, the git side a real git http-backend.
 func TestPullRequestGitHub(t *testing.T) {
-	needPeers(t)
 	e := newGitEnv(t, "plain")
 	url, err := e.srv.InitRepo("org/apps", "main", map[string]string{"apps/bartender/deployment.yaml": testpeers.SeedDeployment})
 	if err != nil {

@@ -1,4 +1,4 @@
-package integration
+package pullrequests
 
 import (
 	"context"
@@ -39,7 +39,6 @@ type apiEnv struct {
 
 func newAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
-	needPeers(t)
 	e := &apiEnv{dir: t.TempDir()}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
