@@ -229,7 +229,6 @@ func (ev *eventsEnv) commits(t testing.TB) int {
 // once are one commit; a message that is not an event is deleted and
 // counted; a pass that fails (git remote down) leaves its message.
 func TestPushEventsThroughSQS(t *testing.T) {
-	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	ev := setupEvents(t, "")
 	describesBefore := ev.metric(t, `imagebutler_ecr_requests_total{operation="DescribeImages",outcome="ok"}`)
 
@@ -318,7 +317,6 @@ func TestPushEventsThroughSQS(t *testing.T) {
 // the queue as its target, the queue lets only that rule send, and a
 // dead-letter queue takes a message after 5 receives.
 func TestEventsSetupScript(t *testing.T) {
-	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	ev := setupEvents(t, "")
 	pattern, err := os.ReadFile(filepath.Join("..", "deploy", "events", "event-pattern.json"))
 	if err != nil {

@@ -83,7 +83,6 @@ func (g *gatesEnv) commits(t *testing.T) []string {
 // older image, and the newer lands once it is three seconds old, by the
 // pass the butler asks for at that moment, not by a poll.
 func TestMinAgeGate(t *testing.T) {
-	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	g := newGatesEnv(t, "min-age", "qa-sha-0000001")
 	time.Sleep(3 * time.Second) // qa-sha-0000001 comes of age
 	g.push(t, "qa-sha-0000002")
@@ -163,7 +162,6 @@ func TestScanGate(t *testing.T) {
 // it there and asks DescribeImageScanFindings nothing; a cycle with
 // nothing new asks ECR for no scan at all.
 func TestScanGateReadsTheSummary(t *testing.T) {
-	t.Parallel() // mostly waiting: with the other slow waiters, after the rest
 	g := newGatesEnv(t, "summarised")
 	ctx := t.Context()
 	digests := map[string]string{}
