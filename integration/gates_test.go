@@ -199,8 +199,11 @@ func TestScanGateReadsTheSummary(t *testing.T) {
 		t.Errorf("commits set %v, want qa-sha-0000001 (0000002 has HIGH findings)", got)
 	}
 	ops := proxy.Ops()
-	if ops["DescribeImageScanFindings"] != 0 || ops["DescribeImages"] != 3 {
-		t.Errorf("first cycle's ECR calls %v; want 3 DescribeImages (the listing, one per candidate judged) and no DescribeImageScanFindings", ops)
+	// A first cycle that ran past the schedule (a loaded machine) is
+	// followed at once by the next, whose listing may be counted already:
+	// one DescribeImages each, the scans being kept.
+	if extra := cycles(); ops["DescribeImageScanFindings"] != 0 || ops["DescribeImages"] < 3 || ops["DescribeImages"] > 3+extra {
+		t.Errorf("first cycle's ECR calls %v (%d cycles done); want 3 DescribeImages (the listing, one per candidate judged), one more per later cycle, and no DescribeImageScanFindings", ops, extra)
 	}
 	t.Logf("ECR calls, first cycle with the scan gate: %v", ops)
 	// Cycles with nothing new ask for the listing alone: the scans are kept.

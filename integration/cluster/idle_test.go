@@ -12,7 +12,12 @@ func TestIdleReplica(t *testing.T) {
 	f := newFleet(t, fleetConfig{schedule: "@every 10s", repos: 4, shards: 2})
 	rs := []*replica{f.start("replica-a"), f.start("replica-b"), f.start("replica-c")}
 	var idle *replica
-	f.waitUntil("two replicas holding a shard each, one holding none", func() bool {
+	f.waitUntil("three replicas that see each other, two holding a shard each, one holding none", func() bool {
+		for _, r := range rs {
+			if st, err := r.clusterStatus(); err != nil || len(st.Replicas) != 3 {
+				return false
+			}
+		}
 		h, err := f.holders()
 		if err != nil || len(h) != 2 || h[0] == "" || h[1] == "" || h[0] == h[1] {
 			return false
