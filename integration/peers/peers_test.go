@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -174,12 +175,20 @@ func runPeerCase(t *testing.T, m *testpeers.Moto, git *testpeers.GitServer, dir 
 
 	// 1. ECR: the case's repositories, its images pushed in ascending order,
 	// each order in a later whole second than the one before.
-	if err := m.Reset(ctx); err != nil {
-		return nil, err
-	}
-	digests, err := seedPeerECR(ctx, m, c)
-	if err != nil {
-		return nil, err
+	var digests map[string]string
+	for attempt := 1; ; attempt++ {
+		if err := m.Reset(ctx); err != nil {
+			return nil, err
+		}
+		var err error
+		digests, err = seedPeerECR(ctx, m, c)
+		if errors.Is(err, errSplitSecond) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
 	}
 
 	// 2. A person commits original/ to a bare repository's main.
@@ -318,6 +327,10 @@ func runPeerCase(t *testing.T, m *testpeers.Moto, git *testpeers.GitServer, dir 
 	return problems, nil
 }
 
+// errSplitSecond says the pushes of one order did not all land in one
+// second (the machine was too slow): the case is seeded again.
+var errSplitSecond = errors.New("the pushes of one order spread over two seconds")
+
 // seedPeerECR creates the case's ECR repositories and pushes its images in
 // ascending order, each order in a later whole second than the one before
 // (moto keeps push times in whole seconds), and returns each tag's digest
@@ -350,16 +363,31 @@ func seedPeerECR(ctx context.Context, m *testpeers.Moto, c peerCase) (map[string
 	}
 	sort.SliceStable(pushes, func(i, j int) bool { return pushes[i].order < pushes[j].order })
 	digests := map[string]string{}
-	var last time.Time // when the last order's pushes were done
+	var (
+		last  time.Time // when the last order's pushes were done
+		group time.Time // the whole second the pushes of this order started in
+	)
 	for i, p := range pushes {
-		if i > 0 && p.order != pushes[i-1].order {
+		switch {
+		case i > 0 && p.order != pushes[i-1].order:
 			time.Sleep(time.Until(last.Truncate(time.Second).Add(time.Second)))
+			group = time.Now().Truncate(time.Second)
+		case i == 0 && len(pushes) > 1 && pushes[1].order == p.order:
+			// Images of one order share a second: start at a second's
+			// beginning, so that a loaded machine has the whole of it.
+			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+			group = time.Now().Truncate(time.Second)
+		case i == 0:
+			group = time.Now().Truncate(time.Second)
 		}
 		digest, err := testpeers.PushImageTags(ctx, p.client, p.account, p.repo, p.tags...)
 		if err != nil {
 			return nil, err
 		}
 		last = time.Now()
+		if i > 0 && p.order == pushes[i-1].order && !last.Truncate(time.Second).Equal(group) {
+			return nil, errSplitSecond
+		}
 		for _, tag := range p.tags {
 			digests[p.repo+":"+tag] = digest
 		}
