@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -121,6 +122,10 @@ DEFAULT_PAGING_NUM = 10
 	g.cmd = exec.Command(binary, "web", "--work-path", dir, "--config", conf)
 	g.cmd.Dir = dir
 	g.cmd.Stdout, g.cmd.Stderr = log, log
+	// Killed with the test process however it ends: a test binary that
+	// panics on go test's timeout runs no deferred Close, and a Gitea left
+	// behind was found still running an hour later.
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := g.cmd.Start(); err != nil {
 		return nil, err
 	}
