@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -217,7 +218,7 @@ func (m *Member) Stop(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(m.cfg.RenewDeadline))
 	defer cancel()
 	m.mu.Lock()
-	shards := slices.Sorted(mapsKeys(m.held))
+	shards := slices.Sorted(maps.Keys(m.held))
 	m.mu.Unlock()
 	for _, n := range shards {
 		m.release(rctx, n)
@@ -236,16 +237,6 @@ func (m *Member) busy() bool {
 		}
 	}
 	return false
-}
-
-func mapsKeys(hs map[int]*holding) func(func(int) bool) {
-	return func(yield func(int) bool) {
-		for n := range hs {
-			if !yield(n) {
-				return
-			}
-		}
-	}
 }
 
 // tick renews this replica's Lease and the shards it holds, lets go of the
@@ -327,7 +318,7 @@ func (m *Member) sync(ctx context.Context) error {
 	}
 	// Above the share: the highest shards go, once no pass runs on them.
 	kept := 0
-	for _, n := range slices.Sorted(mapsKeys(m.held)) {
+	for _, n := range slices.Sorted(maps.Keys(m.held)) {
 		if h := m.held[n]; !h.releasing {
 			kept++
 			if kept > share {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -31,7 +32,7 @@ func (m *Member) Status() Status {
 	st := Status{Identity: m.cfg.Identity, Shards: m.cfg.Shards, Held: []int{}, Replicas: slices.Clone(m.replicas),
 		LastContact: m.contact, Writing: true}
 	now := m.now()
-	for _, n := range slices.Sorted(mapsKeys(m.held)) {
+	for _, n := range slices.Sorted(maps.Keys(m.held)) {
 		h := m.held[n]
 		st.Held = append(st.Held, n)
 		if h.releasing {
